@@ -1,0 +1,16 @@
+#ifndef AGENTLOG_AGENTLOG_H_
+#define AGENTLOG_AGENTLOG_H_
+
+// The whole public API of agentlog. A host includes this header and links
+// libagentlog (pkg-config: agentlog).
+
+#include "agentlog/clock.h"
+#include "agentlog/options.h"
+#include "agentlog/result.h"
+#include "agentlog/session.h"
+#include "agentlog/session_id.h"
+#include "agentlog/status.h"
+#include "agentlog/store.h"
+#include "agentlog/turn.h"
+
+#endif  // AGENTLOG_AGENTLOG_H_

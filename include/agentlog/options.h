@@ -1,0 +1,97 @@
+#ifndef AGENTLOG_OPTIONS_H_
+#define AGENTLOG_OPTIONS_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "agentlog/clock.h"
+
+namespace agentlog {
+
+// When a write is acknowledged relative to the disk. Values are persistent in
+// configuration files of hosts; never renumber.
+enum class Durability : uint8_t {
+  // The WAL is fsynced before the call returns. Concurrent writers share one
+  // fsync (RocksDB group commit). Survives power loss.
+  kSync = 0,
+  // The WAL is written before the call returns and fsynced by a background
+  // thread every Options::sync_interval. Survives a crash of the process; a
+  // power loss can lose at most the last interval.
+  kBuffered = 1,
+  // The WAL is written but never fsynced by agentlog; the OS decides.
+  // Survives a crash of the process. For tests and caches.
+  kNone = 2,
+};
+
+// How a store is opened. Options are validated by Store::Open; a field out of
+// its range gets InvalidArgument naming the field and the range.
+struct Options {
+  // --- Opening ---
+
+  // Create the store directory (mode 0700) when it does not exist.
+  // Default: true.
+  bool create_if_missing = true;
+  // Fail with AlreadyExists when the store exists. Default: false.
+  bool error_if_exists = false;
+
+  // --- Durability ---
+
+  // Default durability of every write; WriteOptions may override per call.
+  // Default: kSync.
+  Durability durability = Durability::kSync;
+  // With kBuffered, how often the WAL is fsynced. Range: 1 ms to 60 s.
+  // Default: 100 ms.
+  std::chrono::milliseconds sync_interval{100};
+
+  // --- Limits on records (bad input is refused before anything is written) ---
+
+  // Session metadata bytes. Range: 0 to 16 MiB. Default: 10 KiB.
+  size_t max_metadata_bytes = 10 * 1024;
+  // Session title bytes. Range: 1 to 64 KiB. Default: 1 KiB.
+  size_t max_title_bytes = 1024;
+  // Agent and model name bytes. Range: 1 to 4 KiB. Default: 256.
+  size_t max_name_bytes = 256;
+  // Tags per session. Range: 0 to 1024. Default: 64.
+  size_t max_tags = 64;
+  // Bytes of one tag. Range: 1 to 1 KiB. Default: 128.
+  size_t max_tag_bytes = 128;
+  // Idempotency key bytes. Range: 1 to 4 KiB. Default: 256.
+  size_t max_idempotency_key_bytes = 256;
+  // Messages in one turn's input or output. Range: 1 to 65536. Default: 1024.
+  size_t max_messages_per_turn = 1024;
+  // Total content bytes of one turn's input or output. Range: 1 byte to
+  // 256 MiB. Default: 16 MiB.
+  size_t max_turn_content_bytes = 16 << 20;
+  // Bytes of a failed turn's error text. Range: 1 to 1 MiB. Default: 64 KiB.
+  size_t max_error_bytes = 64 * 1024;
+
+  // --- Resources ---
+
+  // Block cache shared by every column family. Range: 1 MiB to 1 TiB.
+  // Default: 64 MiB.
+  size_t block_cache_bytes = 64 << 20;
+  // Memtable size of each column family. Range: 1 MiB to 4 GiB.
+  // Default: 32 MiB.
+  size_t write_buffer_bytes = 32 << 20;
+  // RocksDB background flush and compaction threads. Range: 1 to 64.
+  // Default: 2.
+  int background_jobs = 2;
+
+  // --- Environment ---
+
+  // Source of timestamps. Default: nullptr, meaning SystemClock().
+  std::shared_ptr<Clock> clock;
+};
+
+// Per-call overrides of write behaviour.
+struct WriteOptions {
+  // Overrides Options::durability for this call. Default: the store's.
+  std::optional<Durability> durability;
+};
+
+}  // namespace agentlog
+
+#endif  // AGENTLOG_OPTIONS_H_

@@ -1,0 +1,215 @@
+#ifndef AGENTLOG_STORE_H_
+#define AGENTLOG_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agentlog/export.h"
+#include "agentlog/options.h"
+#include "agentlog/result.h"
+#include "agentlog/session.h"
+#include "agentlog/session_id.h"
+#include "agentlog/status.h"
+#include "agentlog/turn.h"
+
+namespace agentlog {
+
+// What Store::Open found and did.
+struct RecoveryReport {
+  // Sessions in the store.
+  uint64_t sessions = 0;
+  // Turns a crash (or a host that never finished them) left processing,
+  // ordered by session and number. The host may resume them (CompleteTurn)
+  // or give up on them (FailTurn).
+  std::vector<TurnRef> processing_turns;
+  // The RocksDB sequence number after WAL replay.
+  uint64_t last_sequence = 0;
+  // On-disk format version of the store (after any migration).
+  uint32_t format_version = 0;
+  // True when the store was created by this open.
+  bool created = false;
+  // Wall time Open took.
+  std::chrono::microseconds duration{0};
+};
+
+// How a store was opened.
+enum class AccessMode : uint8_t {
+  kReadWrite = 0,
+  // Read-only; no other process held the store.
+  kReadOnly = 1,
+  // Read-only RocksDB secondary instance following a live primary process.
+  kSecondary = 2,
+};
+
+// Per-column-family figures for inspection.
+struct ColumnFamilyInfo {
+  std::string name;
+  uint64_t estimated_keys = 0;  // RocksDB's estimate.
+  uint64_t sst_bytes = 0;       // Live SST files.
+  uint64_t blob_bytes = 0;      // Live blob files.
+  uint64_t memtable_bytes = 0;  // Active and immutable memtables.
+};
+
+// A description of a store for operators (agentlog info).
+struct StoreInfo {
+  std::string path;
+  AccessMode mode = AccessMode::kReadWrite;
+  uint32_t format_version = 0;
+  uint64_t sessions = 0;  // Exact count.
+  uint64_t last_sequence = 0;
+  std::vector<ColumnFamilyInfo> column_families;
+};
+
+// One problem Verify found.
+struct VerifyProblem {
+  std::string column_family;
+  std::string key;  // Printable: session id text and numbers, or hex.
+  std::string what;
+};
+
+// What Verify checked and found.
+struct VerifyReport {
+  uint64_t records_checked = 0;
+  std::vector<VerifyProblem> problems;
+  bool clean() const { return problems.empty(); }
+};
+
+// An agentlog store: durable sessions and their turns in one directory.
+//
+// Thread safety: every method may be called from any number of threads at
+// once. Writes to one session are serialised; writes to different sessions
+// proceed in parallel, and synced writes share fsyncs.
+//
+// Errors: no method throws. Each returns Status or Result<T>; bad input gets
+// InvalidArgument naming the field and the limit, and nothing is written.
+// A store opened read-only refuses writes with FailedPrecondition.
+class AGENTLOG_EXPORT Store {
+ public:
+  // Opens (creating, unless told not to) the store in directory `path` for
+  // reading and writing. Replays the WAL and builds the recovery report.
+  // Errors: InvalidArgument (options), FailedPrecondition (format newer than
+  // this library, or the store is held by another process: Busy),
+  // Corruption, IOError.
+  static Result<std::unique_ptr<Store>> Open(const Options& options,
+                                             std::string_view path);
+
+  // Opens an existing store for reading only: plainly when no process holds
+  // it, or as a RocksDB secondary instance catching up with the process that
+  // does. Never writes to the store directory.
+  static Result<std::unique_ptr<Store>> OpenReadOnly(const Options& options,
+                                                     std::string_view path);
+
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  // Closes the store, syncing the WAL first. Every acknowledged write
+  // survives; in-flight calls must have returned.
+  virtual ~Store() = default;
+
+  virtual const RecoveryReport& recovery_report() const = 0;
+  virtual AccessMode access_mode() const = 0;
+
+  // --- Sessions ---
+
+  // Creates a session with a new time-ordered id.
+  virtual Result<Session> CreateSession(const SessionSpec& spec,
+                                        const WriteOptions& wo = {}) = 0;
+  // Errors: NotFound.
+  virtual Result<Session> GetSession(const SessionId& id) = 0;
+  // Sessions in id order.
+  virtual Result<std::vector<Session>> ListSessions(
+      const SessionListOptions& options = {}) = 0;
+  // Applies `update`. Errors: NotFound, FailedPrecondition (archived),
+  // InvalidArgument.
+  virtual Result<Session> UpdateSession(const SessionId& id,
+                                        const SessionUpdate& update,
+                                        const WriteOptions& wo = {}) = 0;
+  // Adds tags not yet present / removes the given ones.
+  virtual Result<Session> TagSession(const SessionId& id,
+                                     std::span<const std::string> tags,
+                                     const WriteOptions& wo = {}) = 0;
+  virtual Result<Session> UntagSession(const SessionId& id,
+                                       std::span<const std::string> tags,
+                                       const WriteOptions& wo = {}) = 0;
+  // Moves last-active to now.
+  virtual Status TouchSession(const SessionId& id,
+                              const WriteOptions& wo = {}) = 0;
+  // Archived sessions are read-only until unarchived (to idle).
+  // Errors: FailedPrecondition when already in the target state.
+  virtual Status ArchiveSession(const SessionId& id,
+                                const WriteOptions& wo = {}) = 0;
+  virtual Status UnarchiveSession(const SessionId& id,
+                                  const WriteOptions& wo = {}) = 0;
+  // Deletes the session and all its records in one atomic write; they read
+  // as NotFound at once and their space is reclaimed by compaction.
+  virtual Status DeleteSession(const SessionId& id,
+                               const WriteOptions& wo = {}) = 0;
+
+  // --- Turns ---
+
+  // Begins the next turn of `session` with `input`, status processing.
+  // With a non-empty `idempotency_key` that already names a turn of this
+  // session, returns that turn (replayed = true) and writes nothing.
+  // Errors: NotFound, FailedPrecondition (archived), InvalidArgument.
+  virtual Result<BeginTurnResult> BeginTurn(const SessionId& session,
+                                            std::string_view idempotency_key,
+                                            std::span<const Message> input,
+                                            const WriteOptions& wo = {}) = 0;
+  // Completes a processing turn with its output and usage; adds the usage to
+  // the session's totals in the same write.
+  // Errors: NotFound, FailedPrecondition (not processing, archived),
+  // InvalidArgument.
+  virtual Result<Turn> CompleteTurn(const SessionId& session, uint64_t number,
+                                    std::span<const Message> output,
+                                    const TurnUsage& usage = {},
+                                    const WriteOptions& wo = {}) = 0;
+  // Fails a processing turn with `error` (required, non-empty).
+  virtual Result<Turn> FailTurn(const SessionId& session, uint64_t number,
+                                std::string_view error,
+                                const WriteOptions& wo = {}) = 0;
+  // Begins and completes a turn in one atomic write: the way to log a turn
+  // that already happened. Idempotency as in BeginTurn.
+  virtual Result<BeginTurnResult> AppendTurn(const SessionId& session,
+                                             std::string_view idempotency_key,
+                                             std::span<const Message> input,
+                                             std::span<const Message> output,
+                                             const TurnUsage& usage = {},
+                                             const WriteOptions& wo = {}) = 0;
+
+  // Errors: NotFound (session or turn).
+  virtual Result<Turn> GetTurn(const SessionId& session, uint64_t number) = 0;
+  virtual Result<Turn> GetTurnByKey(const SessionId& session,
+                                    std::string_view idempotency_key) = 0;
+  virtual Result<std::vector<Turn>> ListTurns(
+      const SessionId& session, const TurnListOptions& options = {}) = 0;
+  // The first turn of `session` whose input had this digest, if any.
+  virtual Result<std::optional<uint64_t>> FindInput(
+      const SessionId& session, const InputDigest& digest) = 0;
+  // Removes the newest turn (whatever its status) and undoes its share of the
+  // session's totals. Errors: NotFound when the session has no turns.
+  virtual Result<Turn> PopTurn(const SessionId& session,
+                               const WriteOptions& wo = {}) = 0;
+  // Removes every turn; numbering starts again at 1.
+  virtual Status ClearTurns(const SessionId& session,
+                            const WriteOptions& wo = {}) = 0;
+
+  // --- Whole store ---
+
+  // Figures for operators.
+  virtual Result<StoreInfo> Info() = 0;
+  // Decodes every record of every column family (with Cap'n Proto traversal
+  // limits) and checks the cross-record invariants; lists every problem.
+  virtual Result<VerifyReport> Verify() = 0;
+  // Fsyncs the WAL: every write so far becomes durable against power loss.
+  virtual Status SyncWal() = 0;
+};
+
+}  // namespace agentlog
+
+#endif  // AGENTLOG_STORE_H_

@@ -1,0 +1,68 @@
+#include "column_families.h"
+
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+
+#include "keys.h"
+
+namespace agentlog::internal {
+
+std::optional<Cf> CfFromName(std::string_view name) {
+  for (size_t i = 0; i < kCfNames.size(); ++i) {
+    if (kCfNames[i] == name) return static_cast<Cf>(i);
+  }
+  return std::nullopt;
+}
+
+rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
+    Cf cf, const Options& options,
+    const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cfo;
+  cfo.write_buffer_size = options.write_buffer_bytes;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.format_version = 5;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+
+  switch (cf) {
+    case Cf::kTurns:
+    case Cf::kIdempotency:
+    case Cf::kInputs:
+      // Every per-session key starts with the session id: a prefix Bloom
+      // filter makes "everything of one session" a cheap bounded scan, and
+      // the memtable filter keeps idempotency misses (the common case on
+      // the append path) off the skiplist.
+      cfo.prefix_extractor.reset(
+          rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
+      cfo.memtable_prefix_bloom_size_ratio = 0.05;
+      cfo.memtable_whole_key_filtering = true;
+      table.whole_key_filtering = true;
+      break;
+    default:
+      break;
+  }
+  // Turn bodies are text and compress well; keys and small records too.
+  cfo.compression = rocksdb::kLZ4Compression;
+  cfo.bottommost_compression = rocksdb::kZSTD;
+  cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cfo;
+}
+
+rocksdb::DBOptions DbOptionsFor(const Options& options) {
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  dbo.max_background_jobs = options.background_jobs;
+  dbo.bytes_per_sync = 1 << 20;
+  // A crash mid-append leaves a torn WAL tail: replay up to it, and refuse
+  // (Corruption) only when damage is followed by valid records.
+  dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  dbo.keep_log_file_num = 4;
+  return dbo;
+}
+
+}  // namespace agentlog::internal

@@ -1,0 +1,54 @@
+#ifndef AGENTLOG_SRC_COLUMN_FAMILIES_H_
+#define AGENTLOG_SRC_COLUMN_FAMILIES_H_
+
+// The column families of a store and how each is tuned (docs/format.md).
+
+#include <rocksdb/cache.h>
+#include <rocksdb/options.h>
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "agentlog/options.h"
+
+namespace agentlog::internal {
+
+// Indexes into StoreImpl's handle array. Names are persistent.
+enum class Cf : uint8_t {
+  kDefault = 0,  // Required by RocksDB; unused.
+  kSessions,     // session id -> Session
+  kTurns,        // session id, turn number -> Turn
+  kIdempotency,  // session id, key bytes -> turn number (u64 BE)
+  kInputs,       // session id, input digest, turn number -> empty
+  kMeta,         // name -> store-wide values (format version)
+  kCount,
+};
+
+inline constexpr std::array<std::string_view, static_cast<size_t>(Cf::kCount)>
+    kCfNames = {"default", "sessions", "turns", "idempotency", "inputs",
+                "meta"};
+
+inline std::string_view CfName(Cf cf) {
+  return kCfNames[static_cast<size_t>(cf)];
+}
+std::optional<Cf> CfFromName(std::string_view name);
+
+// Options of one column family; `cache` is the store's shared block cache.
+rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
+    Cf cf, const Options& options, const std::shared_ptr<rocksdb::Cache>& cache);
+
+// The store-wide RocksDB options derived from `options`.
+rocksdb::DBOptions DbOptionsFor(const Options& options);
+
+// Meta keys.
+inline constexpr std::string_view kFormatVersionKey = "format_version";
+// The on-disk format this library writes. Bump it (and write a migration in
+// store_open.cc) for every incompatible change; compatible schema evolution
+// does not need a bump.
+inline constexpr uint32_t kFormatVersion = 1;
+
+}  // namespace agentlog::internal
+
+#endif  // AGENTLOG_SRC_COLUMN_FAMILIES_H_

@@ -1,0 +1,18 @@
+#ifndef AGENTLOG_SRC_PRIVATE_FILE_SYSTEM_H_
+#define AGENTLOG_SRC_PRIVATE_FILE_SYSTEM_H_
+
+#include <rocksdb/env.h>
+
+#include <memory>
+
+namespace agentlog::internal {
+
+// An Env whose file system gives every file RocksDB creates mode 0600, so a
+// store's contents (conversations, costs) are readable by its owner only.
+// Scoped to one store: unlike Env::SetAllowNonOwnerAccess it changes nothing
+// for other users of RocksDB in the host process.
+std::unique_ptr<rocksdb::Env> NewPrivateEnv();
+
+}  // namespace agentlog::internal
+
+#endif  // AGENTLOG_SRC_PRIVATE_FILE_SYSTEM_H_

@@ -1,0 +1,267 @@
+#include "record_codec.h"
+
+#include <capnp/serialize.h>
+#include <fmt/format.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "session.capnp.h"
+#include "turn.capnp.h"
+
+namespace agentlog::internal {
+namespace {
+
+constexpr int kNestingLimit = 16;
+
+capnp::ReaderOptions LimitsFor(size_t bytes) {
+  capnp::ReaderOptions options;
+  // A well-formed record visits each word about once; twice the size (plus
+  // slack for tiny messages) stops amplification without refusing honest
+  // records.
+  options.traversalLimitInWords = bytes / sizeof(capnp::word) * 2 + 1024;
+  options.nestingLimit = kNestingLimit;
+  return options;
+}
+
+capnp::Data::Reader AsData(std::string_view s) {
+  return {reinterpret_cast<const kj::byte*>(s.data()), s.size()};
+}
+capnp::Text::Reader AsText(std::string_view s) { return {s.data(), s.size()}; }
+std::string ToString(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
+std::string ToString(capnp::Data::Reader d) {
+  return {reinterpret_cast<const char*>(d.begin()), d.size()};
+}
+
+void SetTokens(schema::TokenCounts::Builder b, const TokenCounts& t) {
+  b.setInput(t.input);
+  b.setOutput(t.output);
+  b.setCacheRead(t.cache_read);
+  b.setCacheWrite(t.cache_write);
+}
+
+TokenCounts GetTokens(schema::TokenCounts::Reader r) {
+  return {r.getInput(), r.getOutput(), r.getCacheRead(), r.getCacheWrite()};
+}
+
+// Enum values from disk are checked against the range this build knows: a
+// value past it is either corruption or a newer writer, and either way not
+// something to guess about.
+template <typename Out, typename In>
+bool MapEnum(In in, Out max, Out* out) {
+  const auto raw = static_cast<uint16_t>(in);
+  if (raw > static_cast<uint16_t>(max)) return false;
+  *out = static_cast<Out>(raw);
+  return true;
+}
+
+size_t MessageWords(std::span<const Message> messages) {
+  size_t bytes = 0;
+  for (const Message& m : messages) {
+    bytes += m.content.size() + m.tool_call_id.size() + m.tool_name.size() + 64;
+  }
+  return bytes / sizeof(capnp::word);
+}
+
+void SetMessages(capnp::List<schema::Message>::Builder list,
+                 std::span<const Message> messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Message& m = messages[i];
+    auto b = list[i];
+    b.setRole(static_cast<schema::Role>(m.role));
+    b.setContent(AsText(m.content));
+    if (!m.tool_call_id.empty()) b.setToolCallId(AsText(m.tool_call_id));
+    if (!m.tool_name.empty()) b.setToolName(AsText(m.tool_name));
+  }
+}
+
+bool GetMessages(capnp::List<schema::Message>::Reader list,
+                 std::vector<Message>* out) {
+  out->clear();
+  out->reserve(list.size());
+  for (auto r : list) {
+    Message m;
+    if (!MapEnum(r.getRole(), Role::kTool, &m.role)) return false;
+    m.content = ToString(r.getContent());
+    m.tool_call_id = ToString(r.getToolCallId());
+    m.tool_name = ToString(r.getToolName());
+    out->push_back(std::move(m));
+  }
+  return true;
+}
+
+// Runs `decode` on the record's root, turning Cap'n Proto exceptions into
+// Corruption naming the record.
+template <typename T, typename Fn>
+Result<T> DecodeRecord(std::string_view bytes, std::string what, Fn decode) {
+  auto reader = RecordReader::Open(bytes, std::move(what));
+  if (!reader.ok()) return reader.status();
+  std::string problem;
+  T value;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
+                if (!decode((*reader)->message(), &value, &problem)) {
+                  if (problem.empty()) problem = "field out of range";
+                }
+              })) {
+    problem = e->getDescription().cStr();
+  }
+  if (!problem.empty()) {
+    return Status::Corruption(
+        fmt::format("{} does not decode: {}", (*reader)->what(), problem));
+  }
+  return value;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RecordReader>> RecordReader::Open(std::string_view bytes,
+                                                         std::string what) {
+  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
+    return Status::Corruption(fmt::format(
+        "{} does not decode: {} bytes is not a whole number of 8-byte words",
+        what, bytes.size()));
+  }
+  std::unique_ptr<RecordReader> r(new RecordReader);
+  r->what_ = std::move(what);
+  kj::ArrayPtr<const capnp::word> words(
+      reinterpret_cast<const capnp::word*>(bytes.data()),
+      bytes.size() / sizeof(capnp::word));
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
+    r->copy_ = kj::heapArray<capnp::word>(words.size());
+    std::memcpy(r->copy_.begin(), bytes.data(), bytes.size());
+    words = r->copy_.asPtr();
+  }
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
+                r->reader_ = std::make_unique<capnp::FlatArrayMessageReader>(
+                    words, LimitsFor(bytes.size()));
+              })) {
+    return Status::Corruption(fmt::format("{} does not decode: {}", r->what_,
+                                          e->getDescription().cStr()));
+  }
+  return r;
+}
+
+std::string SessionRecordName(const SessionId& id) {
+  return "sessions/" + id.ToString();
+}
+
+std::string TurnRecordName(const SessionId& id, uint64_t number) {
+  return fmt::format("turns/{}/{}", id.ToString(), number);
+}
+
+EncodedRecord EncodeSession(const Session& s) {
+  capnp::MallocMessageBuilder message(
+      (s.metadata.size() + s.title.size()) / sizeof(capnp::word) + 64);
+  auto b = message.initRoot<schema::Session>();
+  b.setAgent(AsText(s.agent));
+  b.setModel(AsText(s.model));
+  b.setTitle(AsText(s.title));
+  auto tags = b.initTags(s.tags.size());
+  for (size_t i = 0; i < s.tags.size(); ++i) tags.set(i, AsText(s.tags[i]));
+  b.setMetadata(AsData(s.metadata));
+  b.setStatus(static_cast<schema::SessionStatus>(s.status));
+  b.setCreatedMs(s.created_ms);
+  b.setLastActiveMs(s.last_active_ms);
+  b.setContextWindow(s.context_window);
+  b.setPinned(s.pinned);
+  b.setLastTurn(s.turn_count);
+  b.setCompletedTurns(s.completed_turns);
+  b.setFailedTurns(s.failed_turns);
+  SetTokens(b.initTokens(), s.tokens);
+  b.setCostMicros(s.cost_micros);
+  auto processing = b.initProcessingTurns(s.processing_turns.size());
+  for (size_t i = 0; i < s.processing_turns.size(); ++i) {
+    processing.set(i, s.processing_turns[i]);
+  }
+  return EncodedRecord(capnp::messageToFlatArray(message));
+}
+
+Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
+  return DecodeRecord<Session>(
+      bytes, SessionRecordName(id),
+      [&](capnp::MessageReader& message, Session* s, std::string* problem) {
+        auto r = message.getRoot<schema::Session>();
+        s->id = id;
+        s->agent = ToString(r.getAgent());
+        s->model = ToString(r.getModel());
+        s->title = ToString(r.getTitle());
+        for (auto tag : r.getTags()) s->tags.push_back(ToString(tag));
+        s->metadata = ToString(r.getMetadata());
+        if (!MapEnum(r.getStatus(), SessionStatus::kDeleted, &s->status)) {
+          *problem = fmt::format("unknown session status {}",
+                                 static_cast<int>(r.getStatus()));
+          return false;
+        }
+        s->created_ms = r.getCreatedMs();
+        s->last_active_ms = r.getLastActiveMs();
+        s->context_window = r.getContextWindow();
+        s->pinned = r.getPinned();
+        s->turn_count = r.getLastTurn();
+        s->completed_turns = r.getCompletedTurns();
+        s->failed_turns = r.getFailedTurns();
+        s->tokens = GetTokens(r.getTokens());
+        s->cost_micros = r.getCostMicros();
+        for (uint64_t n : r.getProcessingTurns()) {
+          s->processing_turns.push_back(n);
+        }
+        return true;
+      });
+}
+
+EncodedRecord EncodeTurn(const Turn& t) {
+  capnp::MallocMessageBuilder message(MessageWords(t.input) +
+                                      MessageWords(t.output) +
+                                      t.error.size() / sizeof(capnp::word) + 64);
+  auto b = message.initRoot<schema::Turn>();
+  b.setNumber(t.number);
+  if (!t.idempotency_key.empty()) b.setIdempotencyKey(AsData(t.idempotency_key));
+  b.setStatus(static_cast<schema::TurnStatus>(t.status));
+  SetMessages(b.initInput(t.input.size()), t.input);
+  if (!t.output.empty()) SetMessages(b.initOutput(t.output.size()), t.output);
+  b.setInputDigest(capnp::Data::Reader(t.input_digest.data(),
+                                       t.input_digest.size()));
+  if (!t.error.empty()) b.setError(AsText(t.error));
+  b.setStartedMs(t.started_ms);
+  b.setFinishedMs(t.finished_ms);
+  SetTokens(b.initTokens(), t.usage.tokens);
+  b.setCostMicros(t.usage.cost_micros);
+  return EncodedRecord(capnp::messageToFlatArray(message));
+}
+
+Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes) {
+  // The number is not known until decoded; name the record by session only
+  // and let callers that know the key give the full name.
+  return DecodeRecord<Turn>(
+      bytes, fmt::format("turns/{}", id.ToString()),
+      [&](capnp::MessageReader& message, Turn* t, std::string* problem) {
+        auto r = message.getRoot<schema::Turn>();
+        t->session = id;
+        t->number = r.getNumber();
+        t->idempotency_key = ToString(r.getIdempotencyKey());
+        if (!MapEnum(r.getStatus(), TurnStatus::kFailed, &t->status)) {
+          *problem = fmt::format("unknown turn status {}",
+                                 static_cast<int>(r.getStatus()));
+          return false;
+        }
+        if (!GetMessages(r.getInput(), &t->input) ||
+            !GetMessages(r.getOutput(), &t->output)) {
+          *problem = "unknown message role";
+          return false;
+        }
+        auto digest = r.getInputDigest();
+        if (digest.size() != t->input_digest.size()) {
+          *problem = fmt::format("input digest is {} bytes; expected {}",
+                                 digest.size(), t->input_digest.size());
+          return false;
+        }
+        std::memcpy(t->input_digest.data(), digest.begin(), digest.size());
+        t->error = ToString(r.getError());
+        t->started_ms = r.getStartedMs();
+        t->finished_ms = r.getFinishedMs();
+        t->usage.tokens = GetTokens(r.getTokens());
+        t->usage.cost_micros = r.getCostMicros();
+        return true;
+      });
+}
+
+}  // namespace agentlog::internal

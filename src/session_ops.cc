@@ -1,0 +1,167 @@
+// Session operations of StoreImpl.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "keys.h"
+#include "record_codec.h"
+#include "rocksdb_status.h"
+#include "status_macros.h"
+#include "store_impl.h"
+#include "validation.h"
+
+namespace agentlog::internal {
+
+Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
+                                         const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(ValidateSessionSpec(options_, spec));
+  Session session;
+  const int64_t now = Now();
+  session.id = SessionId::Generate(now);
+  session.agent = spec.agent;
+  session.model = spec.model;
+  session.title = spec.title;
+  ValidateTags(options_, spec.tags, "SessionSpec::tags", &session.tags)
+      .IgnoreError();  // Validated above; this merges duplicates.
+  session.metadata = spec.metadata;
+  session.status = SessionStatus::kActive;
+  session.created_ms = now;
+  session.last_active_ms = now;
+  session.context_window = spec.context_window;
+  session.pinned = spec.pinned;
+  // 80 random bits make a collision practically impossible; the lock still
+  // makes the write atomic with respect to any writer of the same id.
+  std::unique_lock<std::mutex> lock = locks_.Lock(session.id);
+  rocksdb::WriteBatch batch;
+  PutSession(&batch, session);
+  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, SessionRecordName(session.id)));
+  return session;
+}
+
+Result<Session> StoreImpl::GetSession(const SessionId& id) {
+  return LoadSession(id);
+}
+
+Result<std::vector<Session>> StoreImpl::ListSessions(
+    const SessionListOptions& options) {
+  std::vector<Session> out;
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kSessions);
+  if (cf == nullptr) return out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf));
+  it->Seek(SessionKey(options.after));
+  if (it->Valid() && !options.after.is_zero() &&
+      it->key().ToStringView() == SessionKey(options.after)) {
+    it->Next();
+  }
+  for (; it->Valid(); it->Next()) {
+    if (options.limit != 0 && out.size() >= options.limit) break;
+    const auto id = ParseSessionKey(it->key().ToStringView());
+    if (!id) {
+      return Status::Corruption(
+          fmt::format("sessions key {} is not a 16-byte session id",
+                      Hex(it->key().ToStringView())));
+    }
+    AGENTLOG_ASSIGN_OR_RETURN(Session s,
+                              DecodeSession(*id, it->value().ToStringView()));
+    out.push_back(std::move(s));
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan sessions"));
+  return out;
+}
+
+Result<Session> StoreImpl::UpdateSession(const SessionId& id,
+                                         const SessionUpdate& update,
+                                         const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateSessionUpdate(options_, update));
+  return MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+    if (update.title) s.title = *update.title;
+    if (update.tags) {
+      ValidateTags(options_, *update.tags, "SessionUpdate::tags", &s.tags)
+          .IgnoreError();  // Validated above; this merges duplicates.
+    }
+    if (update.metadata) s.metadata = *update.metadata;
+    if (update.context_window) s.context_window = *update.context_window;
+    if (update.pinned) s.pinned = *update.pinned;
+    return true;
+  });
+}
+
+Result<Session> StoreImpl::TagSession(const SessionId& id,
+                                      std::span<const std::string> tags,
+                                      const WriteOptions& wo) {
+  std::vector<std::string> add;
+  AGENTLOG_RETURN_IF_ERROR(ValidateTags(options_, tags, "tags", &add));
+  return MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+    std::vector<std::string> merged = s.tags;
+    for (const std::string& t : add) {
+      if (std::find(merged.begin(), merged.end(), t) == merged.end()) {
+        merged.push_back(t);
+      }
+    }
+    if (merged.size() > options_.max_tags) {
+      return Status::InvalidArgument(fmt::format(
+          "session {} would have {} tags; limit is {} (Options::max_tags)",
+          id.ToString(), merged.size(), options_.max_tags));
+    }
+    s.tags = std::move(merged);
+    return true;
+  });
+}
+
+Result<Session> StoreImpl::UntagSession(const SessionId& id,
+                                        std::span<const std::string> tags,
+                                        const WriteOptions& wo) {
+  std::vector<std::string> remove;
+  AGENTLOG_RETURN_IF_ERROR(ValidateTags(options_, tags, "tags", &remove));
+  return MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+    std::erase_if(s.tags, [&](const std::string& t) {
+      return std::find(remove.begin(), remove.end(), t) != remove.end();
+    });
+    return true;
+  });
+}
+
+Status StoreImpl::TouchSession(const SessionId& id, const WriteOptions& wo) {
+  return MutateSession(id, wo, true,
+                       [](Session&, rocksdb::WriteBatch&) -> Result<bool> {
+                         return true;
+                       })
+      .status();
+}
+
+Status StoreImpl::ArchiveSession(const SessionId& id, const WriteOptions& wo) {
+  return MutateSession(id, wo, true, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+    if (s.status == SessionStatus::kArchived) {
+      return Status::FailedPrecondition(
+          fmt::format("session {} is already archived", id.ToString()));
+    }
+    s.status = SessionStatus::kArchived;
+    return true;
+  }).status();
+}
+
+Status StoreImpl::UnarchiveSession(const SessionId& id, const WriteOptions& wo) {
+  return MutateSession(id, wo, true, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+    if (s.status != SessionStatus::kArchived) {
+      return Status::FailedPrecondition(fmt::format(
+          "session {} is {}, not archived", id.ToString(),
+          SessionStatusName(s.status)));
+    }
+    s.status = SessionStatus::kIdle;
+    return true;
+  }).status();
+}
+
+Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock = locks_.Lock(id);
+  AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
+  rocksdb::WriteBatch batch;
+  DeleteSessionRecords(&batch, id, /*include_session=*/true);
+  return Write(&batch, wo, SessionRecordName(id));
+}
+
+}  // namespace agentlog::internal

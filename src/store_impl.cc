@@ -1,0 +1,103 @@
+// The shared machinery of StoreImpl: the write path and record loading.
+
+#include "store_impl.h"
+
+#include <fmt/format.h>
+
+#include "keys.h"
+#include "record_codec.h"
+#include "rocksdb_status.h"
+#include "status_macros.h"
+
+namespace agentlog::internal {
+
+Status StoreImpl::Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
+                        std::string_view what) {
+  const Durability durability = wo.durability.value_or(options_.durability);
+  rocksdb::WriteOptions rwo;
+  rwo.sync = durability == Durability::kSync;
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(db_->Write(rwo, batch), what));
+  if (durability == Durability::kBuffered) syncer_->MarkDirty();
+  return Status::OK();
+}
+
+Result<Session> StoreImpl::LoadSession(const SessionId& id,
+                                       const rocksdb::Snapshot* snapshot) {
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kSessions);
+  rocksdb::PinnableSlice value;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  const rocksdb::Status s =
+      cf ? db_->Get(ro, cf, SessionKey(id), &value) : rocksdb::Status::NotFound();
+  if (s.IsNotFound()) {
+    return Status::NotFound(fmt::format("session {} not found", id.ToString()));
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(s, SessionRecordName(id)));
+  return DecodeSession(id, value.ToStringView());
+}
+
+Result<Turn> StoreImpl::LoadTurn(const SessionId& id, uint64_t number,
+                                 const rocksdb::Snapshot* snapshot) {
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kTurns);
+  rocksdb::PinnableSlice value;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  const rocksdb::Status s = cf ? db_->Get(ro, cf, TurnKey(id, number), &value)
+                               : rocksdb::Status::NotFound();
+  if (s.IsNotFound()) {
+    return Status::NotFound(
+        fmt::format("turn {} of session {} not found", number, id.ToString()));
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(s, TurnRecordName(id, number)));
+  AGENTLOG_ASSIGN_OR_RETURN(Turn turn, DecodeTurn(id, value.ToStringView()));
+  if (turn.number != number) {
+    return Status::Corruption(fmt::format("{} holds turn number {}",
+                                          TurnRecordName(id, number),
+                                          turn.number));
+  }
+  return turn;
+}
+
+void StoreImpl::PutSession(rocksdb::WriteBatch* batch, const Session& session) {
+  const EncodedRecord record = EncodeSession(session);
+  batch->Put(handle(Cf::kSessions), SessionKey(session.id),
+             rocksdb::Slice(record.bytes()))
+      .PermitUncheckedError();
+}
+
+void StoreImpl::DeleteSessionRecords(rocksdb::WriteBatch* batch,
+                                     const SessionId& id,
+                                     bool include_session) {
+  const std::string begin = SessionRangeBegin(id);
+  const std::string end = SessionRangeEnd(id);
+  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs}) {
+    batch->DeleteRange(handle(cf), begin, end).PermitUncheckedError();
+  }
+  if (include_session) {
+    batch->Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
+  }
+}
+
+Result<Session> StoreImpl::MutateSession(const SessionId& id,
+                                         const WriteOptions& wo,
+                                         bool allow_archived,
+                                         const Mutation& mutation) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock = locks_.Lock(id);
+  AGENTLOG_ASSIGN_OR_RETURN(Session session, LoadSession(id));
+  if (session.status == SessionStatus::kArchived && !allow_archived) {
+    return Status::FailedPrecondition(fmt::format(
+        "session {} is archived and read-only; unarchive it first",
+        id.ToString()));
+  }
+  rocksdb::WriteBatch batch;
+  AGENTLOG_ASSIGN_OR_RETURN(const bool write, mutation(session, batch));
+  if (!write) return session;
+  // Last-active never moves backwards, even if the clock does.
+  session.last_active_ms = std::max(session.last_active_ms, Now());
+  PutSession(&batch, session);
+  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, SessionRecordName(id)));
+  return session;
+}
+
+}  // namespace agentlog::internal

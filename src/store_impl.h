@@ -1,0 +1,156 @@
+#ifndef AGENTLOG_SRC_STORE_IMPL_H_
+#define AGENTLOG_SRC_STORE_IMPL_H_
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "agentlog/store.h"
+#include "column_families.h"
+#include "session_locks.h"
+#include "wal_syncer.h"
+
+namespace agentlog::internal {
+
+// The Store implementation over RocksDB. Method contracts are in store.h;
+// this file is about how: a session's writes happen under its stripe lock as
+// read-modify-write of the session record plus the records it governs, all
+// in one WriteBatch.
+class StoreImpl final : public Store {
+ public:
+  // Used by Store::Open / OpenReadOnly (store_open.cc).
+  static Result<std::unique_ptr<StoreImpl>> OpenImpl(const Options& options,
+                                                     std::string_view path,
+                                                     bool read_only);
+  ~StoreImpl() override;
+
+  const RecoveryReport& recovery_report() const override { return report_; }
+  AccessMode access_mode() const override { return mode_; }
+
+  Result<Session> CreateSession(const SessionSpec& spec,
+                                const WriteOptions& wo) override;
+  Result<Session> GetSession(const SessionId& id) override;
+  Result<std::vector<Session>> ListSessions(
+      const SessionListOptions& options) override;
+  Result<Session> UpdateSession(const SessionId& id, const SessionUpdate& update,
+                                const WriteOptions& wo) override;
+  Result<Session> TagSession(const SessionId& id,
+                             std::span<const std::string> tags,
+                             const WriteOptions& wo) override;
+  Result<Session> UntagSession(const SessionId& id,
+                               std::span<const std::string> tags,
+                               const WriteOptions& wo) override;
+  Status TouchSession(const SessionId& id, const WriteOptions& wo) override;
+  Status ArchiveSession(const SessionId& id, const WriteOptions& wo) override;
+  Status UnarchiveSession(const SessionId& id, const WriteOptions& wo) override;
+  Status DeleteSession(const SessionId& id, const WriteOptions& wo) override;
+
+  Result<BeginTurnResult> BeginTurn(const SessionId& session,
+                                    std::string_view idempotency_key,
+                                    std::span<const Message> input,
+                                    const WriteOptions& wo) override;
+  Result<Turn> CompleteTurn(const SessionId& session, uint64_t number,
+                            std::span<const Message> output,
+                            const TurnUsage& usage,
+                            const WriteOptions& wo) override;
+  Result<Turn> FailTurn(const SessionId& session, uint64_t number,
+                        std::string_view error,
+                        const WriteOptions& wo) override;
+  Result<BeginTurnResult> AppendTurn(const SessionId& session,
+                                     std::string_view idempotency_key,
+                                     std::span<const Message> input,
+                                     std::span<const Message> output,
+                                     const TurnUsage& usage,
+                                     const WriteOptions& wo) override;
+  Result<Turn> GetTurn(const SessionId& session, uint64_t number) override;
+  Result<Turn> GetTurnByKey(const SessionId& session,
+                            std::string_view idempotency_key) override;
+  Result<std::vector<Turn>> ListTurns(const SessionId& session,
+                                      const TurnListOptions& options) override;
+  Result<std::optional<uint64_t>> FindInput(const SessionId& session,
+                                            const InputDigest& digest) override;
+  Result<Turn> PopTurn(const SessionId& session,
+                       const WriteOptions& wo) override;
+  Status ClearTurns(const SessionId& session, const WriteOptions& wo) override;
+
+  Result<StoreInfo> Info() override;
+  Result<VerifyReport> Verify() override;
+  Status SyncWal() override;
+
+  // --- For the agentlog command and tests ---
+
+  // The handle of `cf`, or nullptr when the store has no such column family
+  // (an older store opened read-only).
+  rocksdb::ColumnFamilyHandle* handle(Cf cf) const {
+    return handles_[static_cast<size_t>(cf)];
+  }
+  rocksdb::DB* db() const { return db_.get(); }
+
+ private:
+  // The body of a session mutation: edits `session` and adds the records it
+  // governs to `batch`. Returns false to write nothing (a replay).
+  using Mutation =
+      std::function<Result<bool>(Session& session, rocksdb::WriteBatch& batch)>;
+
+  StoreImpl() = default;
+
+  Status Initialise(const Options& options, std::string_view path,
+                    bool read_only);
+  Status CheckFormatVersion();
+  Status Recover();
+
+  Status CheckWritable() const;
+  int64_t Now() const { return clock_->NowMillis(); }
+  // Writes `batch` with the durability `wo` asks for (or the store's).
+  Status Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
+               std::string_view what);
+  // Reads and decodes. `snapshot` may be null.
+  Result<Session> LoadSession(const SessionId& id,
+                              const rocksdb::Snapshot* snapshot = nullptr);
+  Result<Turn> LoadTurn(const SessionId& id, uint64_t number,
+                        const rocksdb::Snapshot* snapshot = nullptr);
+  // Under the session's lock: load, check it is writable (unless
+  // `allow_archived`), run `mutation`, stamp last-active, write.
+  Result<Session> MutateSession(const SessionId& id, const WriteOptions& wo,
+                                bool allow_archived, const Mutation& mutation);
+  // Adds the put of `session` to `batch`.
+  void PutSession(rocksdb::WriteBatch* batch, const Session& session);
+  // Deletes every per-session record of `id` from the per-session families.
+  void DeleteSessionRecords(rocksdb::WriteBatch* batch, const SessionId& id,
+                            bool include_session);
+  // The common part of BeginTurn and AppendTurn.
+  Result<BeginTurnResult> StartTurn(const SessionId& session,
+                                    std::string_view idempotency_key,
+                                    std::span<const Message> input,
+                                    std::span<const Message> output,
+                                    const TurnUsage* usage,
+                                    const WriteOptions& wo);
+  // Moves a processing turn to a final state.
+  Result<Turn> FinishTurn(const SessionId& session, uint64_t number,
+                          const WriteOptions& wo,
+                          const std::function<Status(Turn&)>& finish);
+
+  Options options_;
+  std::shared_ptr<Clock> clock_;
+  std::string path_;
+  AccessMode mode_ = AccessMode::kReadWrite;
+  std::string secondary_dir_;  // Removed on close; empty unless kSecondary.
+  RecoveryReport report_;
+
+  // Declared before db_ so that they outlive it.
+  std::unique_ptr<rocksdb::Env> env_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> owned_handles_;
+  std::array<rocksdb::ColumnFamilyHandle*, static_cast<size_t>(Cf::kCount)>
+      handles_{};
+  std::unique_ptr<WalSyncer> syncer_;
+  SessionLocks locks_;
+};
+
+}  // namespace agentlog::internal
+
+#endif  // AGENTLOG_SRC_STORE_IMPL_H_

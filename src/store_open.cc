@@ -1,0 +1,310 @@
+// Opening and closing a store: directory set-up, column families, the
+// format-version check and the recovery scan.
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "keys.h"
+#include "private_file_system.h"
+#include "record_codec.h"
+#include "rocksdb_status.h"
+#include "status_macros.h"
+#include "store_impl.h"
+#include "validation.h"
+
+namespace agentlog {
+
+Result<std::unique_ptr<Store>> Store::Open(const Options& options,
+                                           std::string_view path) {
+  AGENTLOG_ASSIGN_OR_RETURN(auto store,
+                            internal::StoreImpl::OpenImpl(options, path, false));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::unique_ptr<Store>> Store::OpenReadOnly(const Options& options,
+                                                   std::string_view path) {
+  AGENTLOG_ASSIGN_OR_RETURN(auto store,
+                            internal::StoreImpl::OpenImpl(options, path, true));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+namespace internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+// True when another process holds the store's RocksDB LOCK (an fcntl write
+// lock). F_GETLK only asks; it takes nothing.
+bool LockedByAnotherProcess(const std::string& dir) {
+  const std::string lock_path = dir + "/LOCK";
+  const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock probe = {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  const bool held = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
+Status PrepareDirectory(const Options& options, const std::string& path,
+                        bool read_only) {
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  const bool has_store = fs::exists(path + "/CURRENT", ec);
+  if (read_only || !options.create_if_missing) {
+    if (!has_store) {
+      return Status::NotFound(fmt::format("no agentlog store at '{}'", path));
+    }
+    return Status::OK();
+  }
+  if (has_store && options.error_if_exists) {
+    return Status::AlreadyExists(fmt::format(
+        "a store exists at '{}' (Options::error_if_exists is set)", path));
+  }
+  if (!exists) {
+    fs::create_directories(path, ec);
+    if (ec) {
+      return Status::IOError(fmt::format("cannot create store directory '{}': {}",
+                                         path, ec.message()));
+    }
+    // Conversations and costs are private: the owner alone may enter.
+    if (::chmod(path.c_str(), 0700) != 0) {
+      return Status::IOError(
+          fmt::format("cannot set mode 0700 on store directory '{}'", path));
+    }
+  } else if (!fs::is_directory(path, ec)) {
+    return Status::InvalidArgument(
+        fmt::format("store path '{}' exists and is not a directory", path));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(const Options& options,
+                                                       std::string_view path,
+                                                       bool read_only) {
+  const auto start = std::chrono::steady_clock::now();
+  AGENTLOG_RETURN_IF_ERROR(ValidateOptions(options));
+  std::unique_ptr<StoreImpl> store(new StoreImpl);
+  AGENTLOG_RETURN_IF_ERROR(store->Initialise(options, path, read_only));
+  store->report_.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  return store;
+}
+
+Status StoreImpl::Initialise(const Options& options, std::string_view path,
+                             bool read_only) {
+  options_ = options;
+  clock_ = options.clock ? options.clock : SystemClock();
+  path_ = std::string(path);
+  if (path_.empty()) {
+    return Status::InvalidArgument("store path is empty");
+  }
+  AGENTLOG_RETURN_IF_ERROR(PrepareDirectory(options, path_, read_only));
+
+  rocksdb::DBOptions dbo = DbOptionsFor(options);
+  if (!read_only) {
+    env_ = NewPrivateEnv();
+    dbo.env = env_.get();
+  }
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+
+  // Open every column family the store has (RocksDB requires it) plus the
+  // ones this version adds; unknown names (a newer writer) get default
+  // options and are refused by the format check below.
+  std::vector<std::string> existing;
+  rocksdb::DB::ListColumnFamilies(dbo, path_, &existing).PermitUncheckedError();
+  std::vector<std::string> names = existing;
+  if (!read_only) {
+    for (std::string_view known : kCfNames) {
+      if (std::find(names.begin(), names.end(), known) == names.end()) {
+        names.emplace_back(known);
+      }
+    }
+  }
+  if (names.empty()) names.emplace_back(rocksdb::kDefaultColumnFamilyName);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) {
+    const auto cf = CfFromName(name);
+    descriptors.emplace_back(
+        name, cf ? ColumnFamilyOptionsFor(*cf, options, cache)
+                 : rocksdb::ColumnFamilyOptions());
+  }
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (!read_only) {
+    mode_ = AccessMode::kReadWrite;
+    s = rocksdb::DB::Open(rocksdb::Options(dbo, rocksdb::ColumnFamilyOptions()),
+                          path_, descriptors, &owned_handles_, &raw);
+  } else if (LockedByAnotherProcess(path_)) {
+    mode_ = AccessMode::kSecondary;
+    std::string tmpl = (fs::temp_directory_path() / "agentlog-secondary-XXXXXX");
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return Status::IOError("cannot create a directory for the secondary "
+                             "instance under " +
+                             fs::temp_directory_path().string());
+    }
+    secondary_dir_ = tmpl;
+    dbo.max_open_files = -1;  // Required by secondary instances.
+    s = rocksdb::DB::OpenAsSecondary(
+        rocksdb::Options(dbo, rocksdb::ColumnFamilyOptions()), path_,
+        secondary_dir_, descriptors, &owned_handles_, &raw);
+    if (s.ok()) s = raw->TryCatchUpWithPrimary();
+  } else {
+    mode_ = AccessMode::kReadOnly;
+    s = rocksdb::DB::OpenForReadOnly(
+        rocksdb::Options(dbo, rocksdb::ColumnFamilyOptions()), path_,
+        descriptors, &owned_handles_, &raw);
+  }
+  db_.reset(raw);
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(s, "open store '" + path_ + "'"));
+  for (rocksdb::ColumnFamilyHandle* h : owned_handles_) {
+    if (auto cf = CfFromName(h->GetName())) {
+      handles_[static_cast<size_t>(*cf)] = h;
+    }
+  }
+  report_.created = existing.empty();
+  AGENTLOG_RETURN_IF_ERROR(CheckFormatVersion());
+  AGENTLOG_RETURN_IF_ERROR(Recover());
+  if (mode_ == AccessMode::kReadWrite) {
+    syncer_ = std::make_unique<WalSyncer>(db_.get(), options.sync_interval);
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::CheckFormatVersion() {
+  rocksdb::ColumnFamilyHandle* meta = handle(Cf::kMeta);
+  std::string value;
+  rocksdb::Status s =
+      meta ? db_->Get(rocksdb::ReadOptions(), meta, kFormatVersionKey, &value)
+           : rocksdb::Status::NotFound();
+  if (s.IsNotFound()) {
+    if (mode_ != AccessMode::kReadWrite || !report_.created) {
+      return Status::FailedPrecondition(fmt::format(
+          "'{}' is a RocksDB directory without an agentlog format version; "
+          "it is not an agentlog store",
+          path_));
+    }
+    std::string encoded;
+    AppendU64(&encoded, kFormatVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        db_->Put(wo, meta, kFormatVersionKey, encoded), "write format version"));
+    report_.format_version = kFormatVersion;
+    return Status::OK();
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(s, "read format version"));
+  if (value.size() != 8) {
+    return Status::Corruption(fmt::format(
+        "meta/format_version is {} bytes; expected 8", value.size()));
+  }
+  const uint64_t version = DecodeU64(value);
+  if (version > kFormatVersion) {
+    return Status::FailedPrecondition(fmt::format(
+        "store '{}' has format version {}; this library reads versions up to "
+        "{}: upgrade agentlog to open it",
+        path_, version, kFormatVersion));
+  }
+  // Version 1 is the first format; older ones would be migrated here.
+  report_.format_version = static_cast<uint32_t>(version);
+  return Status::OK();
+}
+
+Status StoreImpl::Recover() {
+  report_.last_sequence = db_->GetLatestSequenceNumber();
+  rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions);
+  if (sessions == nullptr) return Status::OK();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), sessions));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const auto id = ParseSessionKey(it->key().ToStringView());
+    if (!id) {
+      return Status::Corruption(fmt::format(
+          "sessions key {} is not a 16-byte session id",
+          Hex(it->key().ToStringView())));
+    }
+    AGENTLOG_ASSIGN_OR_RETURN(Session session,
+                              DecodeSession(*id, it->value().ToStringView()));
+    ++report_.sessions;
+    for (uint64_t n : session.processing_turns) {
+      report_.processing_turns.push_back({*id, n});
+    }
+  }
+  return FromRocksDB(it->status(), "scan sessions");
+}
+
+StoreImpl::~StoreImpl() {
+  syncer_.reset();
+  if (db_ != nullptr) {
+    if (mode_ == AccessMode::kReadWrite) {
+      // Make buffered writes durable: closing is a promise point for hosts.
+      db_->SyncWAL().PermitUncheckedError();
+    }
+    for (rocksdb::ColumnFamilyHandle* h : owned_handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+  if (!secondary_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(secondary_dir_, ec);
+  }
+}
+
+Status StoreImpl::SyncWal() {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  return FromRocksDB(db_->SyncWAL(), "sync WAL");
+}
+
+Status StoreImpl::CheckWritable() const {
+  if (mode_ != AccessMode::kReadWrite) {
+    return Status::FailedPrecondition(fmt::format(
+        "store '{}' is open read-only; writes are refused", path_));
+  }
+  return Status::OK();
+}
+
+Result<StoreInfo> StoreImpl::Info() {
+  StoreInfo info;
+  info.path = path_;
+  info.mode = mode_;
+  info.format_version = report_.format_version;
+  info.last_sequence = db_->GetLatestSequenceNumber();
+  for (size_t i = 0; i < handles_.size(); ++i) {
+    rocksdb::ColumnFamilyHandle* h = handles_[i];
+    if (h == nullptr || static_cast<Cf>(i) == Cf::kDefault) continue;
+    ColumnFamilyInfo cf;
+    cf.name = std::string(kCfNames[i]);
+    auto property = [&](const std::string& name) {
+      uint64_t v = 0;
+      db_->GetIntProperty(h, name, &v);
+      return v;
+    };
+    cf.estimated_keys = property("rocksdb.estimate-num-keys");
+    cf.sst_bytes = property("rocksdb.live-sst-files-size");
+    cf.blob_bytes = property("rocksdb.live-blob-file-size");
+    cf.memtable_bytes = property("rocksdb.cur-size-all-mem-tables");
+    info.column_families.push_back(std::move(cf));
+  }
+  if (rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions)) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), sessions));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++info.sessions;
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan sessions"));
+  }
+  return info;
+}
+
+}  // namespace internal
+}  // namespace agentlog

@@ -1,0 +1,390 @@
+// Turn operations of StoreImpl: the conversation log.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "keys.h"
+#include "record_codec.h"
+#include "rocksdb_status.h"
+#include "status_macros.h"
+#include "store_impl.h"
+#include "validation.h"
+
+namespace agentlog::internal {
+namespace {
+
+// Adds `usage` to a session's totals, refusing any sum that would overflow.
+Status AddUsage(Session& s, const TurnUsage& usage) {
+  const uint64_t* add[] = {&usage.tokens.input, &usage.tokens.output,
+                           &usage.tokens.cache_read, &usage.tokens.cache_write};
+  uint64_t* sum[] = {&s.tokens.input, &s.tokens.output, &s.tokens.cache_read,
+                     &s.tokens.cache_write};
+  static constexpr const char* kNames[] = {"input", "output", "cache_read",
+                                           "cache_write"};
+  uint64_t result[4];
+  for (int i = 0; i < 4; ++i) {
+    if (__builtin_add_overflow(*sum[i], *add[i], &result[i])) {
+      return Status::InvalidArgument(fmt::format(
+          "TurnUsage::tokens.{} is {}; the session total {} would overflow "
+          "uint64",
+          kNames[i], *add[i], *sum[i]));
+    }
+  }
+  int64_t cost;
+  if (__builtin_add_overflow(s.cost_micros, usage.cost_micros, &cost)) {
+    return Status::InvalidArgument(fmt::format(
+        "TurnUsage::cost_micros is {}; the session total {} would overflow "
+        "int64",
+        usage.cost_micros, s.cost_micros));
+  }
+  for (int i = 0; i < 4; ++i) *sum[i] = result[i];
+  s.cost_micros = cost;
+  return Status::OK();
+}
+
+// Takes a completed turn's usage back out of the totals (pop).
+void SubtractUsage(Session& s, const TurnUsage& usage) {
+  s.tokens.input -= std::min(s.tokens.input, usage.tokens.input);
+  s.tokens.output -= std::min(s.tokens.output, usage.tokens.output);
+  s.tokens.cache_read -= std::min(s.tokens.cache_read, usage.tokens.cache_read);
+  s.tokens.cache_write -=
+      std::min(s.tokens.cache_write, usage.tokens.cache_write);
+  s.cost_micros -= std::min(s.cost_micros, usage.cost_micros);
+}
+
+std::string EncodeNumber(uint64_t n) {
+  std::string out;
+  AppendU64(&out, n);
+  return out;
+}
+
+}  // namespace
+
+Result<BeginTurnResult> StoreImpl::BeginTurn(const SessionId& session,
+                                             std::string_view idempotency_key,
+                                             std::span<const Message> input,
+                                             const WriteOptions& wo) {
+  return StartTurn(session, idempotency_key, input, {}, nullptr, wo);
+}
+
+Result<BeginTurnResult> StoreImpl::AppendTurn(const SessionId& session,
+                                              std::string_view idempotency_key,
+                                              std::span<const Message> input,
+                                              std::span<const Message> output,
+                                              const TurnUsage& usage,
+                                              const WriteOptions& wo) {
+  return StartTurn(session, idempotency_key, input, output, &usage, wo);
+}
+
+Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
+                                             std::string_view key,
+                                             std::span<const Message> input,
+                                             std::span<const Message> output,
+                                             const TurnUsage* usage,
+                                             const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(ValidateIdempotencyKey(options_, key));
+  AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, input, "input", true));
+  if (usage != nullptr) {
+    AGENTLOG_RETURN_IF_ERROR(
+        ValidateMessages(options_, output, "output", false));
+    AGENTLOG_RETURN_IF_ERROR(ValidateUsage(*usage));
+  }
+  const InputDigest digest = ComputeInputDigest(input);
+  BeginTurnResult result;
+  auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
+    const std::string idem_key = IdempotencyKey(id, key);
+    if (!key.empty()) {
+      rocksdb::PinnableSlice existing;
+      const rocksdb::Status st = db_->Get(
+          rocksdb::ReadOptions(), handle(Cf::kIdempotency), idem_key, &existing);
+      if (st.ok()) {
+        if (existing.size() != 8) {
+          return Status::Corruption(fmt::format(
+              "idempotency/{}/{} is {} bytes; expected 8", id.ToString(),
+              Hex(key), existing.size()));
+        }
+        AGENTLOG_ASSIGN_OR_RETURN(
+            result.turn, LoadTurn(id, DecodeU64(existing.ToStringView())));
+        if (result.turn.input_digest != digest) {
+          return Status::Conflict(fmt::format(
+              "idempotency_key '{}' already names turn {} of session {}, "
+              "which had a different input",
+              key, result.turn.number, id.ToString()));
+        }
+        result.replayed = true;
+        return false;
+      }
+      if (!st.IsNotFound()) {
+        return FromRocksDB(st, "read idempotency key");
+      }
+    }
+    Turn& t = result.turn;
+    t.session = id;
+    t.number = s.turn_count + 1;
+    t.idempotency_key = std::string(key);
+    t.input.assign(input.begin(), input.end());
+    t.input_digest = digest;
+    t.started_ms = Now();
+    if (usage != nullptr) {
+      AGENTLOG_RETURN_IF_ERROR(AddUsage(s, *usage));
+      t.status = TurnStatus::kCompleted;
+      t.output.assign(output.begin(), output.end());
+      t.usage = *usage;
+      t.finished_ms = t.started_ms;
+      ++s.completed_turns;
+    } else {
+      t.status = TurnStatus::kProcessing;
+      s.processing_turns.push_back(t.number);
+    }
+    s.turn_count = t.number;
+    const EncodedRecord record = EncodeTurn(t);
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        batch.Put(handle(Cf::kTurns), TurnKey(id, t.number),
+                  rocksdb::Slice(record.bytes())),
+        "batch turn"));
+    if (!key.empty()) {
+      AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+          batch.Put(handle(Cf::kIdempotency), idem_key, EncodeNumber(t.number)),
+          "batch idempotency key"));
+    }
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        batch.Put(handle(Cf::kInputs), InputKey(id, digest, t.number), ""),
+        "batch input digest"));
+    return true;
+  };
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation).status());
+  return result;
+}
+
+Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
+                                   const WriteOptions& wo,
+                                   const std::function<Status(Turn&)>& finish) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  Turn turn;
+  auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
+    AGENTLOG_ASSIGN_OR_RETURN(turn, LoadTurn(id, number));
+    if (turn.status != TurnStatus::kProcessing) {
+      return Status::FailedPrecondition(fmt::format(
+          "turn {} of session {} is {}; only processing turns can be "
+          "completed or failed",
+          number, id.ToString(), TurnStatusName(turn.status)));
+    }
+    AGENTLOG_RETURN_IF_ERROR(finish(turn));
+    if (turn.status == TurnStatus::kCompleted) {
+      AGENTLOG_RETURN_IF_ERROR(AddUsage(s, turn.usage));
+      ++s.completed_turns;
+    } else {
+      ++s.failed_turns;
+    }
+    turn.finished_ms = std::max(turn.started_ms, Now());
+    std::erase(s.processing_turns, number);
+    const EncodedRecord record = EncodeTurn(turn);
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        batch.Put(handle(Cf::kTurns), TurnKey(id, number),
+                  rocksdb::Slice(record.bytes())),
+        "batch turn"));
+    return true;
+  };
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation).status());
+  return turn;
+}
+
+Result<Turn> StoreImpl::CompleteTurn(const SessionId& id, uint64_t number,
+                                     std::span<const Message> output,
+                                     const TurnUsage& usage,
+                                     const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, output, "output", false));
+  AGENTLOG_RETURN_IF_ERROR(ValidateUsage(usage));
+  return FinishTurn(id, number, wo, [&](Turn& t) {
+    t.status = TurnStatus::kCompleted;
+    t.output.assign(output.begin(), output.end());
+    t.usage = usage;
+    return Status::OK();
+  });
+}
+
+Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
+                                 std::string_view error,
+                                 const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateError(options_, error));
+  return FinishTurn(id, number, wo, [&](Turn& t) {
+    t.status = TurnStatus::kFailed;
+    t.error = std::string(error);
+    return Status::OK();
+  });
+}
+
+Result<Turn> StoreImpl::GetTurn(const SessionId& id, uint64_t number) {
+  Result<Turn> turn = LoadTurn(id, number);
+  if (turn.status().IsNotFound()) {
+    // Say which is missing: the session or the turn.
+    AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
+  }
+  return turn;
+}
+
+Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
+                                     std::string_view key) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateIdempotencyKey(options_, key));
+  if (key.empty()) {
+    return Status::InvalidArgument("idempotency_key is empty; it is required");
+  }
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  auto release = [&] { db_->ReleaseSnapshot(snapshot); };
+  Result<Session> session = LoadSession(id, snapshot);
+  if (!session.ok()) {
+    release();
+    return session.status();
+  }
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status st = db_->Get(ro, handle(Cf::kIdempotency),
+                                      IdempotencyKey(id, key), &value);
+  Result<Turn> turn = Status::NotFound(fmt::format(
+      "no turn of session {} has idempotency key '{}'", id.ToString(), key));
+  if (st.ok() && value.size() == 8) {
+    turn = LoadTurn(id, DecodeU64(value.ToStringView()), snapshot);
+  } else if (st.ok()) {
+    turn = Status::Corruption(fmt::format("idempotency/{}/{} is {} bytes",
+                                          id.ToString(), Hex(key),
+                                          value.size()));
+  } else if (!st.IsNotFound()) {
+    turn = FromRocksDB(st, "read idempotency key");
+  }
+  release();
+  return turn;
+}
+
+Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
+                                               const TurnListOptions& o) {
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  struct Release {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* s;
+    ~Release() { db->ReleaseSnapshot(s); }
+  } release{db_.get(), snapshot};
+
+  AGENTLOG_ASSIGN_OR_RETURN(Session session, LoadSession(id, snapshot));
+  // Numbering has no gaps, so the range is arithmetic on turn_count.
+  const uint64_t last =
+      o.last == 0 ? session.turn_count : std::min(o.last, session.turn_count);
+  uint64_t first = std::max<uint64_t>(o.first, 1);
+  if (o.last_n != 0 && last >= o.last_n) {
+    first = std::max(first, last - o.last_n + 1);
+  }
+  std::vector<Turn> out;
+  if (first > last) return out;
+  out.reserve(last - first + 1);
+  const std::string lower = TurnKey(id, first);
+  const std::string upper = TurnKey(id, last + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, handle(Cf::kTurns)));
+  uint64_t expected = first;
+  for (it->Seek(lower); it->Valid(); it->Next(), ++expected) {
+    AGENTLOG_ASSIGN_OR_RETURN(Turn t, DecodeTurn(id, it->value().ToStringView()));
+    if (t.number != expected) {
+      return Status::Corruption(fmt::format(
+          "{} holds turn {}; turns of a session must have no gaps",
+          TurnRecordName(id, expected), t.number));
+    }
+    out.push_back(std::move(t));
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan turns"));
+  if (expected != last + 1) {
+    return Status::Corruption(fmt::format(
+        "session {} has {} turns but turn {} is missing", id.ToString(),
+        session.turn_count, expected));
+  }
+  if (o.newest_first) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Result<std::optional<uint64_t>> StoreImpl::FindInput(const SessionId& id,
+                                                     const InputDigest& digest) {
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  struct Release {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* s;
+    ~Release() { db->ReleaseSnapshot(s); }
+  } release{db_.get(), snapshot};
+  AGENTLOG_RETURN_IF_ERROR(LoadSession(id, snapshot).status());
+  const std::string prefix = InputPrefix(id, digest);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, handle(Cf::kInputs)));
+  it->Seek(prefix);
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "seek input digest"));
+  if (!it->Valid() || !it->key().starts_with(prefix)) {
+    return std::optional<uint64_t>();
+  }
+  const auto parsed = ParseInputKey(it->key().ToStringView());
+  if (!parsed) {
+    return Status::Corruption(fmt::format("inputs key {} is malformed",
+                                          Hex(it->key().ToStringView())));
+  }
+  return std::optional<uint64_t>(parsed->number);
+}
+
+Result<Turn> StoreImpl::PopTurn(const SessionId& id, const WriteOptions& wo) {
+  Turn turn;
+  auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
+    if (s.turn_count == 0) {
+      return Status::NotFound(
+          fmt::format("session {} has no turns to pop", id.ToString()));
+    }
+    AGENTLOG_ASSIGN_OR_RETURN(turn, LoadTurn(id, s.turn_count));
+    switch (turn.status) {
+      case TurnStatus::kProcessing:
+        std::erase(s.processing_turns, turn.number);
+        break;
+      case TurnStatus::kCompleted:
+        --s.completed_turns;
+        SubtractUsage(s, turn.usage);
+        break;
+      case TurnStatus::kFailed:
+        --s.failed_turns;
+        break;
+    }
+    --s.turn_count;
+    batch.Delete(handle(Cf::kTurns), TurnKey(id, turn.number))
+        .PermitUncheckedError();
+    if (!turn.idempotency_key.empty()) {
+      batch.Delete(handle(Cf::kIdempotency),
+                   IdempotencyKey(id, turn.idempotency_key))
+          .PermitUncheckedError();
+    }
+    batch.Delete(handle(Cf::kInputs),
+                 InputKey(id, turn.input_digest, turn.number))
+        .PermitUncheckedError();
+    return true;
+  };
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation).status());
+  return turn;
+}
+
+Status StoreImpl::ClearTurns(const SessionId& id, const WriteOptions& wo) {
+  auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
+    DeleteSessionRecords(&batch, id, /*include_session=*/false);
+    s.turn_count = 0;
+    s.completed_turns = 0;
+    s.failed_turns = 0;
+    s.tokens = {};
+    s.cost_micros = 0;
+    s.processing_turns.clear();
+    return true;
+  };
+  return MutateSession(id, wo, false, mutation).status();
+}
+
+}  // namespace agentlog::internal

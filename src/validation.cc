@@ -1,0 +1,245 @@
+#include "validation.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+namespace agentlog::internal {
+namespace {
+
+constexpr size_t kKiB = 1024;
+constexpr size_t kMiB = 1024 * kKiB;
+constexpr size_t kGiB = 1024 * kMiB;
+constexpr size_t kTiB = 1024 * kGiB;
+
+template <typename T>
+Status CheckRange(T value, T min, T max, const char* field) {
+  if (value < min || value > max) {
+    return Status::InvalidArgument(
+        fmt::format("Options::{} is {}; allowed range is {} to {}", field,
+                    value, min, max));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateOptions(const Options& o) {
+  const Status checks[] = {
+      CheckRange<int64_t>(o.sync_interval.count(), 1, 60'000,
+                          "sync_interval (ms)"),
+      CheckRange<size_t>(o.max_metadata_bytes, 0, 16 * kMiB,
+                         "max_metadata_bytes"),
+      CheckRange<size_t>(o.max_title_bytes, 1, 64 * kKiB, "max_title_bytes"),
+      CheckRange<size_t>(o.max_name_bytes, 1, 4 * kKiB, "max_name_bytes"),
+      CheckRange<size_t>(o.max_tags, 0, 1024, "max_tags"),
+      CheckRange<size_t>(o.max_tag_bytes, 1, kKiB, "max_tag_bytes"),
+      CheckRange<size_t>(o.max_idempotency_key_bytes, 1, 4 * kKiB,
+                         "max_idempotency_key_bytes"),
+      CheckRange<size_t>(o.max_messages_per_turn, 1, 65536,
+                         "max_messages_per_turn"),
+      CheckRange<size_t>(o.max_turn_content_bytes, 1, 256 * kMiB,
+                         "max_turn_content_bytes"),
+      CheckRange<size_t>(o.max_error_bytes, 1, kMiB, "max_error_bytes"),
+      CheckRange<size_t>(o.block_cache_bytes, kMiB, kTiB, "block_cache_bytes"),
+      CheckRange<size_t>(o.write_buffer_bytes, kMiB, 4 * kGiB,
+                         "write_buffer_bytes"),
+      CheckRange<int>(o.background_jobs, 1, 64, "background_jobs"),
+  };
+  for (const Status& s : checks) {
+    if (!s.ok()) return s;
+  }
+  switch (o.durability) {
+    case Durability::kSync:
+    case Durability::kBuffered:
+    case Durability::kNone:
+      return Status::OK();
+  }
+  return Status::InvalidArgument(
+      fmt::format("Options::durability is {}; allowed values are kSync, "
+                  "kBuffered and kNone",
+                  static_cast<int>(o.durability)));
+}
+
+bool IsValidUtf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      extra = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= extra) return false;
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid.
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    p += extra + 1;
+  }
+  return true;
+}
+
+Status CheckText(std::string_view text, std::string_view field, size_t limit,
+                 const char* option, bool required) {
+  if (required && text.empty()) {
+    return Status::InvalidArgument(fmt::format("{} is empty; it is required",
+                                               field));
+  }
+  if (text.size() > limit) {
+    return Status::InvalidArgument(fmt::format(
+        "{} is {} bytes; limit is {} (Options::{})", field, text.size(), limit,
+        option));
+  }
+  if (!IsValidUtf8(text)) {
+    return Status::InvalidArgument(
+        fmt::format("{} is not valid UTF-8", field));
+  }
+  return Status::OK();
+}
+
+Status ValidateTags(const Options& o, std::span<const std::string> tags,
+                    std::string_view field, std::vector<std::string>* merged) {
+  merged->clear();
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const Status s = CheckText(tags[i], fmt::format("{}[{}]", field, i),
+                               o.max_tag_bytes, "max_tag_bytes", true);
+    if (!s.ok()) return s;
+    bool seen = false;
+    for (const std::string& t : *merged) seen = seen || t == tags[i];
+    if (!seen) merged->push_back(tags[i]);
+  }
+  if (merged->size() > o.max_tags) {
+    return Status::InvalidArgument(
+        fmt::format("{} has {} distinct tags; limit is {} (Options::max_tags)",
+                    field, merged->size(), o.max_tags));
+  }
+  return Status::OK();
+}
+
+static Status CheckMetadata(const Options& o, std::string_view metadata,
+                            std::string_view field) {
+  if (metadata.size() > o.max_metadata_bytes) {
+    return Status::InvalidArgument(fmt::format(
+        "{} is {} bytes; limit is {} (Options::max_metadata_bytes)", field,
+        metadata.size(), o.max_metadata_bytes));
+  }
+  return Status::OK();
+}
+
+Status ValidateSessionSpec(const Options& o, const SessionSpec& spec) {
+  std::vector<std::string> merged;
+  const Status checks[] = {
+      CheckText(spec.agent, "SessionSpec::agent", o.max_name_bytes,
+                "max_name_bytes", true),
+      CheckText(spec.model, "SessionSpec::model", o.max_name_bytes,
+                "max_name_bytes", false),
+      CheckText(spec.title, "SessionSpec::title", o.max_title_bytes,
+                "max_title_bytes", false),
+      ValidateTags(o, spec.tags, "SessionSpec::tags", &merged),
+      CheckMetadata(o, spec.metadata, "SessionSpec::metadata"),
+  };
+  for (const Status& s : checks) {
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status ValidateSessionUpdate(const Options& o, const SessionUpdate& u) {
+  if (u.title) {
+    Status s = CheckText(*u.title, "SessionUpdate::title", o.max_title_bytes,
+                         "max_title_bytes", false);
+    if (!s.ok()) return s;
+  }
+  if (u.tags) {
+    std::vector<std::string> merged;
+    Status s = ValidateTags(o, *u.tags, "SessionUpdate::tags", &merged);
+    if (!s.ok()) return s;
+  }
+  if (u.metadata) {
+    Status s = CheckMetadata(o, *u.metadata, "SessionUpdate::metadata");
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status ValidateIdempotencyKey(const Options& o, std::string_view key) {
+  if (key.size() > o.max_idempotency_key_bytes) {
+    return Status::InvalidArgument(fmt::format(
+        "idempotency_key is {} bytes; limit is {} "
+        "(Options::max_idempotency_key_bytes)",
+        key.size(), o.max_idempotency_key_bytes));
+  }
+  return Status::OK();
+}
+
+Status ValidateMessages(const Options& o, std::span<const Message> msgs,
+                        std::string_view field, bool required) {
+  if (required && msgs.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("{} has no messages; at least one is required", field));
+  }
+  if (msgs.size() > o.max_messages_per_turn) {
+    return Status::InvalidArgument(fmt::format(
+        "{} has {} messages; limit is {} (Options::max_messages_per_turn)",
+        field, msgs.size(), o.max_messages_per_turn));
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    const Message& m = msgs[i];
+    if (static_cast<uint8_t>(m.role) > static_cast<uint8_t>(Role::kTool)) {
+      return Status::InvalidArgument(
+          fmt::format("{}[{}].role is {}; allowed values are kSystem, kUser, "
+                      "kAssistant and kTool",
+                      field, i, static_cast<int>(m.role)));
+    }
+    const std::string_view names[] = {"content", "tool_call_id", "tool_name"};
+    const std::string* values[] = {&m.content, &m.tool_call_id, &m.tool_name};
+    for (int f = 0; f < 3; ++f) {
+      if (!IsValidUtf8(*values[f])) {
+        return Status::InvalidArgument(fmt::format(
+            "{}[{}].{} is not valid UTF-8", field, i, names[f]));
+      }
+      total += values[f]->size();
+    }
+  }
+  if (total > o.max_turn_content_bytes) {
+    return Status::InvalidArgument(fmt::format(
+        "{} is {} bytes; limit is {} (Options::max_turn_content_bytes)", field,
+        total, o.max_turn_content_bytes));
+  }
+  return Status::OK();
+}
+
+Status ValidateUsage(const TurnUsage& usage) {
+  if (usage.cost_micros < 0) {
+    return Status::InvalidArgument(fmt::format(
+        "TurnUsage::cost_micros is {}; it must be >= 0", usage.cost_micros));
+  }
+  return Status::OK();
+}
+
+Status ValidateError(const Options& o, std::string_view error) {
+  return CheckText(error, "error", o.max_error_bytes, "max_error_bytes", true);
+}
+
+}  // namespace agentlog::internal

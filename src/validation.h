@@ -1,0 +1,42 @@
+#ifndef AGENTLOG_SRC_VALIDATION_H_
+#define AGENTLOG_SRC_VALIDATION_H_
+
+// Checks of caller input against Options, run before anything is written.
+// Every error is InvalidArgument naming the field, the size and the limit.
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agentlog/options.h"
+#include "agentlog/session.h"
+#include "agentlog/status.h"
+#include "agentlog/turn.h"
+
+namespace agentlog::internal {
+
+Status ValidateOptions(const Options& options);
+
+bool IsValidUtf8(std::string_view text);
+
+// `field` names the field in messages, e.g. "SessionSpec::title".
+Status CheckText(std::string_view text, std::string_view field, size_t limit,
+                 const char* option, bool required);
+
+Status ValidateSessionSpec(const Options& options, const SessionSpec& spec);
+Status ValidateSessionUpdate(const Options& options,
+                             const SessionUpdate& update);
+// Checks tags and returns them with duplicates merged (first kept).
+Status ValidateTags(const Options& options, std::span<const std::string> tags,
+                    std::string_view field, std::vector<std::string>* merged);
+Status ValidateIdempotencyKey(const Options& options, std::string_view key);
+// `field` is "input" or "output"; input must not be empty.
+Status ValidateMessages(const Options& options, std::span<const Message> msgs,
+                        std::string_view field, bool required);
+Status ValidateUsage(const TurnUsage& usage);
+Status ValidateError(const Options& options, std::string_view error);
+
+}  // namespace agentlog::internal
+
+#endif  // AGENTLOG_SRC_VALIDATION_H_

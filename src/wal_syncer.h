@@ -1,0 +1,47 @@
+#ifndef AGENTLOG_SRC_WAL_SYNCER_H_
+#define AGENTLOG_SRC_WAL_SYNCER_H_
+
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace agentlog::internal {
+
+// Fsyncs the WAL every `interval` when buffered writes happened since the
+// last sync: the power-loss bound of Durability::kBuffered.
+//
+// Thread-safe: MarkDirty may be called from any thread.
+class WalSyncer {
+ public:
+  WalSyncer(rocksdb::DB* db, std::chrono::milliseconds interval);
+  // Stops the thread; a final sync is the owner's job.
+  ~WalSyncer();
+  WalSyncer(const WalSyncer&) = delete;
+  WalSyncer& operator=(const WalSyncer&) = delete;
+
+  // Records that a write reached the WAL without an fsync.
+  void MarkDirty() { dirty_.store(true, std::memory_order_release); }
+
+  // Syncs completed since construction; for tests and metrics.
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run();
+
+  rocksdb::DB* const db_;
+  const std::chrono::milliseconds interval_;
+  std::atomic<bool> dirty_{false};
+  std::atomic<uint64_t> syncs_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // Guarded by mu_.
+  std::thread thread_;
+};
+
+}  // namespace agentlog::internal
+
+#endif  // AGENTLOG_SRC_WAL_SYNCER_H_

@@ -1,0 +1,117 @@
+#ifndef AGENTLOG_TESTS_TEST_UTIL_H_
+#define AGENTLOG_TESTS_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agentlog/agentlog.h"
+
+namespace agentlog::testing {
+
+// A fresh directory under TMPDIR, removed when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "agentlog-test-XXXXXX")
+            .string();
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A clock tests move by hand.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(int64_t start_ms = 1'700'000'000'000)
+      : now_(start_ms) {}
+  int64_t NowMillis() const override { return now_.load(); }
+  void Advance(int64_t ms) { now_.fetch_add(ms); }
+  void Set(int64_t ms) { now_.store(ms); }
+
+ private:
+  std::atomic<int64_t> now_;
+};
+
+inline std::vector<Message> UserInput(const std::string& text) {
+  return {Message{Role::kUser, text, "", ""}};
+}
+inline std::vector<Message> AssistantOutput(const std::string& text) {
+  return {Message{Role::kAssistant, text, "", ""}};
+}
+
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const auto& _s = (expr);                                \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
+  } while (0)
+#define EXPECT_OK(expr)                                     \
+  do {                                                      \
+    const auto& _s = (expr);                                \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
+  } while (0)
+
+// Unwraps a Result in a test, failing the test on error.
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                              \
+  auto AGENTLOG_TEST_CONCAT_(_r_, __LINE__) = (rexpr);                \
+  ASSERT_TRUE(AGENTLOG_TEST_CONCAT_(_r_, __LINE__).ok())              \
+      << #rexpr << ": "                                               \
+      << AGENTLOG_TEST_CONCAT_(_r_, __LINE__).status().ToString();    \
+  lhs = std::move(AGENTLOG_TEST_CONCAT_(_r_, __LINE__)).value()
+#define AGENTLOG_TEST_CONCAT_INNER_(a, b) a##b
+#define AGENTLOG_TEST_CONCAT_(a, b) AGENTLOG_TEST_CONCAT_INNER_(a, b)
+
+// Opens a fresh store in a temp directory per test; Reopen closes and opens
+// it again.
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.durability = Durability::kNone;
+    options_.clock = clock_;
+    Reopen();
+  }
+  void Reopen() {
+    store_.reset();
+    auto opened = Store::Open(options_, path());
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(opened).value();
+  }
+  void Close() { store_.reset(); }
+  std::string path() const { return dir_.Sub("store"); }
+
+  Session MakeSession(const std::string& agent = "agent") {
+    SessionSpec spec;
+    spec.agent = agent;
+    spec.model = "model-x";
+    auto s = store_->CreateSession(spec);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? *s : Session{};
+  }
+
+  TempDir dir_;
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
+  Options options_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace agentlog::testing
+
+#endif  // AGENTLOG_TESTS_TEST_UTIL_H_
