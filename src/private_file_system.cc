@@ -3,6 +3,8 @@
 #include <rocksdb/file_system.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+
 namespace agentlog::internal {
 namespace {
 
@@ -66,6 +68,18 @@ class PrivateFileSystem final : public rocksdb::FileSystemWrapper {
 std::unique_ptr<rocksdb::Env> NewPrivateEnv() {
   return rocksdb::NewCompositeEnv(
       std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
+}
+
+bool RestrictFilesIn(const std::string& dir) {
+  std::error_code ec;
+  bool ok = true;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec) &&
+        ::chmod(entry.path().c_str(), kFileMode) != 0) {
+      ok = false;
+    }
+  }
+  return ok && !ec;
 }
 
 }  // namespace agentlog::internal

@@ -13,6 +13,12 @@ namespace agentlog::internal {
 // for other users of RocksDB in the host process.
 std::unique_ptr<rocksdb::Env> NewPrivateEnv();
 
+// Sets mode 0600 on every regular file in `dir`. RocksDB creates its LOCK
+// and info LOG outside the FileSystem hooks (and renames old LOGs), so Open
+// runs this once after the DB is up; the 0700 directory keeps others out in
+// between. Returns false when a chmod failed.
+bool RestrictFilesIn(const std::string& dir);
+
 }  // namespace agentlog::internal
 
 #endif  // AGENTLOG_SRC_PRIVATE_FILE_SYSTEM_H_

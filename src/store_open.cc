@@ -173,6 +173,10 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     }
   }
   report_.created = existing.empty();
+  if (mode_ == AccessMode::kReadWrite && !RestrictFilesIn(path_)) {
+    return Status::IOError(
+        fmt::format("cannot set mode 0600 on the files of store '{}'", path_));
+  }
   AGENTLOG_RETURN_IF_ERROR(CheckFormatVersion());
   AGENTLOG_RETURN_IF_ERROR(Recover());
   if (mode_ == AccessMode::kReadWrite) {

@@ -1,2 +1,62 @@
+#include "validation.h"
+
 #include <gtest/gtest.h>
-TEST(Placeholder, Replaced) { GTEST_SKIP(); }
+
+#include <functional>
+
+namespace agentlog::internal {
+namespace {
+
+TEST(OptionsTest, DefaultsAreValid) { EXPECT_TRUE(ValidateOptions({}).ok()); }
+
+TEST(OptionsTest, EachOutOfRangeFieldIsNamed) {
+  struct Case {
+    std::function<void(Options&)> set;
+    const char* field;
+  };
+  const Case cases[] = {
+      {[](Options& o) { o.sync_interval = std::chrono::milliseconds(0); },
+       "sync_interval"},
+      {[](Options& o) { o.sync_interval = std::chrono::hours(1); },
+       "sync_interval"},
+      {[](Options& o) { o.max_metadata_bytes = 17 << 20; }, "max_metadata_bytes"},
+      {[](Options& o) { o.max_title_bytes = 0; }, "max_title_bytes"},
+      {[](Options& o) { o.max_name_bytes = 0; }, "max_name_bytes"},
+      {[](Options& o) { o.max_tags = 5000; }, "max_tags"},
+      {[](Options& o) { o.max_tag_bytes = 0; }, "max_tag_bytes"},
+      {[](Options& o) { o.max_idempotency_key_bytes = 0; },
+       "max_idempotency_key_bytes"},
+      {[](Options& o) { o.max_messages_per_turn = 0; }, "max_messages_per_turn"},
+      {[](Options& o) { o.max_turn_content_bytes = 0; },
+       "max_turn_content_bytes"},
+      {[](Options& o) { o.max_error_bytes = 0; }, "max_error_bytes"},
+      {[](Options& o) { o.block_cache_bytes = 1; }, "block_cache_bytes"},
+      {[](Options& o) { o.write_buffer_bytes = 1; }, "write_buffer_bytes"},
+      {[](Options& o) { o.background_jobs = 0; }, "background_jobs"},
+      {[](Options& o) { o.durability = static_cast<Durability>(9); },
+       "durability"},
+  };
+  for (const Case& c : cases) {
+    Options o;
+    c.set(o);
+    const Status s = ValidateOptions(o);
+    ASSERT_TRUE(s.IsInvalidArgument()) << c.field;
+    EXPECT_NE(s.message().find(std::string("Options::") + c.field),
+              std::string::npos)
+        << s.message();
+  }
+}
+
+TEST(Utf8Test, AcceptsValidAndRejectsInvalid) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+}
+
+}  // namespace
+}  // namespace agentlog::internal
