@@ -90,6 +90,28 @@ class StoreImpl final : public Store {
   }
   rocksdb::DB* db() const { return db_.get(); }
 
+  // A consistent view for a read that spans several records: a RocksDB
+  // snapshot on a writable store. A read-only or secondary instance needs
+  // none (and a secondary cannot take one): its view only moves when it
+  // catches up with the primary, which agentlog does only at open.
+  class ReadView {
+   public:
+    explicit ReadView(const StoreImpl& store)
+        : db_(store.db_.get()),
+          snapshot_(store.mode_ == AccessMode::kReadWrite ? db_->GetSnapshot()
+                                                          : nullptr) {}
+    ~ReadView() {
+      if (snapshot_ != nullptr) db_->ReleaseSnapshot(snapshot_);
+    }
+    ReadView(const ReadView&) = delete;
+    ReadView& operator=(const ReadView&) = delete;
+    const rocksdb::Snapshot* snapshot() const { return snapshot_; }
+
+   private:
+    rocksdb::DB* const db_;
+    const rocksdb::Snapshot* const snapshot_;
+  };
+
  private:
   // The body of a session mutation: edits `session` and adds the records it
   // governs to `batch`. Returns false to write nothing (a replay).

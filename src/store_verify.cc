@@ -25,14 +25,9 @@ struct SessionFacts {
 
 Result<VerifyReport> StoreImpl::Verify() {
   VerifyReport report;
-  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-  struct Release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* s;
-    ~Release() { db->ReleaseSnapshot(s); }
-  } release{db_.get(), snapshot};
+  const ReadView view(*this);
   rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot;
+  ro.snapshot = view.snapshot();
   ro.verify_checksums = true;
   ro.total_order_seek = true;
   ro.fill_cache = false;

@@ -232,13 +232,9 @@ Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
   if (key.empty()) {
     return Status::InvalidArgument("idempotency_key is empty; it is required");
   }
-  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-  auto release = [&] { db_->ReleaseSnapshot(snapshot); };
-  Result<Session> session = LoadSession(id, snapshot);
-  if (!session.ok()) {
-    release();
-    return session.status();
-  }
+  const ReadView view(*this);
+  const rocksdb::Snapshot* snapshot = view.snapshot();
+  AGENTLOG_RETURN_IF_ERROR(LoadSession(id, snapshot).status());
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   rocksdb::PinnableSlice value;
@@ -255,18 +251,13 @@ Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
   } else if (!st.IsNotFound()) {
     turn = FromRocksDB(st, "read idempotency key");
   }
-  release();
   return turn;
 }
 
 Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
                                                const TurnListOptions& o) {
-  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-  struct Release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* s;
-    ~Release() { db->ReleaseSnapshot(s); }
-  } release{db_.get(), snapshot};
+  const ReadView view(*this);
+  const rocksdb::Snapshot* snapshot = view.snapshot();
 
   AGENTLOG_ASSIGN_OR_RETURN(Session session, LoadSession(id, snapshot));
   // Numbering has no gaps, so the range is arithmetic on turn_count.
@@ -310,12 +301,8 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
 
 Result<std::optional<uint64_t>> StoreImpl::FindInput(const SessionId& id,
                                                      const InputDigest& digest) {
-  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-  struct Release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* s;
-    ~Release() { db->ReleaseSnapshot(s); }
-  } release{db_.get(), snapshot};
+  const ReadView view(*this);
+  const rocksdb::Snapshot* snapshot = view.snapshot();
   AGENTLOG_RETURN_IF_ERROR(LoadSession(id, snapshot).status());
   const std::string prefix = InputPrefix(id, digest);
   rocksdb::ReadOptions ro;

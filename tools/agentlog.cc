@@ -1,1 +1,126 @@
-int main() { return 0; }
+// agentlog: inspect an agentlog store, even one a live service holds.
+//
+//   agentlog VERB STORE [ARGS] [--json]
+//
+// Opens the store read-only (as a RocksDB secondary instance when another
+// process holds it) and never writes to it.
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <functional>
+#include <string_view>
+
+#include "commands.h"
+
+namespace agentlog::tools {
+namespace {
+
+constexpr std::string_view kUsage = R"(usage: agentlog VERB STORE [ARGS] [--json]
+
+Inspect an agentlog store. Read-only: works on a store a live service holds
+(as a RocksDB secondary instance) and never writes to it.
+
+verbs:
+  info STORE                       format, counts and sizes
+  sessions STORE [--limit N]       sessions, oldest first
+  show STORE SESSION               a session and its readable transcript
+  turns STORE SESSION [--last N] [--newest-first]
+                                   the turns of a session, one per line
+  dump STORE [--cf NAME]           every record, decoded, as JSON Lines
+
+options:
+  --json      JSON Lines instead of tables (info, sessions, show, turns)
+  -h, --help  this text
+
+exit codes: 0 ok, 1 error, 2 usage, 3 corruption found
+)";
+
+struct Verb {
+  std::string_view name;
+  std::function<int(Store&, const Args&)> run;
+  size_t positional;  // Arguments after STORE.
+  std::vector<std::string_view> options;  // Options taking a value.
+  std::vector<std::string_view> flags;    // Options without a value.
+};
+
+const std::vector<Verb>& Verbs() {
+  static const std::vector<Verb> verbs = {
+      {"info", CmdInfo, 0, {}, {}},
+      {"sessions", CmdSessions, 0, {"limit"}, {}},
+      {"show", CmdShow, 1, {}, {}},
+      {"turns", CmdTurns, 1, {"last"}, {"newest-first"}},
+      {"dump", CmdDump, 0, {"cf"}, {}},
+  };
+  return verbs;
+}
+
+bool Contains(const std::vector<std::string_view>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+Args ParseArgs(const Verb& verb, int argc, char** argv, int first) {
+  Args args;
+  for (int i = first; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--json") {
+      args.json = true;
+    } else if (arg.starts_with("--")) {
+      std::string name(arg.substr(2));
+      std::string value;
+      if (const size_t eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name.resize(eq);
+      } else if (Contains(verb.options, name)) {
+        if (i + 1 >= argc) throw UsageError{fmt::format("--{} needs a value", name)};
+        value = argv[++i];
+      }
+      if (!Contains(verb.options, name) && !Contains(verb.flags, name)) {
+        throw UsageError{fmt::format("'{}' does not take --{}", verb.name, name)};
+      }
+      args.options[name] = value;
+    } else {
+      args.positional.emplace_back(arg);
+    }
+  }
+  if (args.positional.size() != verb.positional) {
+    throw UsageError{fmt::format("'{}' takes {} argument{} after STORE; got {}",
+                                 verb.name, verb.positional,
+                                 verb.positional == 1 ? "" : "s",
+                                 args.positional.size())};
+  }
+  return args;
+}
+
+int Main(int argc, char** argv) {
+  if (argc >= 2 && (std::strcmp(argv[1], "-h") == 0 ||
+                    std::strcmp(argv[1], "--help") == 0 ||
+                    std::strcmp(argv[1], "help") == 0)) {
+    fmt::print("{}", kUsage);
+    return kExitOk;
+  }
+  try {
+    if (argc < 3) throw UsageError{"a VERB and a STORE are required"};
+    const std::string_view name = argv[1];
+    const Verb* verb = nullptr;
+    for (const Verb& v : Verbs()) {
+      if (v.name == name) verb = &v;
+    }
+    if (verb == nullptr) throw UsageError{fmt::format("unknown verb '{}'", name)};
+    const Args args = ParseArgs(*verb, argc, argv, 3);
+    Result<std::unique_ptr<Store>> store = Store::OpenReadOnly(Options(), argv[2]);
+    if (!store.ok()) throw StoreError{store.status()};
+    return verb->run(**store, args);
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "agentlog: {}\n{}", e.message, kUsage.substr(0, kUsage.find('\n') + 1));
+    return kExitUsage;
+  } catch (const StoreError& e) {
+    fmt::print(stderr, "agentlog: {}\n", e.status.ToString());
+    return e.status.IsCorruption() ? kExitCorruption : kExitError;
+  }
+}
+
+}  // namespace
+}  // namespace agentlog::tools
+
+int main(int argc, char** argv) { return agentlog::tools::Main(argc, argv); }

@@ -1,1 +1,363 @@
+// The read-only inspection commands of `agentlog`.
 
+#include "commands.h"
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include <charconv>
+
+#include "json_writer.h"
+#include "record_json.h"
+#include "store_impl.h"
+
+namespace agentlog::tools {
+namespace {
+
+[[noreturn]] void Fail(Status status) { throw StoreError{std::move(status)}; }
+
+template <typename T>
+T Check(Result<T> result) {
+  if (!result.ok()) Fail(result.status());
+  return std::move(result).value();
+}
+
+uint64_t ParseCount(const std::string& name, const std::string& text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw UsageError{fmt::format("--{} takes a whole number; got '{}'", name, text)};
+  }
+  return value;
+}
+
+SessionId ParseSession(const Args& args) {
+  if (args.positional.empty()) throw UsageError{"a SESSION id is required"};
+  Result<SessionId> id = SessionId::Parse(args.positional[0]);
+  if (!id.ok()) throw UsageError{id.status().message()};
+  return *id;
+}
+
+std::string Timestamp(int64_t ms) {
+  if (ms <= 0) return "-";
+  const time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
+}
+
+std::string Dollars(int64_t micros) {
+  return fmt::format("${}.{:06}", micros / 1'000'000, micros % 1'000'000);
+}
+
+std::string Bytes(uint64_t n) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, kUnits[unit]);
+}
+
+// One line of `text` for tables: newlines folded, cut to `width` characters
+// (counting UTF-8 code points, cutting only between them).
+std::string Preview(std::string_view text, size_t width) {
+  std::string out;
+  size_t points = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c & 0xc0) != 0x80) {
+      if (points == width) {
+        out += "…";
+        break;
+      }
+      ++points;
+    }
+    out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : static_cast<char>(c));
+  }
+  return out;
+}
+
+std::string TagsText(const std::vector<std::string>& tags) {
+  std::string out;
+  for (const std::string& t : tags) {
+    if (!out.empty()) out += ",";
+    out += t;
+  }
+  return out;
+}
+
+std::string SessionJson(const Session& s) {
+  std::string tags = "[";
+  for (size_t i = 0; i < s.tags.size(); ++i) {
+    if (i > 0) tags += ",";
+    AppendJsonString(&tags, s.tags[i]);
+  }
+  tags += "]";
+  std::string processing = "[";
+  for (size_t i = 0; i < s.processing_turns.size(); ++i) {
+    if (i > 0) processing += ",";
+    processing += std::to_string(s.processing_turns[i]);
+  }
+  processing += "]";
+  return JsonObject()
+      .Add("id", s.id.ToString())
+      .Add("agent", s.agent)
+      .Add("model", s.model)
+      .Add("title", s.title)
+      .AddRaw("tags", tags)
+      .Add("status", SessionStatusName(s.status))
+      .Add("created_ms", s.created_ms)
+      .Add("last_active_ms", s.last_active_ms)
+      .Add("context_window", s.context_window)
+      .Add("pinned", s.pinned)
+      .Add("turns", s.turn_count)
+      .Add("completed_turns", s.completed_turns)
+      .Add("failed_turns", s.failed_turns)
+      .AddRaw("processing_turns", processing)
+      .Add("input_tokens", s.tokens.input)
+      .Add("output_tokens", s.tokens.output)
+      .Add("cache_read_tokens", s.tokens.cache_read)
+      .Add("cache_write_tokens", s.tokens.cache_write)
+      .Add("cost_micros", s.cost_micros)
+      .Add("metadata_bytes", static_cast<uint64_t>(s.metadata.size()))
+      .Finish();
+}
+
+std::string MessagesJson(const std::vector<Message>& messages) {
+  std::string out = "[";
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (i > 0) out += ",";
+    JsonObject m;
+    m.Add("role", RoleName(messages[i].role)).Add("content", messages[i].content);
+    if (!messages[i].tool_call_id.empty()) m.Add("tool_call_id", messages[i].tool_call_id);
+    if (!messages[i].tool_name.empty()) m.Add("tool_name", messages[i].tool_name);
+    out += m.Finish();
+  }
+  return out + "]";
+}
+
+std::string TurnJson(const Turn& t) {
+  JsonObject o;
+  o.Add("session", t.session.ToString())
+      .Add("turn", t.number)
+      .Add("status", TurnStatusName(t.status))
+      .Add("idempotency_key", t.idempotency_key)
+      .Add("started_ms", t.started_ms)
+      .Add("finished_ms", t.finished_ms)
+      .AddRaw("input", MessagesJson(t.input))
+      .AddRaw("output", MessagesJson(t.output))
+      .Add("input_tokens", t.usage.tokens.input)
+      .Add("output_tokens", t.usage.tokens.output)
+      .Add("cache_read_tokens", t.usage.tokens.cache_read)
+      .Add("cache_write_tokens", t.usage.tokens.cache_write)
+      .Add("cost_micros", t.usage.cost_micros);
+  if (!t.error.empty()) o.Add("error", t.error);
+  return o.Finish();
+}
+
+std::string_view ModeText(AccessMode mode) {
+  switch (mode) {
+    case AccessMode::kReadWrite: return "read-write";
+    case AccessMode::kReadOnly: return "read-only";
+    case AccessMode::kSecondary:
+      return "read-only secondary (a live process holds the store)";
+  }
+  return "unknown";
+}
+
+void PrintMessage(const Message& m) {
+  std::string who(RoleName(m.role));
+  if (!m.tool_name.empty()) who += fmt::format(" [{} {}]", m.tool_name, m.tool_call_id);
+  // Indent continuation lines under the first.
+  std::string body;
+  for (char c : m.content) {
+    body.push_back(c);
+    if (c == '\n') body += "      ";
+  }
+  fmt::print("    {}: {}\n", who, body.empty() ? "(no content)" : body);
+}
+
+}  // namespace
+
+int CmdInfo(Store& store, const Args& args) {
+  const StoreInfo info = Check(store.Info());
+  const RecoveryReport& report = store.recovery_report();
+  if (args.json) {
+    std::string cfs = "[";
+    for (size_t i = 0; i < info.column_families.size(); ++i) {
+      const ColumnFamilyInfo& cf = info.column_families[i];
+      if (i > 0) cfs += ",";
+      cfs += JsonObject()
+                 .Add("name", cf.name)
+                 .Add("estimated_keys", cf.estimated_keys)
+                 .Add("sst_bytes", cf.sst_bytes)
+                 .Add("blob_bytes", cf.blob_bytes)
+                 .Add("memtable_bytes", cf.memtable_bytes)
+                 .Finish();
+    }
+    cfs += "]";
+    fmt::print("{}\n", JsonObject()
+                           .Add("path", info.path)
+                           .Add("mode", ModeText(info.mode))
+                           .Add("format_version", static_cast<uint64_t>(info.format_version))
+                           .Add("sessions", info.sessions)
+                           .Add("processing_turns",
+                                static_cast<uint64_t>(report.processing_turns.size()))
+                           .Add("last_sequence", info.last_sequence)
+                           .AddRaw("column_families", cfs)
+                           .Finish());
+    return kExitOk;
+  }
+  fmt::print("store             {}\n", info.path);
+  fmt::print("opened            {}\n", ModeText(info.mode));
+  fmt::print("format version    {}\n", info.format_version);
+  fmt::print("sessions          {}\n", info.sessions);
+  fmt::print("processing turns  {}\n", report.processing_turns.size());
+  fmt::print("last sequence     {}\n\n", info.last_sequence);
+  fmt::print("{:<14}{:>14}{:>12}{:>12}{:>12}\n", "COLUMN FAMILY", "KEYS (EST.)",
+             "SST", "BLOB", "MEMTABLE");
+  for (const ColumnFamilyInfo& cf : info.column_families) {
+    fmt::print("{:<14}{:>14}{:>12}{:>12}{:>12}\n", cf.name, cf.estimated_keys,
+               Bytes(cf.sst_bytes), Bytes(cf.blob_bytes), Bytes(cf.memtable_bytes));
+  }
+  return kExitOk;
+}
+
+int CmdSessions(Store& store, const Args& args) {
+  SessionListOptions options;
+  if (auto limit = args.Get("limit")) options.limit = ParseCount("limit", *limit);
+  const std::vector<Session> sessions = Check(store.ListSessions(options));
+  if (args.json) {
+    for (const Session& s : sessions) fmt::print("{}\n", SessionJson(s));
+    return kExitOk;
+  }
+  fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n", "ID", "AGENT",
+             "MODEL", "STATUS", "TURNS", "TOKENS", "COST", "LAST ACTIVE", "TITLE");
+  for (const Session& s : sessions) {
+    fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n", s.id.ToString(),
+               Preview(s.agent, 12), Preview(s.model, 14), SessionStatusName(s.status),
+               s.turn_count, s.tokens.total(), Dollars(s.cost_micros),
+               Timestamp(s.last_active_ms), Preview(s.title, 40));
+  }
+  fmt::print("({} session{})\n", sessions.size(), sessions.size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+int CmdShow(Store& store, const Args& args) {
+  const SessionId id = ParseSession(args);
+  const Session s = Check(store.GetSession(id));
+  const std::vector<Turn> turns = Check(store.ListTurns(id, {}));
+  if (args.json) {
+    fmt::print("{}\n", SessionJson(s));
+    for (const Turn& t : turns) fmt::print("{}\n", TurnJson(t));
+    return kExitOk;
+  }
+  fmt::print("Session {}{}\n", s.id.ToString(),
+             s.title.empty() ? "" : fmt::format("  \"{}\"", s.title));
+  fmt::print("  agent {} · model {} · {}{}\n", s.agent, s.model.empty() ? "-" : s.model,
+             SessionStatusName(s.status), s.pinned ? " · pinned" : "");
+  fmt::print("  {} turns ({} completed, {} failed, {} processing) · {} tokens · {}\n",
+             s.turn_count, s.completed_turns, s.failed_turns, s.processing_turns.size(),
+             s.tokens.total(), Dollars(s.cost_micros));
+  fmt::print("  created {} · last active {}\n", Timestamp(s.created_ms),
+             Timestamp(s.last_active_ms));
+  if (!s.tags.empty()) fmt::print("  tags {}\n", TagsText(s.tags));
+  for (const Turn& t : turns) {
+    std::string took = t.finished_ms > 0
+                           ? fmt::format(" · {} ms", t.finished_ms - t.started_ms)
+                           : "";
+    std::string key = t.idempotency_key.empty()
+                          ? ""
+                          : fmt::format(" · key {}", Preview(t.idempotency_key, 40));
+    std::string tokens =
+        t.usage.tokens.total() > 0
+            ? fmt::format(" · {} in / {} out tokens · {}", t.usage.tokens.input,
+                          t.usage.tokens.output, Dollars(t.usage.cost_micros))
+            : "";
+    fmt::print("\n#{} {} · {}{}{}{}\n", t.number, TurnStatusName(t.status),
+               Timestamp(t.started_ms), took, key, tokens);
+    for (const Message& m : t.input) PrintMessage(m);
+    for (const Message& m : t.output) PrintMessage(m);
+    if (t.status == TurnStatus::kFailed) fmt::print("    error: {}\n", t.error);
+    if (t.status == TurnStatus::kProcessing) fmt::print("    (still processing)\n");
+  }
+  return kExitOk;
+}
+
+int CmdTurns(Store& store, const Args& args) {
+  const SessionId id = ParseSession(args);
+  TurnListOptions options;
+  if (auto last = args.Get("last")) options.last_n = ParseCount("last", *last);
+  if (args.options.count("newest-first")) options.newest_first = true;
+  const std::vector<Turn> turns = Check(store.ListTurns(id, options));
+  if (args.json) {
+    for (const Turn& t : turns) fmt::print("{}\n", TurnJson(t));
+    return kExitOk;
+  }
+  fmt::print("{:>6}  {:<11}{:<21}{:>9}{:>10}{:>10}  {}\n", "TURN", "STATUS", "STARTED",
+             "MS", "IN TOK", "OUT TOK", "INPUT");
+  for (const Turn& t : turns) {
+    const std::string input = t.input.empty() ? "" : t.input.back().content;
+    fmt::print("{:>6}  {:<11}{:<21}{:>9}{:>10}{:>10}  {}\n", t.number,
+               TurnStatusName(t.status), Timestamp(t.started_ms),
+               t.finished_ms > 0 ? std::to_string(t.finished_ms - t.started_ms) : "-",
+               t.usage.tokens.input, t.usage.tokens.output, Preview(input, 50));
+  }
+  return kExitOk;
+}
+
+int CmdDump(Store& store, const Args& args) {
+  auto& impl = static_cast<internal::StoreImpl&>(store);
+  std::vector<internal::Cf> families;
+  if (auto name = args.Get("cf")) {
+    auto cf = internal::CfFromName(*name);
+    if (!cf || *cf == internal::Cf::kDefault) {
+      std::string known;
+      for (size_t i = 1; i < internal::kCfNames.size(); ++i) {
+        known += (i > 1 ? ", " : "") + std::string(internal::kCfNames[i]);
+      }
+      throw UsageError{fmt::format("unknown column family '{}'; known: {}", *name, known)};
+    }
+    families.push_back(*cf);
+  } else {
+    for (size_t i = 1; i < internal::kCfNames.size(); ++i) {
+      families.push_back(static_cast<internal::Cf>(i));
+    }
+  }
+  // One view for the whole dump, so that families agree with each other.
+  const internal::StoreImpl::ReadView view(impl);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = view.snapshot();
+  ro.total_order_seek = true;
+  ro.fill_cache = false;
+  int exit_code = kExitOk;
+  for (internal::Cf cf : families) {
+    rocksdb::ColumnFamilyHandle* h = impl.handle(cf);
+    if (h == nullptr) continue;
+    std::unique_ptr<rocksdb::Iterator> it(impl.db()->NewIterator(ro, h));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      Result<std::string> line =
+          RecordToJson(cf, it->key().ToStringView(), it->value().ToStringView());
+      if (line.ok()) {
+        fmt::print("{}\n", *line);
+      } else {
+        // Keep going: an operator wants every readable record and a list
+        // of the unreadable ones.
+        fmt::print(stderr, "agentlog: {}\n", line.status().ToString());
+        exit_code = kExitCorruption;
+      }
+    }
+    if (!it->status().ok()) {
+      Fail(Status::IOError(fmt::format("scan {}: {}", internal::CfName(cf),
+                                       it->status().ToString())));
+    }
+  }
+  return exit_code;
+}
+
+}  // namespace agentlog::tools

@@ -1,0 +1,149 @@
+// A small agent host: three agents hold conversations in parallel, each in
+// its own session, through the agentlog API. One retries a turn with the
+// same idempotency key (as a host does after a timeout), one model call
+// fails. `./run demo` runs this, then shows the store with `agentlog`.
+//
+//   demo_host STORE_DIR
+
+#include <agentlog/agentlog.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using agentlog::Message;
+using agentlog::Role;
+
+struct Exchange {
+  std::string user;
+  std::string assistant;  // Empty: the model call fails.
+  std::string tool;       // A tool the assistant calls first, if any.
+};
+
+struct Agent {
+  std::string name;
+  std::string model;
+  std::string title;
+  std::vector<std::string> tags;
+  std::vector<Exchange> exchanges;
+};
+
+// Fails loudly: a demo that hides an error teaches the wrong thing.
+template <typename T>
+T Must(agentlog::Result<T> r, const char* what) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "demo: %s: %s\n", what, r.status().ToString().c_str());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+
+void Converse(agentlog::Store& store, const Agent& agent) {
+  agentlog::SessionSpec spec;
+  spec.agent = agent.name;
+  spec.model = agent.model;
+  spec.title = agent.title;
+  spec.tags = agent.tags;
+  spec.context_window = 200'000;
+  const agentlog::Session session =
+      Must(store.CreateSession(spec), "create session");
+
+  int n = 0;
+  for (const Exchange& ex : agent.exchanges) {
+    const std::string key = agent.name + "-request-" + std::to_string(++n);
+    const std::vector<Message> input = {{Role::kUser, ex.user, "", ""}};
+    auto begun = Must(store.BeginTurn(session.id, key, input), "begin turn");
+
+    if (n == 2) {
+      // The host timed out waiting for the store and retries the request
+      // with the same idempotency key: agentlog returns the same turn.
+      auto retry = Must(store.BeginTurn(session.id, key, input), "retry turn");
+      std::printf("[%s] retried request %s: replayed=%s, still turn %llu\n",
+                  agent.name.c_str(), key.c_str(),
+                  retry.replayed ? "yes" : "no",
+                  static_cast<unsigned long long>(retry.turn.number));
+    }
+
+    if (ex.assistant.empty()) {
+      Must(store.FailTurn(session.id, begun.turn.number,
+                          "model call timed out after 30 s"),
+           "fail turn");
+      std::printf("[%s] turn %llu failed: model call timed out\n",
+                  agent.name.c_str(),
+                  static_cast<unsigned long long>(begun.turn.number));
+      continue;
+    }
+    std::vector<Message> output;
+    if (!ex.tool.empty()) {
+      output.push_back({Role::kAssistant, "", "call_" + std::to_string(n), ex.tool});
+      output.push_back({Role::kTool, "{\"ok\": true}", "call_" + std::to_string(n), ex.tool});
+    }
+    output.push_back({Role::kAssistant, ex.assistant, "", ""});
+    agentlog::TurnUsage usage;
+    usage.tokens.input = 40 * ex.user.size() / 10 + 120;
+    usage.tokens.output = 30 * ex.assistant.size() / 10;
+    usage.tokens.cache_read = n > 1 ? 100 : 0;
+    usage.cost_micros = static_cast<int64_t>(usage.tokens.input * 3 +
+                                             usage.tokens.output * 15);
+    Must(store.CompleteTurn(session.id, begun.turn.number, output, usage),
+         "complete turn");
+  }
+  std::printf("[%s] session %s: %zu turns logged\n", agent.name.c_str(),
+              session.id.ToString().c_str(), agent.exchanges.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: demo_host STORE_DIR\n");
+    return 2;
+  }
+  agentlog::Options options;
+  options.durability = agentlog::Durability::kSync;
+  auto store = Must(agentlog::Store::Open(options, argv[1]), "open store");
+  std::printf("opened %s: %llu sessions, %zu interrupted turns, %lld us\n",
+              argv[1],
+              static_cast<unsigned long long>(store->recovery_report().sessions),
+              store->recovery_report().processing_turns.size(),
+              static_cast<long long>(store->recovery_report().duration.count()));
+
+  const std::vector<Agent> agents = {
+      {"travel-planner", "claude-sonnet", "Long weekend in Lisbon",
+       {"demo", "travel"},
+       {{"Plan three days in Lisbon in March, mid budget.",
+         "Day 1: Alfama and the castle; day 2: Belem; day 3: Sintra by train.",
+         ""},
+        {"Which day is best for the Sintra trip?",
+         "A weekday: Pena Palace queues are far shorter than at weekends.",
+         "check_opening_hours"},
+        {"Book a table for Saturday dinner.",
+         "Booked: 20:00 at a tasca in Mouraria for two.", "book_restaurant"}}},
+      {"code-reviewer", "gpt-large", "Review PR #42: retry logic",
+       {"demo", "code"},
+       {{"Review the retry loop in client.cc.",
+         "The loop retries on every error, including InvalidArgument; retry "
+         "only transient codes and add jitter to the backoff.",
+         "read_file"},
+        {"Is the backoff capped?",
+         "No: it doubles without bound. Cap it at 30 s.", ""}}},
+      {"support-bot", "claude-haiku", "Refund for order 1187",
+       {"demo", "support", "prod"},
+       {{"My order 1187 arrived broken, can I get a refund?",
+         "I'm sorry! I've opened refund request R-5521 for order 1187.",
+         "create_refund"},
+        {"How long will the refund take?", "", ""},
+        {"How long will the refund take? (asking again)",
+         "Refunds reach your card in 3 to 5 business days.", ""}}},
+  };
+
+  std::vector<std::thread> threads;
+  for (const Agent& agent : agents) {
+    threads.emplace_back([&store, &agent] { Converse(*store, agent); });
+  }
+  for (std::thread& t : threads) t.join();
+  return 0;
+}
