@@ -124,6 +124,7 @@ class StoreImpl final : public Store {
                     bool read_only);
   Status CheckFormatVersion();
   Status Recover();
+  bool ColumnFamilyEmpty(Cf cf);
 
   Status CheckWritable() const;
   int64_t Now() const { return clock_->NowMillis(); }

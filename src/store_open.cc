@@ -192,7 +192,11 @@ Status StoreImpl::CheckFormatVersion() {
       meta ? db_->Get(rocksdb::ReadOptions(), meta, kFormatVersionKey, &value)
            : rocksdb::Status::NotFound();
   if (s.IsNotFound()) {
-    if (mode_ != AccessMode::kReadWrite || !report_.created) {
+    // A store is stamped in its first open; a crash between RocksDB
+    // creating the column families and the stamp leaves a store with no
+    // version and no sessions, which is still new.
+    if (mode_ != AccessMode::kReadWrite ||
+        (!report_.created && !ColumnFamilyEmpty(Cf::kSessions))) {
       return Status::FailedPrecondition(fmt::format(
           "'{}' is a RocksDB directory without an agentlog format version; "
           "it is not an agentlog store",
@@ -224,6 +228,15 @@ Status StoreImpl::CheckFormatVersion() {
   return Status::OK();
 }
 
+bool StoreImpl::ColumnFamilyEmpty(Cf cf) {
+  rocksdb::ColumnFamilyHandle* h = handle(cf);
+  if (h == nullptr) return true;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), h));
+  it->SeekToFirst();
+  return !it->Valid();
+}
+
 Status StoreImpl::Recover() {
   report_.last_sequence = db_->GetLatestSequenceNumber();
   rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions);
@@ -233,14 +246,21 @@ Status StoreImpl::Recover() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const auto id = ParseSessionKey(it->key().ToStringView());
     if (!id) {
-      return Status::Corruption(fmt::format(
-          "sessions key {} is not a 16-byte session id",
-          Hex(it->key().ToStringView())));
+      report_.corrupt_records.push_back(
+          fmt::format("sessions key {} is not a 16-byte session id",
+                      Hex(it->key().ToStringView())));
+      continue;
     }
-    AGENTLOG_ASSIGN_OR_RETURN(Session session,
-                              DecodeSession(*id, it->value().ToStringView()));
     ++report_.sessions;
-    for (uint64_t n : session.processing_turns) {
+    Result<Session> session = DecodeSession(*id, it->value().ToStringView());
+    if (!session.ok()) {
+      // Keep opening: the other sessions are fine, and an operator must be
+      // able to open the store to look. Reads of this one fail with the
+      // same Corruption.
+      report_.corrupt_records.push_back(session.status().message());
+      continue;
+    }
+    for (uint64_t n : session->processing_turns) {
       report_.processing_turns.push_back({*id, n});
     }
   }

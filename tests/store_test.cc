@@ -563,6 +563,54 @@ TEST_F(StoreTest, CorruptRecordIsReportedNamingItsKey) {
   EXPECT_EQ(report.problems[0].key, s.id.ToString() + "/1");
 }
 
+TEST_F(StoreTest, CorruptSessionRecordDoesNotPreventOpening) {
+  Session good = MakeSession();
+  Session bad = MakeSession();
+  StoreImpl* impl = Impl(store_.get());
+  ASSERT_TRUE(impl->db()
+                  ->Put(rocksdb::WriteOptions(), impl->handle(Cf::kSessions),
+                        internal::SessionKey(bad.id), "garbage!")
+                  .ok());
+  Reopen();
+  const RecoveryReport& report = store_->recovery_report();
+  EXPECT_EQ(report.sessions, 2u);
+  ASSERT_EQ(report.corrupt_records.size(), 1u);
+  EXPECT_NE(report.corrupt_records[0].find("sessions/" + bad.id.ToString()),
+            std::string::npos);
+  EXPECT_TRUE(store_->GetSession(bad.id).status().IsCorruption());
+  EXPECT_TRUE(store_->BeginTurn(bad.id, "k", UserInput("x"))
+                  .status()
+                  .IsCorruption());
+  ASSERT_OK(store_->AppendTurn(good.id, "k", UserInput("x"),
+                               AssistantOutput("y"))
+                .status());
+}
+
+TEST_F(StoreTest, UnstampedEmptyStoreIsStampedButUnstampedDataIsRefused) {
+  // A crash in the very first open can leave the column families without
+  // the format stamp; such a store holds nothing and opens as new.
+  StoreImpl* impl = Impl(store_.get());
+  ASSERT_TRUE(impl->db()
+                  ->Delete(rocksdb::WriteOptions(), impl->handle(Cf::kMeta),
+                           internal::kFormatVersionKey)
+                  .ok());
+  Reopen();
+  EXPECT_EQ(store_->recovery_report().format_version, internal::kFormatVersion);
+
+  // A directory with sessions but no stamp is not something we wrote.
+  MakeSession();
+  impl = Impl(store_.get());
+  ASSERT_TRUE(impl->db()
+                  ->Delete(rocksdb::WriteOptions(), impl->handle(Cf::kMeta),
+                           internal::kFormatVersionKey)
+                  .ok());
+  Close();
+  auto r = Store::Open(options_, path());
+  ASSERT_TRUE(r.status().IsFailedPrecondition()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("not an agentlog store"),
+            std::string::npos);
+}
+
 TEST_F(StoreTest, InfoCountsSessionsAndNamesColumnFamilies) {
   MakeSession();
   MakeSession();

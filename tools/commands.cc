@@ -187,6 +187,7 @@ void PrintMessage(const Message& m) {
 int CmdInfo(Store& store, const Args& args) {
   const StoreInfo info = Check(store.Info());
   const RecoveryReport& report = store.recovery_report();
+  const int exit_code = report.corrupt_records.empty() ? kExitOk : kExitCorruption;
   if (args.json) {
     std::string cfs = "[";
     for (size_t i = 0; i < info.column_families.size(); ++i) {
@@ -209,23 +210,29 @@ int CmdInfo(Store& store, const Args& args) {
                            .Add("processing_turns",
                                 static_cast<uint64_t>(report.processing_turns.size()))
                            .Add("last_sequence", info.last_sequence)
+                           .Add("corrupt_records",
+                                static_cast<uint64_t>(report.corrupt_records.size()))
                            .AddRaw("column_families", cfs)
                            .Finish());
-    return kExitOk;
+    return exit_code;
   }
   fmt::print("store             {}\n", info.path);
   fmt::print("opened            {}\n", ModeText(info.mode));
   fmt::print("format version    {}\n", info.format_version);
   fmt::print("sessions          {}\n", info.sessions);
   fmt::print("processing turns  {}\n", report.processing_turns.size());
-  fmt::print("last sequence     {}\n\n", info.last_sequence);
+  fmt::print("last sequence     {}\n", info.last_sequence);
+  for (const std::string& problem : report.corrupt_records) {
+    fmt::print("CORRUPT           {}\n", problem);
+  }
+  fmt::print("\n");
   fmt::print("{:<14}{:>14}{:>12}{:>12}{:>12}\n", "COLUMN FAMILY", "KEYS (EST.)",
              "SST", "BLOB", "MEMTABLE");
   for (const ColumnFamilyInfo& cf : info.column_families) {
     fmt::print("{:<14}{:>14}{:>12}{:>12}{:>12}\n", cf.name, cf.estimated_keys,
                Bytes(cf.sst_bytes), Bytes(cf.blob_bytes), Bytes(cf.memtable_bytes));
   }
-  return kExitOk;
+  return exit_code;
 }
 
 int CmdSessions(Store& store, const Args& args) {

@@ -28,6 +28,10 @@ struct RecoveryReport {
   // ordered by session and number. The host may resume them (CompleteTurn)
   // or give up on them (FailTurn).
   std::vector<TurnRef> processing_turns;
+  // Session records that did not decode, each described with its key. The
+  // store opens anyway so that it can be inspected; reads of those sessions
+  // fail with Corruption. Run Verify for a full check.
+  std::vector<std::string> corrupt_records;
   // The RocksDB sequence number after WAL replay.
   uint64_t last_sequence = 0;
   // On-disk format version of the store (after any migration).
