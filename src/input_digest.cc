@@ -1,7 +1,10 @@
 // The digest behind duplicate-input detection (turn.h, ComputeInputDigest).
+// It is persisted in `inputs` keys: the bytes hashed here must never change
+// (tests/input_digest_test.cc pins a value).
 
 #include <xxhash.h>
 
+#include <array>
 #include <cstring>
 #include <string>
 
@@ -10,50 +13,66 @@
 namespace agentlog {
 namespace {
 
-bool IsSpace(unsigned char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-         c == '\v';
+constexpr std::array<bool, 256> kIsSpace = [] {
+  std::array<bool, 256> table{};
+  for (unsigned char c : {' ', '\t', '\n', '\r', '\f', '\v'}) table[c] = true;
+  return table;
+}();
+
+bool IsSpace(char c) { return kIsSpace[static_cast<unsigned char>(c)]; }
+
+void AppendLength(std::string* out, uint64_t size) {
+  char prefix[8];
+  for (int i = 7; i >= 0; --i, size >>= 8) prefix[i] = static_cast<char>(size);
+  out->append(prefix, sizeof prefix);
 }
 
-// Trims and folds every run of ASCII white space into one space.
-std::string NormaliseContent(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  bool pending_space = false;
-  for (unsigned char c : text) {
-    if (IsSpace(c)) {
-      pending_space = !out.empty();
-      continue;
-    }
-    if (pending_space) out.push_back(' ');
-    pending_space = false;
-    out.push_back(static_cast<char>(c));
+void AppendField(std::string* out, std::string_view field) {
+  AppendLength(out, field.size());
+  out->append(field);
+}
+
+// Appends `text` trimmed, each inner run of ASCII white space folded into
+// one space, preceded by its length. Copies whole words at a time.
+void AppendNormalised(std::string* out, std::string_view text) {
+  const size_t length_at = out->size();
+  AppendLength(out, 0);
+  const size_t start = out->size();
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    while (p < end && IsSpace(*p)) ++p;
+    const char* word = p;
+    while (p < end && !IsSpace(*p)) ++p;
+    if (p == word) break;
+    if (out->size() > start) out->push_back(' ');
+    out->append(word, p - word);
   }
-  return out;
-}
-
-void UpdateField(XXH3_state_t* state, std::string_view field) {
-  const uint64_t size = field.size();
-  unsigned char prefix[8];
-  for (int i = 0; i < 8; ++i) prefix[i] = (size >> (56 - 8 * i)) & 0xff;
-  XXH3_128bits_update(state, prefix, sizeof prefix);
-  XXH3_128bits_update(state, field.data(), field.size());
+  uint64_t size = out->size() - start;
+  for (int i = 7; i >= 0; --i, size >>= 8) {
+    (*out)[length_at + i] = static_cast<char>(size);
+  }
 }
 
 }  // namespace
 
 InputDigest ComputeInputDigest(std::span<const Message> input) {
-  XXH3_state_t* state = XXH3_createState();
-  XXH3_128bits_reset(state);
+  // The hashed bytes: for each message its role, then the normalised
+  // content, tool-call id and tool name, each length-prefixed (u64 BE).
+  size_t bytes = 0;
   for (const Message& m : input) {
-    const unsigned char role = static_cast<unsigned char>(m.role);
-    XXH3_128bits_update(state, &role, 1);
-    UpdateField(state, NormaliseContent(m.content));
-    UpdateField(state, m.tool_call_id);
-    UpdateField(state, m.tool_name);
+    bytes += 1 + 24 + m.content.size() + m.tool_call_id.size() +
+             m.tool_name.size();
   }
-  const XXH128_hash_t hash = XXH3_128bits_digest(state);
-  XXH3_freeState(state);
+  std::string encoded;
+  encoded.reserve(bytes);
+  for (const Message& m : input) {
+    encoded.push_back(static_cast<char>(m.role));
+    AppendNormalised(&encoded, m.content);
+    AppendField(&encoded, m.tool_call_id);
+    AppendField(&encoded, m.tool_name);
+  }
+  const XXH128_hash_t hash = XXH3_128bits(encoded.data(), encoded.size());
   XXH128_canonical_t canonical;
   XXH128_canonicalFromHash(&canonical, hash);
   InputDigest digest;

@@ -90,16 +90,20 @@ bool GetMessages(capnp::List<schema::Message>::Reader list,
   return true;
 }
 
-// Runs `decode` on the record's root, turning Cap'n Proto exceptions into
-// Corruption naming the record.
-template <typename T, typename Fn>
-Result<T> DecodeRecord(std::string_view bytes, std::string what, Fn decode) {
-  auto reader = RecordReader::Open(bytes, std::move(what));
-  if (!reader.ok()) return reader.status();
+// Runs `decode` on the record's root, turning any malformation (including
+// Cap'n Proto exceptions) into Corruption naming the record. `name` is
+// called only on error: the happy path formats nothing.
+template <typename T, typename Name, typename Fn>
+Result<T> DecodeRecord(std::string_view bytes, const Name& name, Fn decode) {
+  RecordReader reader;
+  const Status opened = reader.Open(bytes);
+  if (!opened.ok()) {
+    return Status::Corruption(fmt::format("{} {}", name(), opened.message()));
+  }
   std::string problem;
   T value;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-                if (!decode((*reader)->message(), &value, &problem)) {
+                if (!decode(reader.message(), &value, &problem)) {
                   if (problem.empty()) problem = "field out of range";
                 }
               })) {
@@ -107,38 +111,34 @@ Result<T> DecodeRecord(std::string_view bytes, std::string what, Fn decode) {
   }
   if (!problem.empty()) {
     return Status::Corruption(
-        fmt::format("{} does not decode: {}", (*reader)->what(), problem));
+        fmt::format("{} does not decode: {}", name(), problem));
   }
   return value;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<RecordReader>> RecordReader::Open(std::string_view bytes,
-                                                         std::string what) {
+Status RecordReader::Open(std::string_view bytes) {
   if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
     return Status::Corruption(fmt::format(
-        "{} does not decode: {} bytes is not a whole number of 8-byte words",
-        what, bytes.size()));
+        "does not decode: {} bytes is not a whole number of 8-byte words",
+        bytes.size()));
   }
-  std::unique_ptr<RecordReader> r(new RecordReader);
-  r->what_ = std::move(what);
   kj::ArrayPtr<const capnp::word> words(
       reinterpret_cast<const capnp::word*>(bytes.data()),
       bytes.size() / sizeof(capnp::word));
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {
-    r->copy_ = kj::heapArray<capnp::word>(words.size());
-    std::memcpy(r->copy_.begin(), bytes.data(), bytes.size());
-    words = r->copy_.asPtr();
+    copy_ = kj::heapArray<capnp::word>(words.size());
+    std::memcpy(copy_.begin(), bytes.data(), bytes.size());
+    words = copy_.asPtr();
   }
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-                r->reader_ = std::make_unique<capnp::FlatArrayMessageReader>(
-                    words, LimitsFor(bytes.size()));
+                reader_.emplace(words, LimitsFor(bytes.size()));
               })) {
-    return Status::Corruption(fmt::format("{} does not decode: {}", r->what_,
-                                          e->getDescription().cStr()));
+    return Status::Corruption(
+        fmt::format("does not decode: {}", e->getDescription().cStr()));
   }
-  return r;
+  return Status::OK();
 }
 
 std::string SessionRecordName(const SessionId& id) {
@@ -178,7 +178,7 @@ EncodedRecord EncodeSession(const Session& s) {
 
 Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
   return DecodeRecord<Session>(
-      bytes, SessionRecordName(id),
+      bytes, [&] { return SessionRecordName(id); },
       [&](capnp::MessageReader& message, Session* s, std::string* problem) {
         auto r = message.getRoot<schema::Session>();
         s->id = id;
@@ -232,7 +232,7 @@ Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes) {
   // The number is not known until decoded; name the record by session only
   // and let callers that know the key give the full name.
   return DecodeRecord<Turn>(
-      bytes, fmt::format("turns/{}", id.ToString()),
+      bytes, [&] { return fmt::format("turns/{}", id.ToString()); },
       [&](capnp::MessageReader& message, Turn* t, std::string* problem) {
         auto r = message.getRoot<schema::Turn>();
         t->session = id;

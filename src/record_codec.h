@@ -8,9 +8,11 @@
 
 #include <capnp/common.h>
 #include <capnp/message.h>
+#include <capnp/serialize.h>
 #include <kj/array.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,20 +37,22 @@ class EncodedRecord {
 };
 
 // Holds untrusted bytes word-aligned and reads them as a message. The bytes
-// are copied only when they are not 8-byte aligned.
+// are copied only when they are not 8-byte aligned. Lives on the stack.
 class RecordReader {
  public:
-  // `what` names the record for error messages ("turns/01H.../3").
-  static Result<std::unique_ptr<RecordReader>> Open(std::string_view bytes,
-                                                    std::string what);
+  RecordReader() = default;
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+
+  // Errors: Corruption whose message says what is wrong ("does not decode:
+  // ..."); the caller prefixes the record's name.
+  Status Open(std::string_view bytes);
+  // REQUIRES: Open returned OK.
   capnp::MessageReader& message() { return *reader_; }
-  const std::string& what() const { return what_; }
 
  private:
-  RecordReader() = default;
   kj::Array<capnp::word> copy_;
-  std::unique_ptr<capnp::MessageReader> reader_;
-  std::string what_;
+  std::optional<capnp::FlatArrayMessageReader> reader_;
 };
 
 // The session id lives in the key; the value holds everything else.

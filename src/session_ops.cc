@@ -36,7 +36,7 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   std::unique_lock<std::mutex> lock = locks_.Lock(session.id);
   rocksdb::WriteBatch batch;
   PutSession(&batch, session);
-  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, SessionRecordName(session.id)));
+  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, session.id));
   return session;
 }
 
@@ -161,7 +161,7 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
   rocksdb::WriteBatch batch;
   DeleteSessionRecords(&batch, id, /*include_session=*/true);
-  return Write(&batch, wo, SessionRecordName(id));
+  return Write(&batch, wo, id);
 }
 
 }  // namespace agentlog::internal

@@ -12,11 +12,12 @@
 namespace agentlog::internal {
 
 Status StoreImpl::Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
-                        std::string_view what) {
+                        const SessionId& id) {
   const Durability durability = wo.durability.value_or(options_.durability);
   rocksdb::WriteOptions rwo;
   rwo.sync = durability == Durability::kSync;
-  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(db_->Write(rwo, batch), what));
+  const rocksdb::Status s = db_->Write(rwo, batch);
+  if (!s.ok()) return FromRocksDB(s, "write " + SessionRecordName(id));
   if (durability == Durability::kBuffered) syncer_->MarkDirty();
   return Status::OK();
 }
@@ -32,7 +33,7 @@ Result<Session> StoreImpl::LoadSession(const SessionId& id,
   if (s.IsNotFound()) {
     return Status::NotFound(fmt::format("session {} not found", id.ToString()));
   }
-  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(s, SessionRecordName(id)));
+  if (!s.ok()) return FromRocksDB(s, "read " + SessionRecordName(id));
   return DecodeSession(id, value.ToStringView());
 }
 
@@ -48,7 +49,7 @@ Result<Turn> StoreImpl::LoadTurn(const SessionId& id, uint64_t number,
     return Status::NotFound(
         fmt::format("turn {} of session {} not found", number, id.ToString()));
   }
-  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(s, TurnRecordName(id, number)));
+  if (!s.ok()) return FromRocksDB(s, "read " + TurnRecordName(id, number));
   AGENTLOG_ASSIGN_OR_RETURN(Turn turn, DecodeTurn(id, value.ToStringView()));
   if (turn.number != number) {
     return Status::Corruption(fmt::format("{} holds turn number {}",
@@ -81,7 +82,8 @@ void StoreImpl::DeleteSessionRecords(rocksdb::WriteBatch* batch,
 Result<Session> StoreImpl::MutateSession(const SessionId& id,
                                          const WriteOptions& wo,
                                          bool allow_archived,
-                                         const Mutation& mutation) {
+                                         Mutation mutation,
+                                         size_t batch_bytes) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock<std::mutex> lock = locks_.Lock(id);
   AGENTLOG_ASSIGN_OR_RETURN(Session session, LoadSession(id));
@@ -90,13 +92,13 @@ Result<Session> StoreImpl::MutateSession(const SessionId& id,
         "session {} is archived and read-only; unarchive it first",
         id.ToString()));
   }
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(batch_bytes);
   AGENTLOG_ASSIGN_OR_RETURN(const bool write, mutation(session, batch));
   if (!write) return session;
   // Last-active never moves backwards, even if the clock does.
   session.last_active_ms = std::max(session.last_active_ms, Now());
   PutSession(&batch, session);
-  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, SessionRecordName(id)));
+  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
   return session;
 }
 

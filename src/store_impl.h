@@ -11,6 +11,7 @@
 
 #include "agentlog/store.h"
 #include "column_families.h"
+#include "function_ref.h"
 #include "session_locks.h"
 #include "wal_syncer.h"
 
@@ -116,7 +117,7 @@ class StoreImpl final : public Store {
   // The body of a session mutation: edits `session` and adds the records it
   // governs to `batch`. Returns false to write nothing (a replay).
   using Mutation =
-      std::function<Result<bool>(Session& session, rocksdb::WriteBatch& batch)>;
+      FunctionRef<Result<bool>(Session& session, rocksdb::WriteBatch& batch)>;
 
   StoreImpl() = default;
 
@@ -128,9 +129,10 @@ class StoreImpl final : public Store {
 
   Status CheckWritable() const;
   int64_t Now() const { return clock_->NowMillis(); }
-  // Writes `batch` with the durability `wo` asks for (or the store's).
+  // Writes `batch`, which changes session `id`, with the durability `wo`
+  // asks for (or the store's).
   Status Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
-               std::string_view what);
+               const SessionId& id);
   // Reads and decodes. `snapshot` may be null.
   Result<Session> LoadSession(const SessionId& id,
                               const rocksdb::Snapshot* snapshot = nullptr);
@@ -138,8 +140,10 @@ class StoreImpl final : public Store {
                         const rocksdb::Snapshot* snapshot = nullptr);
   // Under the session's lock: load, check it is writable (unless
   // `allow_archived`), run `mutation`, stamp last-active, write.
+  // `batch_bytes` is a size hint that saves the batch reallocating.
   Result<Session> MutateSession(const SessionId& id, const WriteOptions& wo,
-                                bool allow_archived, const Mutation& mutation);
+                                bool allow_archived, Mutation mutation,
+                                size_t batch_bytes = 0);
   // Adds the put of `session` to `batch`.
   void PutSession(rocksdb::WriteBatch* batch, const Session& session);
   // Deletes every per-session record of `id` from the per-session families.
@@ -155,7 +159,7 @@ class StoreImpl final : public Store {
   // Moves a processing turn to a final state.
   Result<Turn> FinishTurn(const SessionId& session, uint64_t number,
                           const WriteOptions& wo,
-                          const std::function<Status(Turn&)>& finish);
+                          FunctionRef<Status(Turn&)> finish);
 
   Options options_;
   std::shared_ptr<Clock> clock_;

@@ -155,13 +155,18 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
         "batch input digest"));
     return true;
   };
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation).status());
+  // Turn record, session record and index keys, with room to spare.
+  size_t batch_bytes = 1024 + 2 * key.size();
+  for (const Message& m : input) batch_bytes += m.content.size() + 64;
+  for (const Message& m : output) batch_bytes += m.content.size() + 64;
+  AGENTLOG_RETURN_IF_ERROR(
+      MutateSession(id, wo, false, mutation, batch_bytes).status());
   return result;
 }
 
 Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
                                    const WriteOptions& wo,
-                                   const std::function<Status(Turn&)>& finish) {
+                                   FunctionRef<Status(Turn&)> finish) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   Turn turn;
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {

@@ -18,18 +18,20 @@ using internal::Cf;
 // Encodes the root of `bytes` as `T` with the schema's JSON annotations.
 template <typename T>
 Result<std::string> CapnpToJson(std::string_view bytes, std::string what) {
-  auto reader = internal::RecordReader::Open(bytes, std::move(what));
-  if (!reader.ok()) return reader.status();
+  internal::RecordReader reader;
+  const Status opened = reader.Open(bytes);
+  if (!opened.ok()) {
+    return Status::Corruption(fmt::format("{} {}", what, opened.message()));
+  }
   std::string json;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
                 capnp::JsonCodec codec;
                 codec.handleByAnnotation<T>();
                 kj::String text =
-                    codec.encode((*reader)->message().getRoot<T>());
+                    codec.encode(reader.message().getRoot<T>());
                 json.assign(text.cStr(), text.size());
               })) {
-    return Status::Corruption(fmt::format("{} does not decode: {}",
-                                          (*reader)->what(),
+    return Status::Corruption(fmt::format("{} does not decode: {}", what,
                                           e->getDescription().cStr()));
   }
   return json;
