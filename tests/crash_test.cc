@@ -1,2 +1,642 @@
+// Kill -9 and reopen. A child process appends synced turns to several
+// sessions from a few threads and acknowledges every call that returned OK
+// with one line on a pipe; the parent SIGKILLs it after a random number of
+// acknowledgements (or while it opens the store), reopens the store and
+// checks that every acknowledged turn is there with its contents, that
+// numbering has no gaps, that every record decodes and agrees with the
+// session totals, and that the recovery report names exactly the turns left
+// processing. One store directory serves every cycle, so state accumulates.
+//
+// The child is this binary executed again (fork + exec), not a bare fork:
+// the parent has run RocksDB in earlier cycles, and a forked child would
+// inherit thread pools without their threads.
+//
+// AGENTLOG_CRASH_CYCLES sets the number of cycles (default 50).
+// AGENTLOG_CRASH_SEED fixes the base seed, which every run prints; cycle c
+// uses seed base + c. Thread interleaving in the child is not reproducible,
+// but every random choice is.
+
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
-TEST(Placeholder, Replaced) { GTEST_SKIP(); }
+#include <limits.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+extern char** environ;
+
+namespace agentlog {
+// Readable failure messages.
+void PrintTo(TurnStatus status, std::ostream* os) {
+  *os << TurnStatusName(status);
+}
+void PrintTo(const TurnRef& ref, std::ostream* os) {
+  *os << ref.session.ToString() << "/" << ref.number;
+}
+}  // namespace agentlog
+
+namespace agentlog::testing {
+namespace {
+
+// Set (to the child's configuration) only in the child's environment.
+constexpr char kChildEnv[] = "AGENTLOG_CRASH_CHILD";
+constexpr int kSessions = 4;
+constexpr int kChildThreads = 3;
+constexpr uint64_t kMaxAcksPerCycle = 200;
+
+// --- Turn contents: a pure function of the idempotency key, so the parent
+// can check any turn it finds, acknowledged or not. ---
+
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::vector<Message> InputFor(const std::string& key) {
+  return {Message{Role::kUser, "question " + key, "", ""},
+          Message{Role::kTool, "result for " + key, "call-" + key, "search"}};
+}
+
+std::vector<Message> OutputFor(const std::string& key) {
+  return {Message{Role::kAssistant, "answer to " + key, "", ""}};
+}
+
+TurnUsage UsageFor(const std::string& key) {
+  const uint64_t h = Fnv1a(key);
+  TurnUsage usage;
+  usage.tokens.input = 1 + h % 1000;
+  usage.tokens.output = 1 + (h >> 10) % 1000;
+  usage.tokens.cache_read = (h >> 20) % 100;
+  usage.tokens.cache_write = (h >> 30) % 100;
+  usage.cost_micros = static_cast<int64_t>((h >> 40) % 10000);
+  return usage;
+}
+
+std::string ErrorFor(const std::string& key) { return "gave up on " + key; }
+
+// --- The child ---
+
+// What the child was told: "<store path>|<ack fd>|<seed>|<cycle>|<id>,<id>..".
+struct ChildConfig {
+  std::string path;
+  int fd = -1;
+  uint64_t seed = 0;
+  uint64_t cycle = 0;
+  std::vector<SessionId> sessions;
+};
+
+std::string FormatChildConfig(const ChildConfig& c) {
+  std::string ids;
+  for (const SessionId& id : c.sessions) {
+    if (!ids.empty()) ids += ',';
+    ids += id.ToString();
+  }
+  return fmt::format("{}|{}|{}|{}|{}", c.path, c.fd, c.seed, c.cycle, ids);
+}
+
+std::optional<ChildConfig> ParseChildConfig(std::string_view text) {
+  std::vector<std::string> parts;
+  std::stringstream in{std::string(text)};
+  for (std::string part; std::getline(in, part, '|');) parts.push_back(part);
+  if (parts.size() != 5) return std::nullopt;
+  ChildConfig c;
+  c.path = parts[0];
+  c.fd = std::stoi(parts[1]);
+  c.seed = std::stoull(parts[2]);
+  c.cycle = std::stoull(parts[3]);
+  std::stringstream ids(parts[4]);
+  for (std::string id; std::getline(ids, id, ',');) {
+    Result<SessionId> parsed = SessionId::Parse(id);
+    if (!parsed.ok()) return std::nullopt;
+    c.sessions.push_back(*parsed);
+  }
+  if (c.sessions.size() != kSessions) return std::nullopt;
+  return c;
+}
+
+// Sends one acknowledgement line. A single write() of at most PIPE_BUF bytes
+// is atomic, so lines of different threads never interleave.
+void Send(int fd, const std::string& line) {
+  if (line.size() > PIPE_BUF || ::write(fd, line.data(), line.size()) !=
+                                    static_cast<ssize_t>(line.size())) {
+    ::_exit(3);
+  }
+}
+
+[[noreturn]] void Die(int fd, const std::string& what) {
+  std::string line = "E " + what;
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  Send(fd, line.substr(0, PIPE_BUF - 1) + "\n");
+  ::_exit(1);
+}
+
+void SendAck(int fd, char kind, int session, uint64_t number,
+             const std::string& key) {
+  Send(fd, fmt::format("{} {} {} {}\n", kind, session, number, key));
+}
+
+int IndexOf(const ChildConfig& c, const SessionId& id) {
+  const auto it = std::find(c.sessions.begin(), c.sessions.end(), id);
+  return it == c.sessions.end() ? -1
+                                : static_cast<int>(it - c.sessions.begin());
+}
+
+// One writer thread of the child; never returns.
+void ChildWorker(Store& store, const ChildConfig& c, int thread,
+                 const std::vector<TurnRef>& resume) {
+  std::seed_seq seq{c.seed, static_cast<uint64_t>(thread)};
+  std::mt19937_64 rng(seq);
+  const int fd = c.fd;
+
+  // First settle (most of) this thread's share of the turns the last crash
+  // left processing, as a host resuming work would.
+  for (const TurnRef& ref : resume) {
+    const int s = IndexOf(c, ref.session);
+    if (s < 0) Die(fd, "recovery report names an unknown session");
+    Result<Turn> turn = store.GetTurn(ref.session, ref.number);
+    if (!turn.ok()) Die(fd, "GetTurn: " + turn.status().ToString());
+    const std::string key = turn->idempotency_key;
+    switch (rng() % 4) {
+      case 0:
+      case 1: {
+        Result<Turn> done = store.CompleteTurn(ref.session, ref.number,
+                                               OutputFor(key), UsageFor(key));
+        if (!done.ok()) Die(fd, "CompleteTurn: " + done.status().ToString());
+        SendAck(fd, 'C', s, ref.number, key);
+        break;
+      }
+      case 2: {
+        Result<Turn> done =
+            store.FailTurn(ref.session, ref.number, ErrorFor(key));
+        if (!done.ok()) Die(fd, "FailTurn: " + done.status().ToString());
+        SendAck(fd, 'F', s, ref.number, key);
+        break;
+      }
+      default:
+        break;  // Stays processing for a later cycle.
+    }
+  }
+
+  // The newest turn this thread made in each session, for replays.
+  std::vector<std::pair<std::string, uint64_t>> last(kSessions);
+  for (uint64_t i = 0;; ++i) {
+    const int s = static_cast<int>(rng() % kSessions);
+    const SessionId& id = c.sessions[s];
+    const std::string key = fmt::format("k{}.{}.{}", c.cycle, thread, i);
+    const uint64_t dice = rng() % 100;
+    if (dice < 15) {
+      Result<BeginTurnResult> r = store.AppendTurn(
+          id, key, InputFor(key), OutputFor(key), UsageFor(key));
+      if (!r.ok()) Die(fd, "AppendTurn: " + r.status().ToString());
+      if (r->replayed) Die(fd, "AppendTurn with a new key replayed " + key);
+      SendAck(fd, 'A', s, r->turn.number, key);
+      last[s] = {key, r->turn.number};
+    } else if (dice < 25 && !last[s].first.empty()) {
+      const auto& [old_key, old_number] = last[s];
+      Result<BeginTurnResult> r =
+          store.BeginTurn(id, old_key, InputFor(old_key));
+      if (!r.ok()) Die(fd, "BeginTurn (replay): " + r.status().ToString());
+      if (!r->replayed || r->turn.number != old_number) {
+        Die(fd, fmt::format("replaying {} gave turn {} (replayed {}); "
+                            "expected turn {}",
+                            old_key, r->turn.number, r->replayed, old_number));
+      }
+      SendAck(fd, 'R', s, old_number, old_key);
+    } else {
+      Result<BeginTurnResult> r = store.BeginTurn(id, key, InputFor(key));
+      if (!r.ok()) Die(fd, "BeginTurn: " + r.status().ToString());
+      if (r->replayed) Die(fd, "BeginTurn with a new key replayed " + key);
+      const uint64_t n = r->turn.number;
+      SendAck(fd, 'B', s, n, key);
+      last[s] = {key, n};
+      switch (rng() % 4) {
+        case 0:
+        case 1: {
+          Result<Turn> done =
+              store.CompleteTurn(id, n, OutputFor(key), UsageFor(key));
+          if (!done.ok()) Die(fd, "CompleteTurn: " + done.status().ToString());
+          SendAck(fd, 'C', s, n, key);
+          break;
+        }
+        case 2: {
+          Result<Turn> done = store.FailTurn(id, n, ErrorFor(key));
+          if (!done.ok()) Die(fd, "FailTurn: " + done.status().ToString());
+          SendAck(fd, 'F', s, n, key);
+          break;
+        }
+        default:
+          break;  // Left processing: the crash interrupts it.
+      }
+    }
+  }
+}
+
+// The child's whole life: open, write until killed.
+[[noreturn]] void RunChild(const char* spec) {
+  const std::optional<ChildConfig> parsed = ParseChildConfig(spec);
+  if (!parsed) ::_exit(4);
+  const ChildConfig& c = *parsed;
+  Send(c.fd, "P\n");  // About to open.
+  Options options;
+  options.durability = Durability::kSync;
+  Result<std::unique_ptr<Store>> opened = Store::Open(options, c.path);
+  if (!opened.ok()) Die(c.fd, "Open: " + opened.status().ToString());
+  std::unique_ptr<Store> store = std::move(opened).value();
+  Send(c.fd, "O\n");
+
+  std::vector<std::vector<TurnRef>> resume(kChildThreads);
+  const auto& processing = store->recovery_report().processing_turns;
+  for (size_t i = 0; i < processing.size(); ++i) {
+    resume[i % kChildThreads].push_back(processing[i]);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kChildThreads; ++t) {
+    threads.emplace_back(ChildWorker, std::ref(*store), std::cref(c), t,
+                         std::cref(resume[t]));
+  }
+  for (std::thread& t : threads) t.join();  // Never: the parent kills us.
+  ::_exit(5);
+}
+
+// --- The parent ---
+
+// One acknowledgement: kind is B(egun), A(ppended), R(eplayed), C(ompleted)
+// or F(ailed).
+struct Ack {
+  char kind = 0;
+  int session = 0;
+  uint64_t number = 0;
+  std::string key;
+};
+
+// Splits what arrives on a pipe into lines.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {}
+  // The next line without its newline, or nullopt at end of file.
+  std::optional<std::string> Next() {
+    for (;;) {
+      const size_t nl = buffer_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return line;
+      }
+      char chunk[4096];
+      const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return std::nullopt;  // A torn last line cannot happen.
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+  std::string buffer_;
+};
+
+// Where in the child's life the kill lands.
+enum class KillAt { kOpening, kOpened, kAfterAcks };
+
+// What the parent has seen of one turn at the end of the previous cycle.
+struct KnownTurn {
+  std::string key;
+  TurnStatus status = TurnStatus::kProcessing;
+};
+
+uint64_t CyclesFromEnv() {
+  const char* v = std::getenv("AGENTLOG_CRASH_CYCLES");
+  return v != nullptr && *v != '\0' ? std::stoull(v) : 50;
+}
+
+uint64_t BaseSeedFromEnv() {
+  const char* v = std::getenv("AGENTLOG_CRASH_SEED");
+  if (v != nullptr && *v != '\0') return std::stoull(v);
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) | rd();
+}
+
+std::string Describe(const VerifyReport& report) {
+  std::string out;
+  for (const VerifyProblem& p : report.problems) {
+    out += fmt::format("\n  {} {}: {}", p.column_family, p.key, p.what);
+  }
+  return out;
+}
+
+class CrashTest : public ::testing::Test {
+ protected:
+  std::string path() const { return dir_->Sub("store"); }
+
+  // Creates the sessions the children write to, in id order (the order of
+  // the recovery report).
+  void CreateSessions() {
+    dir_.emplace();
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store,
+                         Store::Open(Options(), path()));
+    for (int s = 0; s < kSessions; ++s) {
+      SessionSpec spec;
+      spec.agent = "crash-agent";
+      spec.title = fmt::format("session {}", s);
+      ASSERT_OK_AND_ASSIGN(Session session, store->CreateSession(spec));
+      sessions_.push_back(session.id);
+    }
+    std::sort(sessions_.begin(), sessions_.end());
+    known_.assign(kSessions, {});
+    keys_.assign(kSessions, {});
+  }
+
+  // Starts the child: this test again, told by kChildEnv to play the child.
+  // Everything is built before fork(); between fork and exec the child only
+  // makes async-signal-safe calls.
+  pid_t SpawnChild(const ChildConfig& config) {
+    char exe[PATH_MAX];
+    const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return -1;
+    exe[len] = '\0';
+    const ::testing::TestInfo* info =
+        ::testing::UnitTest::GetInstance()->current_test_info();
+    std::vector<std::string> args = {
+        exe,
+        fmt::format("--gtest_filter={}.{}", info->test_suite_name(),
+                    info->name()),
+        "--gtest_color=no"};
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view var(*e);
+      // GTEST_* could redirect output or shard the child's test away.
+      if (var.starts_with("GTEST_") || var.starts_with(kChildEnv)) continue;
+      env.emplace_back(var);
+    }
+    env.push_back(std::string(kChildEnv) + "=" + FormatChildConfig(config));
+    std::vector<char*> argv, envp;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (devnull < 0) return -1;
+
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(devnull, STDOUT_FILENO);  // gtest's chatter in the child.
+      ::fcntl(config.fd, F_SETFD, 0);  // Keep the ack pipe across exec.
+      ::execve(exe, argv.data(), envp.data());
+      ::_exit(127);
+    }
+    ::close(devnull);
+    return pid;
+  }
+
+  // Runs one child to its death and collects what it acknowledged.
+  void RunChildUntilKilled(uint64_t cycle, uint64_t seed,
+                           std::vector<Ack>* acks) {
+    std::mt19937_64 rng(seed);
+    const uint64_t dice = rng() % 100;
+    const KillAt kill_at = dice < 10   ? KillAt::kOpening
+                           : dice < 20 ? KillAt::kOpened
+                                       : KillAt::kAfterAcks;
+    const uint64_t target = 1 + rng() % kMaxAcksPerCycle;
+    SCOPED_TRACE(kill_at == KillAt::kOpening ? "kill while opening"
+                 : kill_at == KillAt::kOpened
+                     ? "kill once open"
+                     : fmt::format("kill after {} acks", target));
+
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    ChildConfig config{path(), fds[1], seed, cycle, sessions_};
+    const pid_t pid = SpawnChild(config);
+    ::close(fds[1]);
+    ASSERT_GT(pid, 0) << "cannot start the child";
+
+    bool killed = false;
+    auto kill_child = [&] {
+      if (!killed) ::kill(pid, SIGKILL);
+      killed = true;
+    };
+    std::vector<std::string> errors;
+    LineReader reader(fds[0]);
+    // After the kill, the loop drains what the child acknowledged before it:
+    // those calls returned OK, so they count.
+    while (std::optional<std::string> line = reader.Next()) {
+      if (line->empty()) continue;
+      const char kind = (*line)[0];
+      if (kind == 'P') {
+        if (kill_at == KillAt::kOpening) kill_child();
+      } else if (kind == 'O') {
+        if (kill_at == KillAt::kOpened) kill_child();
+      } else if (kind == 'E') {
+        errors.push_back(line->substr(2));
+        kill_child();
+      } else {
+        Ack ack;
+        std::istringstream in(*line);
+        in >> ack.kind >> ack.session >> ack.number >> ack.key;
+        if (!in || ack.session < 0 || ack.session >= kSessions ||
+            std::string_view("BARCF").find(ack.kind) == std::string::npos) {
+          errors.push_back("malformed ack: " + *line);
+          kill_child();
+          continue;
+        }
+        acks->push_back(std::move(ack));
+        if (acks->size() >= target && kill_at == KillAt::kAfterAcks) {
+          kill_child();
+        }
+      }
+    }
+    ::close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    for (const std::string& e : errors) ADD_FAILURE() << "child: " << e;
+    ASSERT_TRUE(errors.empty());
+    ASSERT_TRUE(killed) << "the child ended by itself with status " << status;
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        << "wait status " << status;
+  }
+
+  // Checks one session's turns and totals; appends its processing turns to
+  // `processing`.
+  void CheckSession(int s, const Session& session,
+                    const std::vector<Turn>& turns,
+                    std::vector<TurnRef>* processing) {
+    SCOPED_TRACE(fmt::format("session {} ({})", s, session.id.ToString()));
+    ASSERT_EQ(turns.size(), session.turn_count);
+    ASSERT_GE(turns.size(), known_[s].size())
+        << "turns seen after an earlier crash are gone";
+    Session totals;
+    std::vector<uint64_t> processing_numbers;
+    for (size_t i = 0; i < turns.size(); ++i) {
+      const Turn& t = turns[i];
+      const std::string& key = t.idempotency_key;
+      SCOPED_TRACE(fmt::format("turn {} key {}", i + 1, key));
+      ASSERT_EQ(t.number, i + 1) << "numbering has a gap";
+      ASSERT_FALSE(key.empty());
+      if (i < known_[s].size()) {
+        const KnownTurn& before = known_[s][i];
+        ASSERT_EQ(key, before.key);
+        if (before.status != TurnStatus::kProcessing) {
+          EXPECT_EQ(t.status, before.status) << "a final status changed";
+        }
+      } else {
+        EXPECT_TRUE(keys_[s].insert(key).second) << "key used twice";
+      }
+      EXPECT_EQ(t.input, InputFor(key));
+      EXPECT_EQ(t.input_digest, ComputeInputDigest(InputFor(key)));
+      switch (t.status) {
+        case TurnStatus::kProcessing:
+          EXPECT_TRUE(t.output.empty());
+          EXPECT_EQ(t.finished_ms, 0);
+          processing_numbers.push_back(t.number);
+          processing->push_back({session.id, t.number});
+          break;
+        case TurnStatus::kCompleted: {
+          const TurnUsage usage = UsageFor(key);
+          EXPECT_EQ(t.output, OutputFor(key));
+          EXPECT_EQ(t.usage.tokens, usage.tokens);
+          EXPECT_EQ(t.usage.cost_micros, usage.cost_micros);
+          EXPECT_TRUE(t.error.empty());
+          ++totals.completed_turns;
+          totals.tokens.input += usage.tokens.input;
+          totals.tokens.output += usage.tokens.output;
+          totals.tokens.cache_read += usage.tokens.cache_read;
+          totals.tokens.cache_write += usage.tokens.cache_write;
+          totals.cost_micros += usage.cost_micros;
+          break;
+        }
+        case TurnStatus::kFailed:
+          EXPECT_EQ(t.error, ErrorFor(key));
+          EXPECT_TRUE(t.output.empty());
+          ++totals.failed_turns;
+          break;
+      }
+    }
+    EXPECT_EQ(session.completed_turns, totals.completed_turns);
+    EXPECT_EQ(session.failed_turns, totals.failed_turns);
+    EXPECT_EQ(session.tokens, totals.tokens);
+    EXPECT_EQ(session.cost_micros, totals.cost_micros);
+    EXPECT_EQ(session.processing_turns, processing_numbers);
+  }
+
+  // Every acknowledged call's effect is in the reopened store.
+  void CheckAck(Store& store, const Ack& ack, const std::vector<Turn>& turns) {
+    SCOPED_TRACE(fmt::format("ack {} {} {} {}", ack.kind, ack.session,
+                             ack.number, ack.key));
+    ASSERT_GE(ack.number, 1u);
+    ASSERT_LE(ack.number, turns.size()) << "an acknowledged turn is missing";
+    const Turn& t = turns[ack.number - 1];
+    EXPECT_EQ(t.idempotency_key, ack.key);
+    switch (ack.kind) {
+      case 'A':
+      case 'C':
+        EXPECT_EQ(t.status, TurnStatus::kCompleted);
+        break;
+      case 'F':
+        EXPECT_EQ(t.status, TurnStatus::kFailed);
+        break;
+      default:
+        break;  // Begun: any status (completing may have been unacked).
+    }
+    if (ack.kind == 'B' || ack.kind == 'A' || ack.kind == 'R') {
+      ASSERT_OK_AND_ASSIGN(Turn by_key,
+                           store.GetTurnByKey(sessions_[ack.session], ack.key));
+      EXPECT_EQ(by_key.number, ack.number);
+    }
+  }
+
+  // Reopens the store after a kill and checks it against the acks.
+  void CheckReopenedStore(const std::vector<Ack>& acks) {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store,
+                         Store::Open(Options(), path()));
+    const RecoveryReport& report = store->recovery_report();
+    EXPECT_FALSE(report.created);
+    EXPECT_EQ(report.sessions, static_cast<uint64_t>(kSessions));
+
+    std::vector<std::vector<Turn>> turns(kSessions);
+    std::vector<TurnRef> processing;
+    for (int s = 0; s < kSessions; ++s) {
+      ASSERT_OK_AND_ASSIGN(Session session, store->GetSession(sessions_[s]));
+      ASSERT_OK_AND_ASSIGN(turns[s], store->ListTurns(sessions_[s]));
+      ASSERT_NO_FATAL_FAILURE(CheckSession(s, session, turns[s], &processing));
+    }
+    // Interrupted turns are reported: exactly those still processing.
+    EXPECT_EQ(report.processing_turns, processing);
+    reported_processing_ += report.processing_turns.size();
+
+    for (const Ack& ack : acks) {
+      ASSERT_NO_FATAL_FAILURE(CheckAck(*store, ack, turns[ack.session]));
+    }
+    ASSERT_OK_AND_ASSIGN(VerifyReport verify, store->Verify());
+    EXPECT_TRUE(verify.clean()) << Describe(verify);
+    EXPECT_GT(verify.records_checked, 0u);
+
+    for (int s = 0; s < kSessions; ++s) {
+      known_[s].clear();
+      for (const Turn& t : turns[s]) {
+        known_[s].push_back({t.idempotency_key, t.status});
+      }
+    }
+  }
+
+  // Made by the parent only: a child never lives to remove a directory.
+  std::optional<TempDir> dir_;
+  std::vector<SessionId> sessions_;  // In id order.
+  // Per session, what the previous check saw, and every key seen.
+  std::vector<std::vector<KnownTurn>> known_;
+  std::vector<std::set<std::string>> keys_;
+  uint64_t reported_processing_ = 0;
+};
+
+TEST_F(CrashTest, AcknowledgedTurnsSurviveSigkill) {
+  if (const char* spec = std::getenv(kChildEnv)) RunChild(spec);
+
+  const uint64_t cycles = CyclesFromEnv();
+  const uint64_t base_seed = BaseSeedFromEnv();
+  std::cout << "[ crash    ] " << cycles
+            << " cycles, AGENTLOG_CRASH_SEED=" << base_seed << std::endl;
+  RecordProperty("seed", std::to_string(base_seed));
+  ASSERT_NO_FATAL_FAILURE(CreateSessions());
+
+  uint64_t total_acks = 0;
+  for (uint64_t cycle = 0; cycle < cycles; ++cycle) {
+    const uint64_t seed = base_seed + cycle;
+    SCOPED_TRACE(fmt::format("cycle {} seed {} (AGENTLOG_CRASH_SEED={})", cycle,
+                             seed, base_seed));
+    std::vector<Ack> acks;
+    ASSERT_NO_FATAL_FAILURE(RunChildUntilKilled(cycle, seed, &acks));
+    total_acks += acks.size();
+    ASSERT_NO_FATAL_FAILURE(CheckReopenedStore(acks));
+    if (HasFailure()) break;  // One broken cycle explains the rest.
+  }
+  uint64_t turns = 0;
+  for (const auto& known : known_) turns += known.size();
+  std::cout << "[ crash    ] " << total_acks << " acks, " << turns << " turns, "
+            << reported_processing_ << " processing turns reported"
+            << std::endl;
+  // Guard against a test that kills children before they do anything.
+  if (cycles >= 10) {
+    EXPECT_GT(total_acks, 0u);
+    EXPECT_GT(turns, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace agentlog::testing
