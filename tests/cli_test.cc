@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@
 #include "keys.h"
 #include "store_impl.h"
 #include "test_util.h"
+
+extern char** environ;
 
 namespace agentlog::testing {
 namespace {
@@ -53,61 +56,50 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-// A child process that creates one session and appends turns to it until
-// killed, reporting the session id and then each acknowledged turn number
-// on a pipe.
+// tests/live_writer (path from AGENTLOG_LIVE_WRITER) as a separate process:
+// a fresh program, so that its RocksDB owns its threads, holding the store
+// the way a service would.
 class Writer {
  public:
   explicit Writer(const std::string& store_path) {
+    const char* bin = std::getenv("AGENTLOG_LIVE_WRITER");
     int fds[2];
-    if (::pipe(fds) != 0) std::abort();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::close(fds[0]);
-      Run(store_path, fds[1]);
-      ::_exit(0);
+    if (bin == nullptr || ::pipe2(fds, O_CLOEXEC) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    std::string path = store_path;
+    char* argv[] = {const_cast<char*>(bin), path.data(), nullptr};
+    if (::posix_spawn(&pid_, bin, &actions, nullptr, argv, environ) != 0) {
+      pid_ = -1;
     }
+    posix_spawn_file_actions_destroy(&actions);
     ::close(fds[1]);
     in_ = ::fdopen(fds[0], "r");
   }
   ~Writer() {
-    ::kill(pid_, SIGKILL);
-    int status;
-    ::waitpid(pid_, &status, 0);
-    std::fclose(in_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status;
+      ::waitpid(pid_, &status, 0);
+    }
+    if (in_ != nullptr) std::fclose(in_);
   }
 
-  // Blocks for the next line the child wrote.
+  // Blocks for the next line the writer printed; empty when it is gone.
   std::string Next() {
     char line[128];
-    if (std::fgets(line, sizeof line, in_) == nullptr) return "";
+    if (in_ == nullptr || std::fgets(line, sizeof line, in_) == nullptr) {
+      return "";
+    }
     std::string s(line);
     if (!s.empty() && s.back() == '\n') s.pop_back();
     return s;
   }
 
  private:
-  static void Run(const std::string& path, int out) {
-    Options options;
-    options.durability = Durability::kBuffered;
-    auto store = Store::Open(options, path);
-    if (!store.ok()) ::_exit(1);
-    auto session = (*store)->CreateSession({.agent = "writer", .title = "live"});
-    if (!session.ok()) ::_exit(1);
-    const std::string id = session->id.ToString() + "\n";
-    if (::write(out, id.data(), id.size()) < 0) ::_exit(1);
-    for (uint64_t n = 1;; ++n) {
-      auto t = (*store)->AppendTurn(session->id, "k" + std::to_string(n),
-                                    UserInput("question " + std::to_string(n)),
-                                    AssistantOutput(std::string(2000, 'a')));
-      if (!t.ok()) ::_exit(1);
-      const std::string ack = std::to_string(n) + "\n";
-      if (::write(out, ack.data(), ack.size()) < 0) ::_exit(1);
-    }
-  }
-
-  pid_t pid_;
-  FILE* in_;
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
 };
 
 TEST(CliTest, ReadsAStoreAnotherProcessIsWriting) {
@@ -122,7 +114,11 @@ TEST(CliTest, ReadsAStoreAnotherProcessIsWriting) {
   for (int round = 0; round < 8; ++round) {
     // Let the writer get ahead, so that memtables flush and WAL files roll
     // while the reader works.
-    for (int i = 0; i < 200; ++i) acked = std::stoull(writer.Next());
+    for (int i = 0; i < 200; ++i) {
+      const std::string line = writer.Next();
+      ASSERT_FALSE(line.empty()) << "the writer died";
+      acked = std::stoull(line);
+    }
     SCOPED_TRACE("round " + std::to_string(round) + ", acked " +
                  std::to_string(acked));
 

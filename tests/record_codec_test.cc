@@ -160,8 +160,12 @@ TEST(RecordCodecTest, DeeplyNestedGarbageStaysWithinLimits) {
     }
     auto s = DecodeSession(id, bytes);
     auto t = DecodeTurn(id, bytes);
-    if (!s.ok()) EXPECT_TRUE(s.status().IsCorruption());
-    if (!t.ok()) EXPECT_TRUE(t.status().IsCorruption());
+    if (!s.ok()) {
+      EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+    }
+    if (!t.ok()) {
+      EXPECT_TRUE(t.status().IsCorruption()) << t.status().ToString();
+    }
   }
 }
 
