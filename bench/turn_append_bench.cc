@@ -1,0 +1,342 @@
+// Turn append: agentlog against raw RocksDB and SQLite (WAL mode), buffered
+// and synced, 1 and 16 writer threads, all in one process run so that the
+// ratios compare like with like. The writers are in turn_writers.h; what
+// they write and the results are in docs/benchmarks.md. After the usual
+// console table the program prints agentlog's throughput ratios.
+
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "turn_writers.h"
+
+namespace agentlog::bench {
+namespace {
+
+// Defaults that flags on the command line override. Disk and CPU speed of
+// a shared VM drift by several times within a minute, so each benchmark
+// runs three times, interleaved at random with the others, and the ratios
+// use medians. 1 s per repetition is ~300 fsyncs of a slow disk; the whole
+// program takes about 80 s.
+constexpr const char* kDefaultFlags[] = {
+    "--benchmark_min_time=1",
+    "--benchmark_repetitions=3",
+    "--benchmark_enable_random_interleaving=true",
+    "--benchmark_display_aggregates_only=true",
+};
+constexpr int kThreadCounts[] = {1, 16};
+
+// A fresh directory under $TMPDIR (default /tmp), removed with everything
+// in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::error_code ec;
+    std::string pattern =
+        (std::filesystem::temp_directory_path(ec) / "agentlog-bench-XXXXXX")
+            .string();
+    if (ec) pattern = "/tmp/agentlog-bench-XXXXXX";
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  // Empty when the directory could not be made.
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Shared by the threads of the running benchmark. Thread 0 sets them before
+// the timed loop and clears them after it; Google Benchmark's barriers at
+// the loop's start and end order those accesses with the other threads'.
+std::unique_ptr<TempDir> g_dir;
+std::unique_ptr<TurnWriter> g_writer;
+
+void BM_Append(benchmark::State& state, OpenTurnWriterFn open, bool synced) {
+  std::string error;
+  if (state.thread_index() == 0) {
+    g_dir = std::make_unique<TempDir>();
+    if (g_dir->path().empty()) {
+      state.SkipWithError("cannot create a temporary directory");
+    } else {
+      g_writer = open(g_dir->path() + "/db", synced, state.threads(), &error);
+      if (g_writer == nullptr) state.SkipWithError(error.c_str());
+    }
+  }
+  const int thread = state.thread_index();
+  uint64_t n = 0;
+  // KeepRunning rather than a range-for: after SkipWithError it still ends
+  // the loop through the closing barrier that the other threads wait at.
+  while (state.KeepRunning()) {
+    if (g_writer == nullptr || !g_writer->Append(thread, ++n, &error)) {
+      state.SkipWithError(g_writer == nullptr ? "setup failed" : error.c_str());
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * kTurnTextBytes);
+  if (thread == 0) {
+    // Closing (agentlog syncs its WAL; RocksDB waits for flushes) is
+    // outside the timed loop.
+    g_writer.reset();
+    g_dir.reset();
+  }
+}
+
+struct Engine {
+  const char* name;
+  OpenTurnWriterFn open;
+};
+constexpr Engine kEngines[] = {
+    {"agentlog", &OpenAgentlogWriter},
+    {"rocksdb", &OpenRocksDbWriter},
+    {"sqlite", &OpenSqliteWriter},
+};
+
+// Registered in the order the reporter prints them: the three engines of
+// each configuration one after another.
+void RegisterBenchmarks() {
+  for (const bool synced : {false, true}) {
+    for (const int threads : kThreadCounts) {
+      for (const Engine& engine : kEngines) {
+        const std::string name = std::string("BM_Append/") +
+                                 (synced ? "synced/" : "buffered/") +
+                                 engine.name;
+        benchmark::RegisterBenchmark(name.c_str(), BM_Append, engine.open,
+                                     synced)
+            ->Threads(threads)
+            ->UseRealTime();
+      }
+    }
+  }
+}
+
+// The console table, held back until every run is done and then printed in
+// registration order (random interleaving shuffles the order in which runs
+// finish), followed by agentlog's throughput over each peer's for every
+// configuration: the ratio of median items/s.
+class SortedRatioReporter final : public benchmark::ConsoleReporter {
+ public:
+  using ConsoleReporter::ConsoleReporter;
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    if (!runs.empty()) batches_.push_back(runs);
+  }
+
+  void Finalize() override {
+    std::stable_sort(batches_.begin(), batches_.end(),
+                     [](const std::vector<Run>& a, const std::vector<Run>& b) {
+                       return Order(a.front()) < Order(b.front());
+                     });
+    for (const std::vector<Run>& batch : batches_) {
+      ConsoleReporter::ReportRuns(batch);
+    }
+    PrintRatios();
+  }
+
+ private:
+  // What "BM_Append/<durability>/<engine>" with its thread count names.
+  struct Config {
+    std::string durability;
+    int threads = 0;
+    std::string engine;
+  };
+
+  static std::optional<Config> ParseName(const Run& run) {
+    std::string_view name = run.run_name.function_name;
+    const size_t first = name.find('/');
+    const size_t last = name.rfind('/');
+    if (first == std::string_view::npos || first == last) return std::nullopt;
+    return Config{std::string(name.substr(first + 1, last - first - 1)),
+                  static_cast<int>(run.threads),
+                  std::string(name.substr(last + 1))};
+  }
+
+  static int EngineRank(std::string_view engine) {
+    for (size_t i = 0; i < std::size(kEngines); ++i) {
+      if (kEngines[i].name == engine) return static_cast<int>(i);
+    }
+    return static_cast<int>(std::size(kEngines));
+  }
+
+  static std::tuple<std::string, int, int> Order(const Run& run) {
+    const std::optional<Config> c = ParseName(run);
+    if (!c) return {run.run_name.function_name, 0, 0};
+    return {c->durability, c->threads, EngineRank(c->engine)};
+  }
+
+  static double Median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t mid = v.size() / 2;
+    return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  }
+
+  // Median items/s of every (durability, threads) and engine that ran: the
+  // library's median aggregate when there is one (repetitions), else the
+  // median of the plain runs.
+  std::map<std::pair<std::string, int>, std::map<std::string, double>>
+  MedianRates() const {
+    std::map<std::tuple<std::string, int, std::string>, std::vector<double>>
+        samples;
+    std::map<std::tuple<std::string, int, std::string>, double> medians;
+    for (const std::vector<Run>& batch : batches_) {
+      for (const Run& run : batch) {
+        const std::optional<Config> c = ParseName(run);
+        const auto rate = run.counters.find("items_per_second");
+        if (run.error_occurred || !c || rate == run.counters.end()) continue;
+        const auto key = std::make_tuple(c->durability, c->threads, c->engine);
+        if (run.run_type == Run::RT_Iteration) {
+          samples[key].push_back(rate->second.value);
+        } else if (run.aggregate_name == "median") {
+          medians[key] = rate->second.value;
+        }
+      }
+    }
+    for (const auto& [key, values] : samples) {
+      medians.try_emplace(key, Median(values));
+    }
+    std::map<std::pair<std::string, int>, std::map<std::string, double>> out;
+    for (const auto& [key, rate] : medians) {
+      const auto& [durability, threads, engine] = key;
+      out[{durability, threads}][engine] = rate;
+    }
+    return out;
+  }
+
+  void PrintRatios() {
+    const auto rates = MedianRates();
+    if (rates.empty()) return;
+    std::ostream& out = GetOutputStream();
+    char line[128];
+    out << "\nagentlog turns/s over peer turns/s (medians, same run):\n";
+    std::snprintf(line, sizeof line, "%-24s %18s %18s\n", "configuration",
+                  "agentlog/rocksdb", "agentlog/sqlite");
+    out << line;
+    for (const auto& [config, engines] : rates) {
+      const std::string label = config.first + ", " +
+                                std::to_string(config.second) +
+                                (config.second == 1 ? " thread" : " threads");
+      std::snprintf(line, sizeof line, "%-24s %18s %18s\n", label.c_str(),
+                    Ratio(engines, "rocksdb").c_str(),
+                    Ratio(engines, "sqlite").c_str());
+      out << line;
+    }
+  }
+
+  static std::string Ratio(const std::map<std::string, double>& engines,
+                           const std::string& peer) {
+    const auto a = engines.find("agentlog");
+    const auto p = engines.find(peer);
+    if (a == engines.end() || p == engines.end() || p->second <= 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2fx", a->second / p->second);
+    return buf;
+  }
+
+  std::vector<std::vector<Run>> batches_;
+};
+
+// Accepts what Google Benchmark accepts as true for a boolean flag.
+bool FlagIsTrue(std::string_view value) {
+  return value.empty() || value == "true" || value == "1" || value == "yes" ||
+         value == "on";
+}
+
+// The console options that the flags ask for. A custom display reporter
+// gets no options from the library, so they are read here, before
+// benchmark::Initialize consumes the flags.
+benchmark::ConsoleReporter::OutputOptions ConsoleOptions(int argc,
+                                                         char** argv) {
+  bool tabular = false;
+  bool color = ::isatty(STDOUT_FILENO) != 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const auto value_of =
+        [&](std::string_view flag) -> std::optional<std::string_view> {
+      if (!arg.starts_with(flag)) return std::nullopt;
+      const std::string_view rest = arg.substr(flag.size());
+      if (rest.empty()) return rest;
+      if (rest[0] != '=') return std::nullopt;
+      return rest.substr(1);
+    };
+    if (auto v = value_of("--benchmark_counters_tabular")) {
+      tabular = FlagIsTrue(*v);
+    }
+    if (auto v = value_of("--benchmark_color"); v && *v != "auto") {
+      color = FlagIsTrue(*v);
+    }
+  }
+  int options = benchmark::ConsoleReporter::OO_None;
+  if (color) options |= benchmark::ConsoleReporter::OO_Color;
+  if (tabular) options |= benchmark::ConsoleReporter::OO_Tabular;
+  return static_cast<benchmark::ConsoleReporter::OutputOptions>(options);
+}
+
+// True unless --benchmark_format asks for something other than the console
+// table (the last such flag wins, as in the library).
+bool WantsConsole(int argc, char** argv) {
+  bool console = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--benchmark_format=")) {
+      console = arg == "--benchmark_format=console";
+    }
+  }
+  return console;
+}
+
+int Run(int argc, char** argv) {
+  const bool console = WantsConsole(argc, argv);
+  const auto console_options = ConsoleOptions(argc, argv);
+  // The defaults go first: the same flag given on the command line comes
+  // later and wins.
+  std::vector<std::string> defaults(std::begin(kDefaultFlags),
+                                    std::end(kDefaultFlags));
+  std::vector<char*> args = {argv[0]};
+  for (std::string& flag : defaults) args.push_back(flag.data());
+  args.insert(args.end(), argv + 1, argv + argc);
+  args.push_back(nullptr);
+  int args_count = static_cast<int>(args.size()) - 1;
+  benchmark::Initialize(&args_count, args.data());
+  if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) {
+    return 1;
+  }
+
+  RegisterBenchmarks();
+  const RecordSizes sizes = SampleRecordSizes();
+  benchmark::AddCustomContext("turn_text_bytes",
+                              std::to_string(kTurnTextBytes));
+  benchmark::AddCustomContext("turn_record_bytes", std::to_string(sizes.turn));
+  benchmark::AddCustomContext("session_record_bytes",
+                              std::to_string(sizes.session));
+  if (console) {
+    SortedRatioReporter reporter(console_options);
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+  } else {
+    benchmark::RunSpecifiedBenchmarks();
+  }
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace agentlog::bench
+
+int main(int argc, char** argv) { return agentlog::bench::Run(argc, argv); }
