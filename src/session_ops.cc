@@ -33,10 +33,12 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   session.pinned = spec.pinned;
   // 80 random bits make a collision practically impossible; the lock still
   // makes the write atomic with respect to any writer of the same id.
-  std::unique_lock<std::mutex> lock = locks_.Lock(session.id);
+  SessionStripes::Stripe& stripe = stripes_.For(session.id);
+  std::lock_guard<std::mutex> lock(stripe.mu);
   rocksdb::WriteBatch batch;
   PutSession(&batch, session);
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, session.id));
+  stripe.cache.Put(session);  // Its first turns usually follow.
   return session;
 }
 
@@ -76,7 +78,8 @@ Result<Session> StoreImpl::UpdateSession(const SessionId& id,
                                          const SessionUpdate& update,
                                          const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(ValidateSessionUpdate(options_, update));
-  return MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+  Session updated;
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
     if (update.title) s.title = *update.title;
     if (update.tags) {
       ValidateTags(options_, *update.tags, "SessionUpdate::tags", &s.tags)
@@ -86,7 +89,8 @@ Result<Session> StoreImpl::UpdateSession(const SessionId& id,
     if (update.context_window) s.context_window = *update.context_window;
     if (update.pinned) s.pinned = *update.pinned;
     return true;
-  });
+  }, &updated));
+  return updated;
 }
 
 Result<Session> StoreImpl::TagSession(const SessionId& id,
@@ -94,7 +98,8 @@ Result<Session> StoreImpl::TagSession(const SessionId& id,
                                       const WriteOptions& wo) {
   std::vector<std::string> add;
   AGENTLOG_RETURN_IF_ERROR(ValidateTags(options_, tags, "tags", &add));
-  return MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+  Session tagged;
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
     std::vector<std::string> merged = s.tags;
     for (const std::string& t : add) {
       if (std::find(merged.begin(), merged.end(), t) == merged.end()) {
@@ -108,7 +113,8 @@ Result<Session> StoreImpl::TagSession(const SessionId& id,
     }
     s.tags = std::move(merged);
     return true;
-  });
+  }, &tagged));
+  return tagged;
 }
 
 Result<Session> StoreImpl::UntagSession(const SessionId& id,
@@ -116,20 +122,21 @@ Result<Session> StoreImpl::UntagSession(const SessionId& id,
                                         const WriteOptions& wo) {
   std::vector<std::string> remove;
   AGENTLOG_RETURN_IF_ERROR(ValidateTags(options_, tags, "tags", &remove));
-  return MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+  Session untagged;
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
     std::erase_if(s.tags, [&](const std::string& t) {
       return std::find(remove.begin(), remove.end(), t) != remove.end();
     });
     return true;
-  });
+  }, &untagged));
+  return untagged;
 }
 
 Status StoreImpl::TouchSession(const SessionId& id, const WriteOptions& wo) {
   return MutateSession(id, wo, true,
                        [](Session&, rocksdb::WriteBatch&) -> Result<bool> {
                          return true;
-                       })
-      .status();
+                       });
 }
 
 Status StoreImpl::ArchiveSession(const SessionId& id, const WriteOptions& wo) {
@@ -140,7 +147,7 @@ Status StoreImpl::ArchiveSession(const SessionId& id, const WriteOptions& wo) {
     }
     s.status = SessionStatus::kArchived;
     return true;
-  }).status();
+  });
 }
 
 Status StoreImpl::UnarchiveSession(const SessionId& id, const WriteOptions& wo) {
@@ -152,15 +159,17 @@ Status StoreImpl::UnarchiveSession(const SessionId& id, const WriteOptions& wo) 
     }
     s.status = SessionStatus::kIdle;
     return true;
-  }).status();
+  });
 }
 
 Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
-  std::unique_lock<std::mutex> lock = locks_.Lock(id);
+  SessionStripes::Stripe& stripe = stripes_.For(id);
+  std::lock_guard<std::mutex> lock(stripe.mu);
   AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
   rocksdb::WriteBatch batch;
   DeleteSessionRecords(&batch, id, /*include_session=*/true);
+  stripe.cache.Erase(id);
   return Write(&batch, wo, id);
 }
 

@@ -79,27 +79,40 @@ void StoreImpl::DeleteSessionRecords(rocksdb::WriteBatch* batch,
   }
 }
 
-Result<Session> StoreImpl::MutateSession(const SessionId& id,
-                                         const WriteOptions& wo,
-                                         bool allow_archived,
-                                         Mutation mutation,
-                                         size_t batch_bytes) {
+Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
+                               bool allow_archived, Mutation mutation,
+                               Session* out, size_t batch_bytes) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
-  std::unique_lock<std::mutex> lock = locks_.Lock(id);
-  AGENTLOG_ASSIGN_OR_RETURN(Session session, LoadSession(id));
-  if (session.status == SessionStatus::kArchived && !allow_archived) {
+  SessionStripes::Stripe& stripe = stripes_.For(id);
+  std::lock_guard<std::mutex> lock(stripe.mu);
+  Session* session = stripe.cache.Find(id);
+  if (session == nullptr) {
+    AGENTLOG_ASSIGN_OR_RETURN(Session loaded, LoadSession(id));
+    session = stripe.cache.Put(std::move(loaded));
+  }
+  if (session->status == SessionStatus::kArchived && !allow_archived) {
     return Status::FailedPrecondition(fmt::format(
         "session {} is archived and read-only; unarchive it first",
         id.ToString()));
   }
+  // The mutation edits the cached session in place. Should anything fail
+  // before the write is acknowledged, the entry is dropped so that the
+  // cache never holds a state that is not on disk.
   rocksdb::WriteBatch batch(batch_bytes);
-  AGENTLOG_ASSIGN_OR_RETURN(const bool write, mutation(session, batch));
-  if (!write) return session;
-  // Last-active never moves backwards, even if the clock does.
-  session.last_active_ms = std::max(session.last_active_ms, Now());
-  PutSession(&batch, session);
-  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
-  return session;
+  Result<bool> write = mutation(*session, batch);
+  Status status = write.status();
+  if (status.ok() && *write) {
+    // Last-active never moves backwards, even if the clock does.
+    session->last_active_ms = std::max(session->last_active_ms, Now());
+    PutSession(&batch, *session);
+    status = Write(&batch, wo, id);
+  }
+  if (!status.ok()) {
+    stripe.cache.Erase(id);
+    return status;
+  }
+  if (out != nullptr) *out = *session;
+  return Status::OK();
 }
 
 }  // namespace agentlog::internal

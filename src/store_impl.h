@@ -12,7 +12,7 @@
 #include "agentlog/store.h"
 #include "column_families.h"
 #include "function_ref.h"
-#include "session_locks.h"
+#include "session_stripes.h"
 #include "wal_syncer.h"
 
 namespace agentlog::internal {
@@ -138,12 +138,13 @@ class StoreImpl final : public Store {
                               const rocksdb::Snapshot* snapshot = nullptr);
   Result<Turn> LoadTurn(const SessionId& id, uint64_t number,
                         const rocksdb::Snapshot* snapshot = nullptr);
-  // Under the session's lock: load, check it is writable (unless
-  // `allow_archived`), run `mutation`, stamp last-active, write.
+  // Under the session's lock: load (from the stripe's cache when there),
+  // check it is writable (unless `allow_archived`), run `mutation`, stamp
+  // last-active, write, and copy the result to `out` if given.
   // `batch_bytes` is a size hint that saves the batch reallocating.
-  Result<Session> MutateSession(const SessionId& id, const WriteOptions& wo,
-                                bool allow_archived, Mutation mutation,
-                                size_t batch_bytes = 0);
+  Status MutateSession(const SessionId& id, const WriteOptions& wo,
+                       bool allow_archived, Mutation mutation,
+                       Session* out = nullptr, size_t batch_bytes = 0);
   // Adds the put of `session` to `batch`.
   void PutSession(rocksdb::WriteBatch* batch, const Session& session);
   // Deletes every per-session record of `id` from the per-session families.
@@ -175,7 +176,7 @@ class StoreImpl final : public Store {
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<size_t>(Cf::kCount)>
       handles_{};
   std::unique_ptr<WalSyncer> syncer_;
-  SessionLocks locks_;
+  SessionStripes stripes_;
 };
 
 }  // namespace agentlog::internal

@@ -160,7 +160,7 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
   for (const Message& m : input) batch_bytes += m.content.size() + 64;
   for (const Message& m : output) batch_bytes += m.content.size() + 64;
   AGENTLOG_RETURN_IF_ERROR(
-      MutateSession(id, wo, false, mutation, batch_bytes).status());
+      MutateSession(id, wo, false, mutation, nullptr, batch_bytes));
   return result;
 }
 
@@ -193,7 +193,7 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
         "batch turn"));
     return true;
   };
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation).status());
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation));
   return turn;
 }
 
@@ -361,7 +361,7 @@ Result<Turn> StoreImpl::PopTurn(const SessionId& id, const WriteOptions& wo) {
         .PermitUncheckedError();
     return true;
   };
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation).status());
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation));
   return turn;
 }
 
@@ -376,7 +376,7 @@ Status StoreImpl::ClearTurns(const SessionId& id, const WriteOptions& wo) {
     s.processing_turns.clear();
     return true;
   };
-  return MutateSession(id, wo, false, mutation).status();
+  return MutateSession(id, wo, false, mutation);
 }
 
 }  // namespace agentlog::internal

@@ -1,0 +1,94 @@
+#ifndef AGENTLOG_SRC_SESSION_STRIPES_H_
+#define AGENTLOG_SRC_SESSION_STRIPES_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "agentlog/session.h"
+#include "agentlog/session_id.h"
+
+namespace agentlog::internal {
+
+// The last few sessions written through one stripe, decoded. Write-through:
+// every change to a session is written to RocksDB under its stripe's lock
+// and the cached copy changed with it, so under that lock a cached session
+// is exactly the stored one and the append path skips a Get and a decode.
+//
+// Not thread-safe: used only under its stripe's mutex.
+class SessionCache {
+ public:
+  // Small enough that a linear scan of 16-byte ids beats hashing.
+  static constexpr size_t kCapacity = 8;
+
+  // The cached session, or nullptr.
+  Session* Find(const SessionId& id) {
+    for (Entry& e : entries_) {
+      if (e.session.id == id) {
+        e.used = ++tick_;
+        return &e.session;
+      }
+    }
+    return nullptr;
+  }
+
+  // Caches `session`, replacing the least recently used entry when full.
+  Session* Put(Session session) {
+    Entry* slot = nullptr;
+    for (Entry& e : entries_) {
+      if (e.session.id == session.id) slot = &e;
+    }
+    if (slot == nullptr && entries_.size() < kCapacity) {
+      slot = &entries_.emplace_back();
+    }
+    if (slot == nullptr) {
+      slot = &entries_[0];
+      for (Entry& e : entries_) {
+        if (e.used < slot->used) slot = &e;
+      }
+    }
+    slot->session = std::move(session);
+    slot->used = ++tick_;
+    return &slot->session;
+  }
+
+  void Erase(const SessionId& id) {
+    std::erase_if(entries_, [&](const Entry& e) { return e.session.id == id; });
+  }
+
+ private:
+  struct Entry {
+    Session session;
+    uint64_t used = 0;
+  };
+  std::vector<Entry> entries_;
+  uint64_t tick_ = 0;
+};
+
+// Serialises writers of one session while writers of different sessions run
+// in parallel: a fixed array of stripes indexed by the id's hash, each a
+// mutex and the SessionCache it guards. Two sessions may share a stripe;
+// that costs parallelism, never correctness. A writer holds its stripe's
+// lock across the read-modify-write of the session record and the WAL
+// write, which is what makes turn numbering gap-free.
+class SessionStripes {
+ public:
+  struct alignas(64) Stripe {  // Padded: neighbours share no cache line.
+    std::mutex mu;
+    SessionCache cache;  // Guarded by mu.
+  };
+
+  Stripe& For(const SessionId& id) {
+    return stripes_[std::hash<SessionId>()(id) % kStripes];
+  }
+
+ private:
+  static constexpr size_t kStripes = 256;
+  std::array<Stripe, kStripes> stripes_;
+};
+
+}  // namespace agentlog::internal
+
+#endif  // AGENTLOG_SRC_SESSION_STRIPES_H_
