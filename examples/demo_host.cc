@@ -78,16 +78,18 @@ void Converse(agentlog::Store& store, const Agent& agent) {
     }
     std::vector<Message> output;
     if (!ex.tool.empty()) {
-      output.push_back({Role::kAssistant, "", "call_" + std::to_string(n), ex.tool});
-      output.push_back({Role::kTool, "{\"ok\": true}", "call_" + std::to_string(n), ex.tool});
+      output.push_back(
+          {Role::kAssistant, "", "call_" + std::to_string(n), ex.tool});
+      output.push_back({Role::kTool, "{\"ok\": true}",
+                        "call_" + std::to_string(n), ex.tool});
     }
     output.push_back({Role::kAssistant, ex.assistant, "", ""});
     agentlog::TurnUsage usage;
     usage.tokens.input = 40 * ex.user.size() / 10 + 120;
     usage.tokens.output = 30 * ex.assistant.size() / 10;
     usage.tokens.cache_read = n > 1 ? 100 : 0;
-    usage.cost_micros = static_cast<int64_t>(usage.tokens.input * 3 +
-                                             usage.tokens.output * 15);
+    usage.cost_micros =
+        static_cast<int64_t>(usage.tokens.input * 3 + usage.tokens.output * 15);
     Must(store.CompleteTurn(session.id, begun.turn.number, output, usage),
          "complete turn");
   }
@@ -105,14 +107,16 @@ int main(int argc, char** argv) {
   agentlog::Options options;
   options.durability = agentlog::Durability::kSync;
   auto store = Must(agentlog::Store::Open(options, argv[1]), "open store");
-  std::printf("opened %s: %llu sessions, %zu interrupted turns, %lld us\n",
-              argv[1],
-              static_cast<unsigned long long>(store->recovery_report().sessions),
-              store->recovery_report().processing_turns.size(),
-              static_cast<long long>(store->recovery_report().duration.count()));
+  std::printf(
+      "opened %s: %llu sessions, %zu interrupted turns, %lld us\n", argv[1],
+      static_cast<unsigned long long>(store->recovery_report().sessions),
+      store->recovery_report().processing_turns.size(),
+      static_cast<long long>(store->recovery_report().duration.count()));
 
   const std::vector<Agent> agents = {
-      {"travel-planner", "claude-sonnet", "Long weekend in Lisbon",
+      {"travel-planner",
+       "claude-sonnet",
+       "Long weekend in Lisbon",
        {"demo", "travel"},
        {{"Plan three days in Lisbon in March, mid budget.",
          "Day 1: Alfama and the castle; day 2: Belem; day 3: Sintra by train.",
@@ -122,7 +126,9 @@ int main(int argc, char** argv) {
          "check_opening_hours"},
         {"Book a table for Saturday dinner.",
          "Booked: 20:00 at a tasca in Mouraria for two.", "book_restaurant"}}},
-      {"code-reviewer", "gpt-large", "Review PR #42: retry logic",
+      {"code-reviewer",
+       "gpt-large",
+       "Review PR #42: retry logic",
        {"demo", "code"},
        {{"Review the retry loop in client.cc.",
          "The loop retries on every error, including InvalidArgument; retry "
@@ -130,7 +136,9 @@ int main(int argc, char** argv) {
          "read_file"},
         {"Is the backoff capped?",
          "No: it doubles without bound. Cap it at 30 s.", ""}}},
-      {"support-bot", "claude-haiku", "Refund for order 1187",
+      {"support-bot",
+       "claude-haiku",
+       "Refund for order 1187",
        {"demo", "support", "prod"},
        {{"My order 1187 arrived broken, can I get a refund?",
          "I'm sorry! I've opened refund request R-5521 for order 1187.",

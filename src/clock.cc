@@ -17,8 +17,8 @@ class SystemClockImpl final : public Clock {
 }  // namespace
 
 std::shared_ptr<Clock> SystemClock() {
-  static const auto* clock = new std::shared_ptr<Clock>(
-      std::make_shared<SystemClockImpl>());
+  static const auto* clock =
+      new std::shared_ptr<Clock>(std::make_shared<SystemClockImpl>());
   return *clock;
 }
 

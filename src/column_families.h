@@ -27,8 +27,8 @@ enum class Cf : uint8_t {
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Cf::kCount)>
-    kCfNames = {"default", "sessions", "turns", "idempotency", "inputs",
-                "meta"};
+    kCfNames = {"default",     "sessions", "turns",
+                "idempotency", "inputs",   "meta"};
 
 inline std::string_view CfName(Cf cf) {
   return kCfNames[static_cast<size_t>(cf)];
@@ -37,7 +37,8 @@ std::optional<Cf> CfFromName(std::string_view name);
 
 // Options of one column family; `cache` is the store's shared block cache.
 rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
-    Cf cf, const Options& options, const std::shared_ptr<rocksdb::Cache>& cache);
+    Cf cf, const Options& options,
+    const std::shared_ptr<rocksdb::Cache>& cache);
 
 // The store-wide RocksDB options derived from `options`.
 rocksdb::DBOptions DbOptionsFor(const Options& options);

@@ -8,30 +8,42 @@ namespace agentlog {
 
 std::string_view SessionStatusName(SessionStatus status) {
   switch (status) {
-    case SessionStatus::kActive: return "active";
-    case SessionStatus::kIdle: return "idle";
-    case SessionStatus::kArchived: return "archived";
-    case SessionStatus::kEvicted: return "evicted";
-    case SessionStatus::kDeleted: return "deleted";
+    case SessionStatus::kActive:
+      return "active";
+    case SessionStatus::kIdle:
+      return "idle";
+    case SessionStatus::kArchived:
+      return "archived";
+    case SessionStatus::kEvicted:
+      return "evicted";
+    case SessionStatus::kDeleted:
+      return "deleted";
   }
   return "unknown";
 }
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kSystem: return "system";
-    case Role::kUser: return "user";
-    case Role::kAssistant: return "assistant";
-    case Role::kTool: return "tool";
+    case Role::kSystem:
+      return "system";
+    case Role::kUser:
+      return "user";
+    case Role::kAssistant:
+      return "assistant";
+    case Role::kTool:
+      return "tool";
   }
   return "unknown";
 }
 
 std::string_view TurnStatusName(TurnStatus status) {
   switch (status) {
-    case TurnStatus::kProcessing: return "processing";
-    case TurnStatus::kCompleted: return "completed";
-    case TurnStatus::kFailed: return "failed";
+    case TurnStatus::kProcessing:
+      return "processing";
+    case TurnStatus::kCompleted:
+      return "completed";
+    case TurnStatus::kFailed:
+      return "failed";
   }
   return "unknown";
 }

@@ -61,8 +61,8 @@ InputDigest ComputeInputDigest(std::span<const Message> input) {
   // content, tool-call id and tool name, each length-prefixed (u64 BE).
   size_t bytes = 0;
   for (const Message& m : input) {
-    bytes += 1 + 24 + m.content.size() + m.tool_call_id.size() +
-             m.tool_name.size();
+    bytes +=
+        1 + 24 + m.content.size() + m.tool_call_id.size() + m.tool_name.size();
   }
   std::string encoded;
   encoded.reserve(bytes);

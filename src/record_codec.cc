@@ -102,11 +102,11 @@ Result<T> DecodeRecord(std::string_view bytes, const Name& name, Fn decode) {
   }
   std::string problem;
   T value;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-                if (!decode(reader.message(), &value, &problem)) {
-                  if (problem.empty()) problem = "field out of range";
-                }
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] {
+                 if (!decode(reader.message(), &value, &problem)) {
+                   if (problem.empty()) problem = "field out of range";
+                 }
+               })) {
     problem = e->getDescription().cStr();
   }
   if (!problem.empty()) {
@@ -132,9 +132,9 @@ Status RecordReader::Open(std::string_view bytes) {
     std::memcpy(copy_.begin(), bytes.data(), bytes.size());
     words = copy_.asPtr();
   }
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-                reader_.emplace(words, LimitsFor(bytes.size()));
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] {
+                 reader_.emplace(words, LimitsFor(bytes.size()));
+               })) {
     return Status::Corruption(
         fmt::format("does not decode: {}", e->getDescription().cStr()));
   }
@@ -209,17 +209,18 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
 }
 
 EncodedRecord EncodeTurn(const Turn& t) {
-  capnp::MallocMessageBuilder message(MessageWords(t.input) +
-                                      MessageWords(t.output) +
-                                      t.error.size() / sizeof(capnp::word) + 64);
+  capnp::MallocMessageBuilder message(
+      MessageWords(t.input) + MessageWords(t.output) +
+      t.error.size() / sizeof(capnp::word) + 64);
   auto b = message.initRoot<schema::Turn>();
   b.setNumber(t.number);
-  if (!t.idempotency_key.empty()) b.setIdempotencyKey(AsData(t.idempotency_key));
+  if (!t.idempotency_key.empty())
+    b.setIdempotencyKey(AsData(t.idempotency_key));
   b.setStatus(static_cast<schema::TurnStatus>(t.status));
   SetMessages(b.initInput(t.input.size()), t.input);
   if (!t.output.empty()) SetMessages(b.initOutput(t.output.size()), t.output);
-  b.setInputDigest(capnp::Data::Reader(t.input_digest.data(),
-                                       t.input_digest.size()));
+  b.setInputDigest(
+      capnp::Data::Reader(t.input_digest.data(), t.input_digest.size()));
   if (!t.error.empty()) b.setError(AsText(t.error));
   b.setStartedMs(t.started_ms);
   b.setFinishedMs(t.finished_ms);

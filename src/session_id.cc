@@ -15,9 +15,13 @@ int DecodeChar(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   switch (c) {
-    case 'I': case 'L': return 1;
-    case 'O': return 0;
-    default: break;
+    case 'I':
+    case 'L':
+      return 1;
+    case 'O':
+      return 0;
+    default:
+      break;
   }
   for (int i = 10; i < 32; ++i) {
     if (kAlphabet[i] == c) return i;

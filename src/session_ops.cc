@@ -79,17 +79,20 @@ Result<Session> StoreImpl::UpdateSession(const SessionId& id,
                                          const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(ValidateSessionUpdate(options_, update));
   Session updated;
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
-    if (update.title) s.title = *update.title;
-    if (update.tags) {
-      ValidateTags(options_, *update.tags, "SessionUpdate::tags", &s.tags)
-          .IgnoreError();  // Validated above; this merges duplicates.
-    }
-    if (update.metadata) s.metadata = *update.metadata;
-    if (update.context_window) s.context_window = *update.context_window;
-    if (update.pinned) s.pinned = *update.pinned;
-    return true;
-  }, &updated));
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(
+      id, wo, false,
+      [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+        if (update.title) s.title = *update.title;
+        if (update.tags) {
+          ValidateTags(options_, *update.tags, "SessionUpdate::tags", &s.tags)
+              .IgnoreError();  // Validated above; this merges duplicates.
+        }
+        if (update.metadata) s.metadata = *update.metadata;
+        if (update.context_window) s.context_window = *update.context_window;
+        if (update.pinned) s.pinned = *update.pinned;
+        return true;
+      },
+      &updated));
   return updated;
 }
 
@@ -99,21 +102,24 @@ Result<Session> StoreImpl::TagSession(const SessionId& id,
   std::vector<std::string> add;
   AGENTLOG_RETURN_IF_ERROR(ValidateTags(options_, tags, "tags", &add));
   Session tagged;
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
-    std::vector<std::string> merged = s.tags;
-    for (const std::string& t : add) {
-      if (std::find(merged.begin(), merged.end(), t) == merged.end()) {
-        merged.push_back(t);
-      }
-    }
-    if (merged.size() > options_.max_tags) {
-      return Status::InvalidArgument(fmt::format(
-          "session {} would have {} tags; limit is {} (Options::max_tags)",
-          id.ToString(), merged.size(), options_.max_tags));
-    }
-    s.tags = std::move(merged);
-    return true;
-  }, &tagged));
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(
+      id, wo, false,
+      [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+        std::vector<std::string> merged = s.tags;
+        for (const std::string& t : add) {
+          if (std::find(merged.begin(), merged.end(), t) == merged.end()) {
+            merged.push_back(t);
+          }
+        }
+        if (merged.size() > options_.max_tags) {
+          return Status::InvalidArgument(fmt::format(
+              "session {} would have {} tags; limit is {} (Options::max_tags)",
+              id.ToString(), merged.size(), options_.max_tags));
+        }
+        s.tags = std::move(merged);
+        return true;
+      },
+      &tagged));
   return tagged;
 }
 
@@ -123,43 +129,48 @@ Result<Session> StoreImpl::UntagSession(const SessionId& id,
   std::vector<std::string> remove;
   AGENTLOG_RETURN_IF_ERROR(ValidateTags(options_, tags, "tags", &remove));
   Session untagged;
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
-    std::erase_if(s.tags, [&](const std::string& t) {
-      return std::find(remove.begin(), remove.end(), t) != remove.end();
-    });
-    return true;
-  }, &untagged));
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(
+      id, wo, false,
+      [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+        std::erase_if(s.tags, [&](const std::string& t) {
+          return std::find(remove.begin(), remove.end(), t) != remove.end();
+        });
+        return true;
+      },
+      &untagged));
   return untagged;
 }
 
 Status StoreImpl::TouchSession(const SessionId& id, const WriteOptions& wo) {
-  return MutateSession(id, wo, true,
-                       [](Session&, rocksdb::WriteBatch&) -> Result<bool> {
-                         return true;
-                       });
+  return MutateSession(
+      id, wo, true,
+      [](Session&, rocksdb::WriteBatch&) -> Result<bool> { return true; });
 }
 
 Status StoreImpl::ArchiveSession(const SessionId& id, const WriteOptions& wo) {
-  return MutateSession(id, wo, true, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
-    if (s.status == SessionStatus::kArchived) {
-      return Status::FailedPrecondition(
-          fmt::format("session {} is already archived", id.ToString()));
-    }
-    s.status = SessionStatus::kArchived;
-    return true;
-  });
+  return MutateSession(
+      id, wo, true, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+        if (s.status == SessionStatus::kArchived) {
+          return Status::FailedPrecondition(
+              fmt::format("session {} is already archived", id.ToString()));
+        }
+        s.status = SessionStatus::kArchived;
+        return true;
+      });
 }
 
-Status StoreImpl::UnarchiveSession(const SessionId& id, const WriteOptions& wo) {
-  return MutateSession(id, wo, true, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
-    if (s.status != SessionStatus::kArchived) {
-      return Status::FailedPrecondition(fmt::format(
-          "session {} is {}, not archived", id.ToString(),
-          SessionStatusName(s.status)));
-    }
-    s.status = SessionStatus::kIdle;
-    return true;
-  });
+Status StoreImpl::UnarchiveSession(const SessionId& id,
+                                   const WriteOptions& wo) {
+  return MutateSession(
+      id, wo, true, [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+        if (s.status != SessionStatus::kArchived) {
+          return Status::FailedPrecondition(
+              fmt::format("session {} is {}, not archived", id.ToString(),
+                          SessionStatusName(s.status)));
+        }
+        s.status = SessionStatus::kIdle;
+        return true;
+      });
 }
 
 Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {

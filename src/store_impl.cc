@@ -28,8 +28,8 @@ Result<Session> StoreImpl::LoadSession(const SessionId& id,
   rocksdb::PinnableSlice value;
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
-  const rocksdb::Status s =
-      cf ? db_->Get(ro, cf, SessionKey(id), &value) : rocksdb::Status::NotFound();
+  const rocksdb::Status s = cf ? db_->Get(ro, cf, SessionKey(id), &value)
+                               : rocksdb::Status::NotFound();
   if (s.IsNotFound()) {
     return Status::NotFound(fmt::format("session {} not found", id.ToString()));
   }
@@ -52,17 +52,17 @@ Result<Turn> StoreImpl::LoadTurn(const SessionId& id, uint64_t number,
   if (!s.ok()) return FromRocksDB(s, "read " + TurnRecordName(id, number));
   AGENTLOG_ASSIGN_OR_RETURN(Turn turn, DecodeTurn(id, value.ToStringView()));
   if (turn.number != number) {
-    return Status::Corruption(fmt::format("{} holds turn number {}",
-                                          TurnRecordName(id, number),
-                                          turn.number));
+    return Status::Corruption(fmt::format(
+        "{} holds turn number {}", TurnRecordName(id, number), turn.number));
   }
   return turn;
 }
 
 void StoreImpl::PutSession(rocksdb::WriteBatch* batch, const Session& session) {
   const EncodedRecord record = EncodeSession(session);
-  batch->Put(handle(Cf::kSessions), SessionKey(session.id),
-             rocksdb::Slice(record.bytes()))
+  batch
+      ->Put(handle(Cf::kSessions), SessionKey(session.id),
+            rocksdb::Slice(record.bytes()))
       .PermitUncheckedError();
 }
 
@@ -80,8 +80,8 @@ void StoreImpl::DeleteSessionRecords(rocksdb::WriteBatch* batch,
 }
 
 Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
-                               bool allow_archived, Mutation mutation,
-                               Session* out, size_t batch_bytes) {
+                                bool allow_archived, Mutation mutation,
+                                Session* out, size_t batch_bytes) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   SessionStripes::Stripe& stripe = stripes_.For(id);
   std::lock_guard<std::mutex> lock(stripe.mu);
@@ -91,9 +91,9 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
     session = stripe.cache.Put(std::move(loaded));
   }
   if (session->status == SessionStatus::kArchived && !allow_archived) {
-    return Status::FailedPrecondition(fmt::format(
-        "session {} is archived and read-only; unarchive it first",
-        id.ToString()));
+    return Status::FailedPrecondition(
+        fmt::format("session {} is archived and read-only; unarchive it first",
+                    id.ToString()));
   }
   // The mutation edits the cached session in place. Should anything fail
   // before the write is acknowledged, the entry is dropped so that the

@@ -37,7 +37,8 @@ class StoreImpl final : public Store {
   Result<Session> GetSession(const SessionId& id) override;
   Result<std::vector<Session>> ListSessions(
       const SessionListOptions& options) override;
-  Result<Session> UpdateSession(const SessionId& id, const SessionUpdate& update,
+  Result<Session> UpdateSession(const SessionId& id,
+                                const SessionUpdate& update,
                                 const WriteOptions& wo) override;
   Result<Session> TagSession(const SessionId& id,
                              std::span<const std::string> tags,

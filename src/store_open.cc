@@ -22,8 +22,8 @@ namespace agentlog {
 
 Result<std::unique_ptr<Store>> Store::Open(const Options& options,
                                            std::string_view path) {
-  AGENTLOG_ASSIGN_OR_RETURN(auto store,
-                            internal::StoreImpl::OpenImpl(options, path, false));
+  AGENTLOG_ASSIGN_OR_RETURN(
+      auto store, internal::StoreImpl::OpenImpl(options, path, false));
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -48,7 +48,8 @@ bool LockedByAnotherProcess(const std::string& dir) {
   struct flock probe = {};
   probe.l_type = F_WRLCK;
   probe.l_whence = SEEK_SET;
-  const bool held = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+  const bool held =
+      ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
   ::close(fd);
   return held;
 }
@@ -71,8 +72,8 @@ Status PrepareDirectory(const Options& options, const std::string& path,
   if (!exists) {
     fs::create_directories(path, ec);
     if (ec) {
-      return Status::IOError(fmt::format("cannot create store directory '{}': {}",
-                                         path, ec.message()));
+      return Status::IOError(fmt::format(
+          "cannot create store directory '{}': {}", path, ec.message()));
     }
     // Conversations and costs are private: the owner alone may enter.
     if (::chmod(path.c_str(), 0700) != 0) {
@@ -95,8 +96,9 @@ Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(const Options& options,
   AGENTLOG_RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<StoreImpl> store(new StoreImpl);
   AGENTLOG_RETURN_IF_ERROR(store->Initialise(options, path, read_only));
-  store->report_.duration = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - start);
+  store->report_.duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - start);
   return store;
 }
 
@@ -134,9 +136,9 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     const auto cf = CfFromName(name);
-    descriptors.emplace_back(
-        name, cf ? ColumnFamilyOptionsFor(*cf, options, cache)
-                 : rocksdb::ColumnFamilyOptions());
+    descriptors.emplace_back(name,
+                             cf ? ColumnFamilyOptionsFor(*cf, options, cache)
+                                : rocksdb::ColumnFamilyOptions());
   }
 
   rocksdb::DB* raw = nullptr;
@@ -147,11 +149,13 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
                           path_, descriptors, &owned_handles_, &raw);
   } else if (LockedByAnotherProcess(path_)) {
     mode_ = AccessMode::kSecondary;
-    std::string tmpl = (fs::temp_directory_path() / "agentlog-secondary-XXXXXX");
+    std::string tmpl =
+        (fs::temp_directory_path() / "agentlog-secondary-XXXXXX");
     if (::mkdtemp(tmpl.data()) == nullptr) {
-      return Status::IOError("cannot create a directory for the secondary "
-                             "instance under " +
-                             fs::temp_directory_path().string());
+      return Status::IOError(
+          "cannot create a directory for the secondary "
+          "instance under " +
+          fs::temp_directory_path().string());
     }
     secondary_dir_ = tmpl;
     dbo.max_open_files = -1;  // Required by secondary instances.
@@ -206,8 +210,9 @@ Status StoreImpl::CheckFormatVersion() {
     AppendU64(&encoded, kFormatVersion);
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        db_->Put(wo, meta, kFormatVersionKey, encoded), "write format version"));
+    AGENTLOG_RETURN_IF_ERROR(
+        FromRocksDB(db_->Put(wo, meta, kFormatVersionKey, encoded),
+                    "write format version"));
     report_.format_version = kFormatVersion;
     return Status::OK();
   }
@@ -293,8 +298,8 @@ Status StoreImpl::SyncWal() {
 
 Status StoreImpl::CheckWritable() const {
   if (mode_ != AccessMode::kReadWrite) {
-    return Status::FailedPrecondition(fmt::format(
-        "store '{}' is open read-only; writes are refused", path_));
+    return Status::FailedPrecondition(
+        fmt::format("store '{}' is open read-only; writes are refused", path_));
   }
   return Status::OK();
 }

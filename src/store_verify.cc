@@ -49,27 +49,31 @@ Result<VerifyReport> StoreImpl::Verify() {
   };
 
   std::map<SessionId, SessionFacts> sessions;
-  AGENTLOG_RETURN_IF_ERROR(scan(Cf::kSessions, [&](std::string_view k,
-                                                   std::string_view v) {
-    const auto id = ParseSessionKey(k);
-    if (!id) return problem(Cf::kSessions, Hex(k), "key is not a session id");
-    Result<Session> s = DecodeSession(*id, v);
-    if (!s.ok()) return problem(Cf::kSessions, id->ToString(), s.status().message());
-    sessions[*id] = {s->turn_count, s->processing_turns, 0, {}};
-  }));
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kSessions, [&](std::string_view k, std::string_view v) {
+        const auto id = ParseSessionKey(k);
+        if (!id)
+          return problem(Cf::kSessions, Hex(k), "key is not a session id");
+        Result<Session> s = DecodeSession(*id, v);
+        if (!s.ok())
+          return problem(Cf::kSessions, id->ToString(), s.status().message());
+        sessions[*id] = {s->turn_count, s->processing_turns, 0, {}};
+      }));
 
   AGENTLOG_RETURN_IF_ERROR(scan(Cf::kTurns, [&](std::string_view k,
                                                 std::string_view v) {
     const auto key = ParseTurnKey(k);
     if (!key) return problem(Cf::kTurns, Hex(k), "key is not (session, turn)");
-    const std::string name = fmt::format("{}/{}", key->session.ToString(), key->number);
+    const std::string name =
+        fmt::format("{}/{}", key->session.ToString(), key->number);
     Result<Turn> t = DecodeTurn(key->session, v);
     if (!t.ok()) return problem(Cf::kTurns, name, t.status().message());
     if (t->number != key->number) {
       return problem(Cf::kTurns, name, fmt::format("holds turn {}", t->number));
     }
     auto it = sessions.find(key->session);
-    if (it == sessions.end()) return problem(Cf::kTurns, name, "session does not exist");
+    if (it == sessions.end())
+      return problem(Cf::kTurns, name, "session does not exist");
     if (key->number > it->second.turn_count) {
       return problem(Cf::kTurns, name,
                      fmt::format("beyond the session's last turn {}",
@@ -93,32 +97,33 @@ Result<VerifyReport> StoreImpl::Verify() {
     }
   }
 
-  AGENTLOG_RETURN_IF_ERROR(scan(Cf::kIdempotency, [&](std::string_view k,
-                                                      std::string_view v) {
-    const auto key = ParseIdempotencyKey(k);
-    if (!key) return problem(Cf::kIdempotency, Hex(k), "key is too short");
-    const std::string name =
-        fmt::format("{}/{}", key->session.ToString(), Hex(key->key));
-    if (v.size() != 8) return problem(Cf::kIdempotency, name, "value is not a u64");
-    auto it = sessions.find(key->session);
-    if (it == sessions.end() || DecodeU64(v) > it->second.turn_count ||
-        DecodeU64(v) == 0) {
-      problem(Cf::kIdempotency, name, "names a turn that does not exist");
-    }
-  }));
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kIdempotency, [&](std::string_view k, std::string_view v) {
+        const auto key = ParseIdempotencyKey(k);
+        if (!key) return problem(Cf::kIdempotency, Hex(k), "key is too short");
+        const std::string name =
+            fmt::format("{}/{}", key->session.ToString(), Hex(key->key));
+        if (v.size() != 8)
+          return problem(Cf::kIdempotency, name, "value is not a u64");
+        auto it = sessions.find(key->session);
+        if (it == sessions.end() || DecodeU64(v) > it->second.turn_count ||
+            DecodeU64(v) == 0) {
+          problem(Cf::kIdempotency, name, "names a turn that does not exist");
+        }
+      }));
 
-  AGENTLOG_RETURN_IF_ERROR(scan(Cf::kInputs, [&](std::string_view k,
-                                                 std::string_view) {
-    const auto key = ParseInputKey(k);
-    if (!key) return problem(Cf::kInputs, Hex(k), "key is malformed");
-    auto it = sessions.find(key->session);
-    if (it == sessions.end() || key->number > it->second.turn_count ||
-        key->number == 0) {
-      problem(Cf::kInputs,
-              fmt::format("{}/{}", key->session.ToString(), key->number),
-              "names a turn that does not exist");
-    }
-  }));
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kInputs, [&](std::string_view k, std::string_view) {
+        const auto key = ParseInputKey(k);
+        if (!key) return problem(Cf::kInputs, Hex(k), "key is malformed");
+        auto it = sessions.find(key->session);
+        if (it == sessions.end() || key->number > it->second.turn_count ||
+            key->number == 0) {
+          problem(Cf::kInputs,
+                  fmt::format("{}/{}", key->session.ToString(), key->number),
+                  "names a turn that does not exist");
+        }
+      }));
 
   // RocksDB's own block checksums over every SST file.
   AGENTLOG_RETURN_IF_ERROR(

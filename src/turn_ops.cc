@@ -98,13 +98,14 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
     const std::string idem_key = IdempotencyKey(id, key);
     if (!key.empty()) {
       rocksdb::PinnableSlice existing;
-      const rocksdb::Status st = db_->Get(
-          rocksdb::ReadOptions(), handle(Cf::kIdempotency), idem_key, &existing);
+      const rocksdb::Status st =
+          db_->Get(rocksdb::ReadOptions(), handle(Cf::kIdempotency), idem_key,
+                   &existing);
       if (st.ok()) {
         if (existing.size() != 8) {
-          return Status::Corruption(fmt::format(
-              "idempotency/{}/{} is {} bytes; expected 8", id.ToString(),
-              Hex(key), existing.size()));
+          return Status::Corruption(
+              fmt::format("idempotency/{}/{} is {} bytes; expected 8",
+                          id.ToString(), Hex(key), existing.size()));
         }
         AGENTLOG_ASSIGN_OR_RETURN(
             result.turn, LoadTurn(id, DecodeU64(existing.ToStringView())));
@@ -141,10 +142,10 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
     }
     s.turn_count = t.number;
     const EncodedRecord record = EncodeTurn(t);
-    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        batch.Put(handle(Cf::kTurns), TurnKey(id, t.number),
-                  rocksdb::Slice(record.bytes())),
-        "batch turn"));
+    AGENTLOG_RETURN_IF_ERROR(
+        FromRocksDB(batch.Put(handle(Cf::kTurns), TurnKey(id, t.number),
+                              rocksdb::Slice(record.bytes())),
+                    "batch turn"));
     if (!key.empty()) {
       AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
           batch.Put(handle(Cf::kIdempotency), idem_key, EncodeNumber(t.number)),
@@ -187,10 +188,10 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
     turn.finished_ms = std::max(turn.started_ms, Now());
     std::erase(s.processing_turns, number);
     const EncodedRecord record = EncodeTurn(turn);
-    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        batch.Put(handle(Cf::kTurns), TurnKey(id, number),
-                  rocksdb::Slice(record.bytes())),
-        "batch turn"));
+    AGENTLOG_RETURN_IF_ERROR(
+        FromRocksDB(batch.Put(handle(Cf::kTurns), TurnKey(id, number),
+                              rocksdb::Slice(record.bytes())),
+                    "batch turn"));
     return true;
   };
   AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation));
@@ -243,16 +244,16 @@ Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   rocksdb::PinnableSlice value;
-  const rocksdb::Status st = db_->Get(ro, handle(Cf::kIdempotency),
-                                      IdempotencyKey(id, key), &value);
+  const rocksdb::Status st =
+      db_->Get(ro, handle(Cf::kIdempotency), IdempotencyKey(id, key), &value);
   Result<Turn> turn = Status::NotFound(fmt::format(
       "no turn of session {} has idempotency key '{}'", id.ToString(), key));
   if (st.ok() && value.size() == 8) {
     turn = LoadTurn(id, DecodeU64(value.ToStringView()), snapshot);
   } else if (st.ok()) {
-    turn = Status::Corruption(fmt::format("idempotency/{}/{} is {} bytes",
-                                          id.ToString(), Hex(key),
-                                          value.size()));
+    turn =
+        Status::Corruption(fmt::format("idempotency/{}/{} is {} bytes",
+                                       id.ToString(), Hex(key), value.size()));
   } else if (!st.IsNotFound()) {
     turn = FromRocksDB(st, "read idempotency key");
   }
@@ -286,26 +287,27 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
       db_->NewIterator(ro, handle(Cf::kTurns)));
   uint64_t expected = first;
   for (it->Seek(lower); it->Valid(); it->Next(), ++expected) {
-    AGENTLOG_ASSIGN_OR_RETURN(Turn t, DecodeTurn(id, it->value().ToStringView()));
+    AGENTLOG_ASSIGN_OR_RETURN(Turn t,
+                              DecodeTurn(id, it->value().ToStringView()));
     if (t.number != expected) {
-      return Status::Corruption(fmt::format(
-          "{} holds turn {}; turns of a session must have no gaps",
-          TurnRecordName(id, expected), t.number));
+      return Status::Corruption(
+          fmt::format("{} holds turn {}; turns of a session must have no gaps",
+                      TurnRecordName(id, expected), t.number));
     }
     out.push_back(std::move(t));
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan turns"));
   if (expected != last + 1) {
-    return Status::Corruption(fmt::format(
-        "session {} has {} turns but turn {} is missing", id.ToString(),
-        session.turn_count, expected));
+    return Status::Corruption(
+        fmt::format("session {} has {} turns but turn {} is missing",
+                    id.ToString(), session.turn_count, expected));
   }
   if (o.newest_first) std::reverse(out.begin(), out.end());
   return out;
 }
 
-Result<std::optional<uint64_t>> StoreImpl::FindInput(const SessionId& id,
-                                                     const InputDigest& digest) {
+Result<std::optional<uint64_t>> StoreImpl::FindInput(
+    const SessionId& id, const InputDigest& digest) {
   const ReadView view(*this);
   const rocksdb::Snapshot* snapshot = view.snapshot();
   AGENTLOG_RETURN_IF_ERROR(LoadSession(id, snapshot).status());
@@ -352,12 +354,14 @@ Result<Turn> StoreImpl::PopTurn(const SessionId& id, const WriteOptions& wo) {
     batch.Delete(handle(Cf::kTurns), TurnKey(id, turn.number))
         .PermitUncheckedError();
     if (!turn.idempotency_key.empty()) {
-      batch.Delete(handle(Cf::kIdempotency),
-                   IdempotencyKey(id, turn.idempotency_key))
+      batch
+          .Delete(handle(Cf::kIdempotency),
+                  IdempotencyKey(id, turn.idempotency_key))
           .PermitUncheckedError();
     }
-    batch.Delete(handle(Cf::kInputs),
-                 InputKey(id, turn.input_digest, turn.number))
+    batch
+        .Delete(handle(Cf::kInputs),
+                InputKey(id, turn.input_digest, turn.number))
         .PermitUncheckedError();
     return true;
   };

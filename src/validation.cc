@@ -110,17 +110,16 @@ bool IsValidUtf8(std::string_view text) {
 Status CheckText(std::string_view text, std::string_view field, size_t limit,
                  const char* option, bool required) {
   if (required && text.empty()) {
-    return Status::InvalidArgument(fmt::format("{} is empty; it is required",
-                                               field));
+    return Status::InvalidArgument(
+        fmt::format("{} is empty; it is required", field));
   }
   if (text.size() > limit) {
-    return Status::InvalidArgument(fmt::format(
-        "{} is {} bytes; limit is {} (Options::{})", field, text.size(), limit,
-        option));
+    return Status::InvalidArgument(
+        fmt::format("{} is {} bytes; limit is {} (Options::{})", field,
+                    text.size(), limit, option));
   }
   if (!IsValidUtf8(text)) {
-    return Status::InvalidArgument(
-        fmt::format("{} is not valid UTF-8", field));
+    return Status::InvalidArgument(fmt::format("{} is not valid UTF-8", field));
   }
   return Status::OK();
 }
@@ -147,9 +146,9 @@ Status ValidateTags(const Options& o, std::span<const std::string> tags,
 static Status CheckMetadata(const Options& o, std::string_view metadata,
                             std::string_view field) {
   if (metadata.size() > o.max_metadata_bytes) {
-    return Status::InvalidArgument(fmt::format(
-        "{} is {} bytes; limit is {} (Options::max_metadata_bytes)", field,
-        metadata.size(), o.max_metadata_bytes));
+    return Status::InvalidArgument(
+        fmt::format("{} is {} bytes; limit is {} (Options::max_metadata_bytes)",
+                    field, metadata.size(), o.max_metadata_bytes));
   }
   return Status::OK();
 }
@@ -192,10 +191,10 @@ Status ValidateSessionUpdate(const Options& o, const SessionUpdate& u) {
 
 Status ValidateIdempotencyKey(const Options& o, std::string_view key) {
   if (key.size() > o.max_idempotency_key_bytes) {
-    return Status::InvalidArgument(fmt::format(
-        "idempotency_key is {} bytes; limit is {} "
-        "(Options::max_idempotency_key_bytes)",
-        key.size(), o.max_idempotency_key_bytes));
+    return Status::InvalidArgument(
+        fmt::format("idempotency_key is {} bytes; limit is {} "
+                    "(Options::max_idempotency_key_bytes)",
+                    key.size(), o.max_idempotency_key_bytes));
   }
   return Status::OK();
 }
@@ -224,8 +223,8 @@ Status ValidateMessages(const Options& o, std::span<const Message> msgs,
     const std::string* values[] = {&m.content, &m.tool_call_id, &m.tool_name};
     for (int f = 0; f < 3; ++f) {
       if (!IsValidUtf8(*values[f])) {
-        return Status::InvalidArgument(fmt::format(
-            "{}[{}].{} is not valid UTF-8", field, i, names[f]));
+        return Status::InvalidArgument(
+            fmt::format("{}[{}].{} is not valid UTF-8", field, i, names[f]));
       }
       total += values[f]->size();
     }

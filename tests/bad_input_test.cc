@@ -44,7 +44,9 @@ class BadInputTest : public StoreTest {
     return out;
   }
   uint64_t Sequence() {
-    return static_cast<StoreImpl*>(store_.get())->db()->GetLatestSequenceNumber();
+    return static_cast<StoreImpl*>(store_.get())
+        ->db()
+        ->GetLatestSequenceNumber();
   }
 };
 
@@ -60,10 +62,12 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
   // Fixtures: an active session with a completed, a failed and a processing
   // turn, and an archived session.
   Session s = MakeSession();
-  ASSERT_OK(store_->AppendTurn(s.id, "done", Msgs(Role::kUser, "q1"),
-                               Msgs(Role::kAssistant, "a1"), {{1, 1, 0, 0}, 1})
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "done", Msgs(Role::kUser, "q1"),
+                             Msgs(Role::kAssistant, "a1"), {{1, 1, 0, 0}, 1})
                 .status());
-  ASSERT_OK(store_->BeginTurn(s.id, "failed", Msgs(Role::kUser, "q2")).status());
+  ASSERT_OK(
+      store_->BeginTurn(s.id, "failed", Msgs(Role::kUser, "q2")).status());
   ASSERT_OK(store_->FailTurn(s.id, 2, "boom").status());
   ASSERT_OK(store_->BeginTurn(s.id, "open", Msgs(Role::kUser, "q3")).status());
   Session archived = MakeSession();
@@ -78,8 +82,8 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
                                       Message{Role::kUser, "x", "", ""});
   const std::vector<Message> bad_role = {
       Message{static_cast<Role>(9), "x", "", ""}};
-  const std::vector<Message> huge = Msgs(
-      Role::kUser, std::string(options_.max_turn_content_bytes + 1, 'x'));
+  const std::vector<Message> huge =
+      Msgs(Role::kUser, std::string(options_.max_turn_content_bytes + 1, 'x'));
   const std::vector<std::string> empty_tag = {""};
   const std::vector<std::string> long_tag = {
       std::string(options_.max_tag_bytes + 1, 't')};
@@ -204,8 +208,8 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
        Code::kInvalidArgument, "output[0].content"},
       {"negative cost",
        [&](Store* st, const Session& s) {
-         return St(st->CompleteTurn(s.id, 3, Msgs(Role::kAssistant, "a"),
-                                    {{}, -1}));
+         return St(
+             st->CompleteTurn(s.id, 3, Msgs(Role::kAssistant, "a"), {{}, -1}));
        },
        Code::kInvalidArgument, "cost_micros"},
       {"token total overflow",
@@ -215,16 +219,20 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
        },
        Code::kInvalidArgument, "tokens.input"},
       {"empty error text",
-       [&](Store* st, const Session& s) { return St(st->FailTurn(s.id, 3, "")); },
+       [&](Store* st, const Session& s) {
+         return St(st->FailTurn(s.id, 3, ""));
+       },
        Code::kInvalidArgument, "error is empty"},
       {"error text too long",
        [&](Store* st, const Session& s) {
-         return St(st->FailTurn(s.id, 3,
-                                std::string(options_.max_error_bytes + 1, 'e')));
+         return St(st->FailTurn(
+             s.id, 3, std::string(options_.max_error_bytes + 1, 'e')));
        },
        Code::kInvalidArgument, "max_error_bytes"},
       {"empty key lookup",
-       [&](Store* st, const Session& s) { return St(st->GetTurnByKey(s.id, "")); },
+       [&](Store* st, const Session& s) {
+         return St(st->GetTurnByKey(s.id, ""));
+       },
        Code::kInvalidArgument, "idempotency_key"},
       // Invalid state transitions.
       {"complete a completed turn",
@@ -233,7 +241,9 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
        },
        Code::kFailedPrecondition, "turn 1 of session"},
       {"fail a completed turn",
-       [&](Store* st, const Session& s) { return St(st->FailTurn(s.id, 1, "x")); },
+       [&](Store* st, const Session& s) {
+         return St(st->FailTurn(s.id, 1, "x"));
+       },
        Code::kFailedPrecondition, "is completed"},
       {"complete a failed turn",
        [&](Store* st, const Session& s) {
@@ -283,7 +293,9 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
        [&](Store* st, const Session&) { return st->ClearTurns(archived.id); },
        Code::kFailedPrecondition, "archived"},
       {"archive archived",
-       [&](Store* st, const Session&) { return st->ArchiveSession(archived.id); },
+       [&](Store* st, const Session&) {
+         return st->ArchiveSession(archived.id);
+       },
        Code::kFailedPrecondition, "already archived"},
   };
 
@@ -294,8 +306,8 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
     const Status status = c.call(store_.get(), s);
     EXPECT_EQ(status.code(), c.code) << status.ToString();
     EXPECT_NE(status.message().find(c.message_names), std::string::npos)
-        << "message: " << status.message() << "\nshould name: "
-        << c.message_names;
+        << "message: " << status.message()
+        << "\nshould name: " << c.message_names;
     EXPECT_EQ(Sequence(), sequence) << "something was written";
   }
   EXPECT_EQ(Contents(), before);
@@ -305,7 +317,8 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
 }
 
 TEST(BadIdTest, InvalidIdTextIsInvalidArgumentNamingIt) {
-  for (std::string_view text : {"", "not-an-id", "0123456789ABCDEFGHJKMNPQR!"}) {
+  for (std::string_view text :
+       {"", "not-an-id", "0123456789ABCDEFGHJKMNPQR!"}) {
     auto id = SessionId::Parse(text);
     ASSERT_FALSE(id.ok());
     EXPECT_TRUE(id.status().IsInvalidArgument());

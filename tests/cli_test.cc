@@ -181,7 +181,8 @@ TEST_F(CliStoreTest, NeverWritesToTheStoreItReads) {
   Close();
   const auto before = Snapshot(path());
   for (const std::string& args :
-       {"info " + path(), "sessions " + path(), "sessions " + path() + " --json",
+       {"info " + path(), "sessions " + path(),
+        "sessions " + path() + " --json",
         "show " + path() + " " + s.id.ToString(),
         "turns " + path() + " " + s.id.ToString(), "dump " + path(),
         "dump " + path() + " --cf sessions"}) {
@@ -194,8 +195,9 @@ TEST_F(CliStoreTest, NeverWritesToTheStoreItReads) {
 
 TEST_F(CliStoreTest, OutputsDescribeTheStore) {
   Session s = MakeSession();
-  ASSERT_OK(store_->AppendTurn(s.id, "k1", UserInput("What is 2+2?"),
-                               AssistantOutput("4"), {{5, 1, 0, 0}, 25})
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "k1", UserInput("What is 2+2?"),
+                             AssistantOutput("4"), {{5, 1, 0, 0}, 25})
                 .status());
   ASSERT_OK(store_->BeginTurn(s.id, "k2", UserInput("And 3+3?")).status());
   ASSERT_OK(store_->FailTurn(s.id, 2, "rate limited").status());
@@ -211,7 +213,8 @@ TEST_F(CliStoreTest, OutputsDescribeTheStore) {
 
   CliResult sessions = RunCli("sessions " + path() + " --json");
   ASSERT_EQ(sessions.exit_code, 0);
-  EXPECT_NE(sessions.out.find("\"turns\":2"), std::string::npos) << sessions.out;
+  EXPECT_NE(sessions.out.find("\"turns\":2"), std::string::npos)
+      << sessions.out;
   EXPECT_NE(sessions.out.find("\"cost_micros\":25"), std::string::npos);
 
   CliResult dump = RunCli("dump " + path() + " --cf idempotency");
@@ -231,7 +234,7 @@ TEST_F(CliStoreTest, ExitCodesSayWhatWentWrong) {
   Close();
   EXPECT_EQ(RunCli("").exit_code, 2);
   EXPECT_EQ(RunCli("frobnicate " + path()).exit_code, 2);
-  EXPECT_EQ(RunCli("show " + path()).exit_code, 2);                // no id
+  EXPECT_EQ(RunCli("show " + path()).exit_code, 2);  // no id
   EXPECT_EQ(RunCli("show " + path() + " not-an-id").exit_code, 2);
   EXPECT_EQ(RunCli("sessions " + path() + " --limit x").exit_code, 2);
   EXPECT_EQ(RunCli("dump " + path() + " --cf nope").exit_code, 2);

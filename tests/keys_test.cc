@@ -53,7 +53,8 @@ TEST(KeysTest, IdempotencyKeysRoundTrip) {
 TEST(KeysTest, InputKeysRoundTripAndShareTheirPrefix) {
   const SessionId id = SessionId::Generate(11);
   InputDigest digest;
-  for (size_t i = 0; i < digest.size(); ++i) digest[i] = static_cast<uint8_t>(i * 17);
+  for (size_t i = 0; i < digest.size(); ++i)
+    digest[i] = static_cast<uint8_t>(i * 17);
   const std::string key = InputKey(id, digest, 42);
   EXPECT_EQ(key.rfind(InputPrefix(id, digest), 0), 0u);
   auto parsed = ParseInputKey(key);

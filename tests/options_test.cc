@@ -1,8 +1,8 @@
-#include "validation.h"
-
 #include <gtest/gtest.h>
 
 #include <functional>
+
+#include "validation.h"
 
 namespace agentlog::internal {
 namespace {
@@ -19,14 +19,16 @@ TEST(OptionsTest, EachOutOfRangeFieldIsNamed) {
        "sync_interval"},
       {[](Options& o) { o.sync_interval = std::chrono::hours(1); },
        "sync_interval"},
-      {[](Options& o) { o.max_metadata_bytes = 17 << 20; }, "max_metadata_bytes"},
+      {[](Options& o) { o.max_metadata_bytes = 17 << 20; },
+       "max_metadata_bytes"},
       {[](Options& o) { o.max_title_bytes = 0; }, "max_title_bytes"},
       {[](Options& o) { o.max_name_bytes = 0; }, "max_name_bytes"},
       {[](Options& o) { o.max_tags = 5000; }, "max_tags"},
       {[](Options& o) { o.max_tag_bytes = 0; }, "max_tag_bytes"},
       {[](Options& o) { o.max_idempotency_key_bytes = 0; },
        "max_idempotency_key_bytes"},
-      {[](Options& o) { o.max_messages_per_turn = 0; }, "max_messages_per_turn"},
+      {[](Options& o) { o.max_messages_per_turn = 0; },
+       "max_messages_per_turn"},
       {[](Options& o) { o.max_turn_content_bytes = 0; },
        "max_turn_content_bytes"},
       {[](Options& o) { o.max_error_bytes = 0; }, "max_error_bytes"},

@@ -1,9 +1,8 @@
 #include "record_codec.h"
 
-#include <gtest/gtest.h>
-
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
@@ -106,8 +105,7 @@ TEST(RecordCodecTest, UnalignedBytesDecode) {
   const Session s = FullSession();
   const EncodedRecord record = EncodeSession(s);
   std::string shifted = "x" + std::string(record.bytes());
-  auto decoded =
-      DecodeSession(s.id, std::string_view(shifted).substr(1));
+  auto decoded = DecodeSession(s.id, std::string_view(shifted).substr(1));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   ExpectSameSession(s, *decoded);
 }
@@ -116,9 +114,9 @@ TEST(RecordCodecTest, MalformedBytesAreCorruptionNamingTheRecord) {
   const SessionId id = SessionId::Generate(1);
   const std::string bytes(EncodeSession(FullSession()).bytes());
   const std::string cases[] = {
-      "",                               // empty
-      "1234567",                        // not whole words
-      std::string(16, '\xff'),          // a segment table claiming a huge size
+      "",                       // empty
+      "1234567",                // not whole words
+      std::string(16, '\xff'),  // a segment table claiming a huge size
       bytes.substr(0, bytes.size() - 8),  // truncated
   };
   for (const std::string& c : cases) {

@@ -27,8 +27,7 @@ TEST(SessionIdTest, ExtremesRoundTrip) {
     EXPECT_EQ(*parsed, id);
   }
   EXPECT_EQ(SessionId().ToString(), std::string(26, '0'));
-  EXPECT_EQ(SessionId::FromBytes(max).ToString(),
-            "7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
+  EXPECT_EQ(SessionId::FromBytes(max).ToString(), "7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
 }
 
 TEST(SessionIdTest, KnownVectorMatchesUlidLayout) {
@@ -74,12 +73,12 @@ TEST(SessionIdTest, ParseAcceptsLowerCaseAndCrockfordAliases) {
 
 TEST(SessionIdTest, ParseRejectsMalformedText) {
   const char* bad[] = {
-      "",                              // empty
-      "0000000000000000000000000",     // 25 characters
-      "000000000000000000000000000",   // 27 characters
-      "0000000000000000000000000U",    // U is not in the alphabet
-      "000000000000000000000000-0",    // punctuation
-      "8ZZZZZZZZZZZZZZZZZZZZZZZZZ",    // overflows 128 bits
+      "",                             // empty
+      "0000000000000000000000000",    // 25 characters
+      "000000000000000000000000000",  // 27 characters
+      "0000000000000000000000000U",   // U is not in the alphabet
+      "000000000000000000000000-0",   // punctuation
+      "8ZZZZZZZZZZZZZZZZZZZZZZZZZ",   // overflows 128 bits
   };
   for (const char* text : bad) {
     auto parsed = SessionId::Parse(text);

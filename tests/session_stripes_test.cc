@@ -38,14 +38,18 @@ TEST(SessionCacheTest, EvictsTheLeastRecentlyUsedWhenFull) {
   }
   // Touch all but the second; it is now the least recently used.
   for (size_t i = 0; i < sessions.size(); ++i) {
-    if (i != 1) ASSERT_NE(cache.Find(sessions[i].id), nullptr);
+    if (i != 1) {
+      ASSERT_NE(cache.Find(sessions[i].id), nullptr);
+    }
   }
   const Session extra = Named(100, "extra");
   cache.Put(extra);
   EXPECT_EQ(cache.Find(sessions[1].id), nullptr);
   EXPECT_NE(cache.Find(extra.id), nullptr);
   for (size_t i = 0; i < sessions.size(); ++i) {
-    if (i != 1) EXPECT_NE(cache.Find(sessions[i].id), nullptr) << i;
+    if (i != 1) {
+      EXPECT_NE(cache.Find(sessions[i].id), nullptr) << i;
+    }
   }
 }
 
@@ -55,7 +59,8 @@ TEST(SessionStripesTest, OneSessionAlwaysMapsToOneStripe) {
   EXPECT_EQ(&stripes.For(id), &stripes.For(id));
   // Different sessions spread over the stripes.
   std::set<const void*> used;
-  for (int i = 0; i < 64; ++i) used.insert(&stripes.For(SessionId::Generate(i)));
+  for (int i = 0; i < 64; ++i)
+    used.insert(&stripes.For(SessionId::Generate(i)));
   EXPECT_GT(used.size(), 32u);
 }
 

@@ -1,10 +1,11 @@
-#include "agentlog/result.h"
 #include "agentlog/status.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
+
+#include "agentlog/result.h"
 
 namespace agentlog {
 namespace {

@@ -120,9 +120,9 @@ TEST_F(StoreTest, TagsBeyondTheLimitAreRefused) {
 
 TEST_F(StoreTest, ArchivedSessionsAreReadOnlyUntilUnarchived) {
   Session s = MakeSession();
-  ASSERT_OK(store_->AppendTurn(s.id, "k1", UserInput("hi"),
-                               AssistantOutput("hello"))
-                .status());
+  ASSERT_OK(
+      store_->AppendTurn(s.id, "k1", UserInput("hi"), AssistantOutput("hello"))
+          .status());
   ASSERT_OK(store_->ArchiveSession(s.id));
   ASSERT_OK_AND_ASSIGN(Session archived, store_->GetSession(s.id));
   EXPECT_EQ(archived.status, SessionStatus::kArchived);
@@ -150,9 +150,9 @@ TEST_F(StoreTest, DeleteRemovesTheSessionAndEveryRecordOfIt) {
   Session keep = MakeSession();
   Session gone = MakeSession();
   for (Session* s : {&keep, &gone}) {
-    ASSERT_OK(store_->AppendTurn(s->id, "k", UserInput("q"),
-                                 AssistantOutput("a"))
-                  .status());
+    ASSERT_OK(
+        store_->AppendTurn(s->id, "k", UserInput("q"), AssistantOutput("a"))
+            .status());
     ASSERT_OK(store_->BeginTurn(s->id, "k2", UserInput("q2")).status());
   }
   ASSERT_OK(store_->DeleteSession(gone.id));
@@ -190,9 +190,8 @@ TEST_F(StoreTest, TurnsAreNumberedWithoutGapsAndMoveThroughTheirStates) {
 
   clock_->Advance(250);
   TurnUsage usage{{10, 20, 30, 40}, 1234};
-  ASSERT_OK_AND_ASSIGN(Turn done, store_->CompleteTurn(s.id, 1,
-                                                       AssistantOutput("1!"),
-                                                       usage));
+  ASSERT_OK_AND_ASSIGN(
+      Turn done, store_->CompleteTurn(s.id, 1, AssistantOutput("1!"), usage));
   EXPECT_EQ(done.status, TurnStatus::kCompleted);
   EXPECT_EQ(done.finished_ms - done.started_ms, 250);
   ASSERT_OK_AND_ASSIGN(Turn failed,
@@ -204,7 +203,8 @@ TEST_F(StoreTest, TurnsAreNumberedWithoutGapsAndMoveThroughTheirStates) {
   EXPECT_TRUE(store_->CompleteTurn(s.id, 1, AssistantOutput("again"))
                   .status()
                   .IsFailedPrecondition());
-  EXPECT_TRUE(store_->FailTurn(s.id, 1, "late").status().IsFailedPrecondition());
+  EXPECT_TRUE(
+      store_->FailTurn(s.id, 1, "late").status().IsFailedPrecondition());
   EXPECT_TRUE(store_->CompleteTurn(s.id, 2, AssistantOutput("x"))
                   .status()
                   .IsFailedPrecondition());
@@ -268,12 +268,12 @@ TEST_F(StoreTest, TurnsWithoutAKeyAreNeverDeduplicated) {
 
 TEST_F(StoreTest, GetTurnByNumberAndByKey) {
   Session s = MakeSession();
-  ASSERT_OK(store_->AppendTurn(s.id, "alpha", UserInput("a"),
-                               AssistantOutput("A"))
-                .status());
-  ASSERT_OK(store_->AppendTurn(s.id, "beta", UserInput("b"),
-                               AssistantOutput("B"))
-                .status());
+  ASSERT_OK(
+      store_->AppendTurn(s.id, "alpha", UserInput("a"), AssistantOutput("A"))
+          .status());
+  ASSERT_OK(
+      store_->AppendTurn(s.id, "beta", UserInput("b"), AssistantOutput("B"))
+          .status());
   ASSERT_OK_AND_ASSIGN(Turn by_number, store_->GetTurn(s.id, 2));
   EXPECT_EQ(by_number.idempotency_key, "beta");
   ASSERT_OK_AND_ASSIGN(Turn by_key, store_->GetTurnByKey(s.id, "alpha"));
@@ -289,9 +289,10 @@ TEST_F(StoreTest, GetTurnByNumberAndByKey) {
 TEST_F(StoreTest, ListTurnsByRangeLastNAndNewestFirst) {
   Session s = MakeSession();
   for (int i = 1; i <= 10; ++i) {
-    ASSERT_OK(store_->AppendTurn(s.id, "k" + std::to_string(i),
-                                 UserInput("q" + std::to_string(i)),
-                                 AssistantOutput("a"))
+    ASSERT_OK(store_
+                  ->AppendTurn(s.id, "k" + std::to_string(i),
+                               UserInput("q" + std::to_string(i)),
+                               AssistantOutput("a"))
                   .status());
   }
   auto numbers = [&](const TurnListOptions& o) {
@@ -312,20 +313,24 @@ TEST_F(StoreTest, ListTurnsByRangeLastNAndNewestFirst) {
   EXPECT_EQ(numbers({.first = 9, .last = 100}), (V{9, 10}));
   EXPECT_EQ(numbers({.first = 11}), V{});
   EXPECT_EQ(numbers({.last_n = 50}).size(), 10u);
-  EXPECT_TRUE(store_->ListTurns(SessionId::Generate(1), {}).status().IsNotFound());
+  EXPECT_TRUE(
+      store_->ListTurns(SessionId::Generate(1), {}).status().IsNotFound());
 }
 
 TEST_F(StoreTest, FindInputReturnsTheFirstTurnWithThatInput) {
   Session s = MakeSession();
   Session other = MakeSession();
-  ASSERT_OK(store_->AppendTurn(s.id, "", UserInput("hello  there"),
-                               AssistantOutput("hi"))
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "", UserInput("hello  there"),
+                             AssistantOutput("hi"))
                 .status());
-  ASSERT_OK(store_->AppendTurn(s.id, "", UserInput("something else"),
-                               AssistantOutput("ok"))
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "", UserInput("something else"),
+                             AssistantOutput("ok"))
                 .status());
-  ASSERT_OK(store_->AppendTurn(s.id, "", UserInput("hello there"),
-                               AssistantOutput("hi again"))
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "", UserInput("hello there"),
+                             AssistantOutput("hi again"))
                 .status());
   const InputDigest digest = ComputeInputDigest(UserInput(" hello there "));
   ASSERT_OK_AND_ASSIGN(auto found, store_->FindInput(s.id, digest));
@@ -334,20 +339,22 @@ TEST_F(StoreTest, FindInputReturnsTheFirstTurnWithThatInput) {
   ASSERT_OK_AND_ASSIGN(auto elsewhere, store_->FindInput(other.id, digest));
   EXPECT_FALSE(elsewhere.has_value());  // Sessions are isolated.
   ASSERT_OK_AND_ASSIGN(
-      auto never, store_->FindInput(s.id, ComputeInputDigest(UserInput("new"))));
+      auto never,
+      store_->FindInput(s.id, ComputeInputDigest(UserInput("new"))));
   EXPECT_FALSE(never.has_value());
-  EXPECT_TRUE(store_->FindInput(SessionId::Generate(1), digest)
-                  .status()
-                  .IsNotFound());
+  EXPECT_TRUE(
+      store_->FindInput(SessionId::Generate(1), digest).status().IsNotFound());
 }
 
 TEST_F(StoreTest, PopRemovesTheNewestTurnAndUndoesItsTotals) {
   Session s = MakeSession();
-  ASSERT_OK(store_->AppendTurn(s.id, "k1", UserInput("one"),
-                               AssistantOutput("1"), {{1, 1, 0, 0}, 5})
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "k1", UserInput("one"), AssistantOutput("1"),
+                             {{1, 1, 0, 0}, 5})
                 .status());
-  ASSERT_OK(store_->AppendTurn(s.id, "k2", UserInput("two"),
-                               AssistantOutput("2"), {{2, 3, 0, 0}, 7})
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "k2", UserInput("two"), AssistantOutput("2"),
+                             {{2, 3, 0, 0}, 7})
                 .status());
   ASSERT_OK_AND_ASSIGN(Turn popped, store_->PopTurn(s.id));
   EXPECT_EQ(popped.number, 2u);
@@ -358,8 +365,9 @@ TEST_F(StoreTest, PopRemovesTheNewestTurnAndUndoesItsTotals) {
   EXPECT_EQ(after.cost_micros, 5);
   // Its key and input are free again.
   EXPECT_TRUE(store_->GetTurnByKey(s.id, "k2").status().IsNotFound());
-  ASSERT_OK_AND_ASSIGN(auto input,
-                       store_->FindInput(s.id, ComputeInputDigest(UserInput("two"))));
+  ASSERT_OK_AND_ASSIGN(
+      auto input,
+      store_->FindInput(s.id, ComputeInputDigest(UserInput("two"))));
   EXPECT_FALSE(input.has_value());
   ASSERT_OK_AND_ASSIGN(BeginTurnResult reused,
                        store_->BeginTurn(s.id, "k2", UserInput("other")));
@@ -378,9 +386,10 @@ TEST_F(StoreTest, PopRemovesTheNewestTurnAndUndoesItsTotals) {
 TEST_F(StoreTest, ClearRemovesEveryTurnAndRestartsNumbering) {
   Session s = MakeSession();
   for (int i = 0; i < 5; ++i) {
-    ASSERT_OK(store_->AppendTurn(s.id, "k" + std::to_string(i),
-                                 UserInput("q" + std::to_string(i)),
-                                 AssistantOutput("a"), {{1, 1, 0, 0}, 1})
+    ASSERT_OK(store_
+                  ->AppendTurn(s.id, "k" + std::to_string(i),
+                               UserInput("q" + std::to_string(i)),
+                               AssistantOutput("a"), {{1, 1, 0, 0}, 1})
                   .status());
   }
   ASSERT_OK(store_->BeginTurn(s.id, "open", UserInput("pending")).status());
@@ -402,13 +411,15 @@ TEST_F(StoreTest, ClearRemovesEveryTurnAndRestartsNumbering) {
 
 TEST_F(StoreTest, MessagesKeepRolesAndToolFields) {
   Session s = MakeSession();
-  std::vector<Message> input = {
-      {Role::kSystem, "You are terse.", "", ""},
-      {Role::kUser, "Weather in Oslo?", "", ""}};
+  std::vector<Message> input = {{Role::kSystem, "You are terse.", "", ""},
+                                {Role::kUser, "Weather in Oslo?", "", ""}};
   std::vector<Message> output = {
       {Role::kAssistant, "", "call_1", "get_weather"},
       {Role::kTool, "{\"temp\": -3}", "call_1", "get_weather"},
-      {Role::kAssistant, "It is -3\xc2\xb0" "C.", "", ""}};
+      {Role::kAssistant,
+       "It is -3\xc2\xb0"
+       "C.",
+       "", ""}};
   ASSERT_OK(store_->AppendTurn(s.id, "w", input, output).status());
   Reopen();
   ASSERT_OK_AND_ASSIGN(Turn t, store_->GetTurn(s.id, 1));
@@ -421,8 +432,9 @@ TEST_F(StoreTest, MessagesKeepRolesAndToolFields) {
 
 TEST_F(StoreTest, EverythingSurvivesCloseAndReopen) {
   Session s = MakeSession();
-  ASSERT_OK(store_->AppendTurn(s.id, "k1", UserInput("q"), AssistantOutput("a"),
-                               {{3, 4, 0, 0}, 9})
+  ASSERT_OK(store_
+                ->AppendTurn(s.id, "k1", UserInput("q"), AssistantOutput("a"),
+                             {{3, 4, 0, 0}, 9})
                 .status());
   ASSERT_OK(store_->BeginTurn(s.id, "k2", UserInput("pending")).status());
   ASSERT_OK(store_->ArchiveSession(s.id));
@@ -448,7 +460,8 @@ TEST_F(StoreTest, ProcessingTurnsCanBeResumedAfterReopen) {
   Reopen();
   ASSERT_EQ(store_->recovery_report().processing_turns.size(), 1u);
   const TurnRef ref = store_->recovery_report().processing_turns[0];
-  ASSERT_OK(store_->FailTurn(ref.session, ref.number, "host restarted").status());
+  ASSERT_OK(
+      store_->FailTurn(ref.session, ref.number, "host restarted").status());
   Reopen();
   EXPECT_TRUE(store_->recovery_report().processing_turns.empty());
 }
@@ -531,7 +544,8 @@ TEST_F(StoreTest, ReadOnlyOpenSeesDataAndRefusesWrites) {
   EXPECT_EQ(ro->access_mode(), AccessMode::kReadOnly);
   ASSERT_OK_AND_ASSIGN(Turn t, ro->GetTurn(s.id, 1));
   EXPECT_EQ(t.output[0].content, "a");
-  EXPECT_TRUE(ro->CreateSession({.agent = "a"}).status().IsFailedPrecondition());
+  EXPECT_TRUE(
+      ro->CreateSession({.agent = "a"}).status().IsFailedPrecondition());
   EXPECT_TRUE(ro->AppendTurn(s.id, "k2", UserInput("q"), AssistantOutput("a"))
                   .status()
                   .IsFailedPrecondition());
@@ -578,12 +592,11 @@ TEST_F(StoreTest, CorruptSessionRecordDoesNotPreventOpening) {
   EXPECT_NE(report.corrupt_records[0].find("sessions/" + bad.id.ToString()),
             std::string::npos);
   EXPECT_TRUE(store_->GetSession(bad.id).status().IsCorruption());
-  EXPECT_TRUE(store_->BeginTurn(bad.id, "k", UserInput("x"))
-                  .status()
-                  .IsCorruption());
-  ASSERT_OK(store_->AppendTurn(good.id, "k", UserInput("x"),
-                               AssistantOutput("y"))
-                .status());
+  EXPECT_TRUE(
+      store_->BeginTurn(bad.id, "k", UserInput("x")).status().IsCorruption());
+  ASSERT_OK(
+      store_->AppendTurn(good.id, "k", UserInput("x"), AssistantOutput("y"))
+          .status());
 }
 
 TEST_F(StoreTest, UnstampedEmptyStoreIsStampedButUnstampedDataIsRefused) {
@@ -632,10 +645,12 @@ TEST_F(StoreTest, EveryDurabilityModeAcknowledgesDurablyAcrossReopen) {
     Session s = MakeSession();
     WriteOptions per_call;
     per_call.durability = Durability::kSync;
-    ASSERT_OK(store_->AppendTurn(s.id, "a", UserInput("x"), AssistantOutput("y"))
-                  .status());
-    ASSERT_OK(store_->AppendTurn(s.id, "b", UserInput("x2"),
-                                 AssistantOutput("y2"), {}, per_call)
+    ASSERT_OK(
+        store_->AppendTurn(s.id, "a", UserInput("x"), AssistantOutput("y"))
+            .status());
+    ASSERT_OK(store_
+                  ->AppendTurn(s.id, "b", UserInput("x2"),
+                               AssistantOutput("y2"), {}, per_call)
                   .status());
     Reopen();
     ASSERT_OK_AND_ASSIGN(Session got, store_->GetSession(s.id));

@@ -41,8 +41,7 @@ class TempDir {
 // A clock tests move by hand.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(int64_t start_ms = 1'700'000'000'000)
-      : now_(start_ms) {}
+  explicit ManualClock(int64_t start_ms = 1'700'000'000'000) : now_(start_ms) {}
   int64_t NowMillis() const override { return now_.load(); }
   void Advance(int64_t ms) { now_.fetch_add(ms); }
   void Set(int64_t ms) { now_.store(ms); }
@@ -70,11 +69,11 @@ inline std::vector<Message> AssistantOutput(const std::string& text) {
   } while (0)
 
 // Unwraps a Result in a test, failing the test on error.
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                              \
-  auto AGENTLOG_TEST_CONCAT_(_r_, __LINE__) = (rexpr);                \
-  ASSERT_TRUE(AGENTLOG_TEST_CONCAT_(_r_, __LINE__).ok())              \
-      << #rexpr << ": "                                               \
-      << AGENTLOG_TEST_CONCAT_(_r_, __LINE__).status().ToString();    \
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                           \
+  auto AGENTLOG_TEST_CONCAT_(_r_, __LINE__) = (rexpr);             \
+  ASSERT_TRUE(AGENTLOG_TEST_CONCAT_(_r_, __LINE__).ok())           \
+      << #rexpr << ": "                                            \
+      << AGENTLOG_TEST_CONCAT_(_r_, __LINE__).status().ToString(); \
   lhs = std::move(AGENTLOG_TEST_CONCAT_(_r_, __LINE__)).value()
 #define AGENTLOG_TEST_CONCAT_INNER_(a, b) a##b
 #define AGENTLOG_TEST_CONCAT_(a, b) AGENTLOG_TEST_CONCAT_INNER_(a, b)

@@ -16,7 +16,8 @@
 namespace agentlog::tools {
 namespace {
 
-constexpr std::string_view kUsage = R"(usage: agentlog VERB STORE [ARGS] [--json]
+constexpr std::string_view kUsage =
+    R"(usage: agentlog VERB STORE [ARGS] [--json]
 
 Inspect an agentlog store. Read-only: works on a store a live service holds
 (as a RocksDB secondary instance) and never writes to it.
@@ -39,7 +40,7 @@ exit codes: 0 ok, 1 error, 2 usage, 3 corruption found
 struct Verb {
   std::string_view name;
   std::function<int(Store&, const Args&)> run;
-  size_t positional;  // Arguments after STORE.
+  size_t positional;                      // Arguments after STORE.
   std::vector<std::string_view> options;  // Options taking a value.
   std::vector<std::string_view> flags;    // Options without a value.
 };
@@ -72,11 +73,13 @@ Args ParseArgs(const Verb& verb, int argc, char** argv, int first) {
         value = name.substr(eq + 1);
         name.resize(eq);
       } else if (Contains(verb.options, name)) {
-        if (i + 1 >= argc) throw UsageError{fmt::format("--{} needs a value", name)};
+        if (i + 1 >= argc)
+          throw UsageError{fmt::format("--{} needs a value", name)};
         value = argv[++i];
       }
       if (!Contains(verb.options, name) && !Contains(verb.flags, name)) {
-        throw UsageError{fmt::format("'{}' does not take --{}", verb.name, name)};
+        throw UsageError{
+            fmt::format("'{}' does not take --{}", verb.name, name)};
       }
       args.options[name] = value;
     } else {
@@ -93,9 +96,9 @@ Args ParseArgs(const Verb& verb, int argc, char** argv, int first) {
 }
 
 int Main(int argc, char** argv) {
-  if (argc >= 2 && (std::strcmp(argv[1], "-h") == 0 ||
-                    std::strcmp(argv[1], "--help") == 0 ||
-                    std::strcmp(argv[1], "help") == 0)) {
+  if (argc >= 2 &&
+      (std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0 ||
+       std::strcmp(argv[1], "help") == 0)) {
     fmt::print("{}", kUsage);
     return kExitOk;
   }
@@ -106,13 +109,16 @@ int Main(int argc, char** argv) {
     for (const Verb& v : Verbs()) {
       if (v.name == name) verb = &v;
     }
-    if (verb == nullptr) throw UsageError{fmt::format("unknown verb '{}'", name)};
+    if (verb == nullptr)
+      throw UsageError{fmt::format("unknown verb '{}'", name)};
     const Args args = ParseArgs(*verb, argc, argv, 3);
-    Result<std::unique_ptr<Store>> store = Store::OpenReadOnly(Options(), argv[2]);
+    Result<std::unique_ptr<Store>> store =
+        Store::OpenReadOnly(Options(), argv[2]);
     if (!store.ok()) throw StoreError{store.status()};
     return verb->run(**store, args);
   } catch (const UsageError& e) {
-    fmt::print(stderr, "agentlog: {}\n{}", e.message, kUsage.substr(0, kUsage.find('\n') + 1));
+    fmt::print(stderr, "agentlog: {}\n{}", e.message,
+               kUsage.substr(0, kUsage.find('\n') + 1));
     return kExitUsage;
   } catch (const StoreError& e) {
     fmt::print(stderr, "agentlog: {}\n", e.status.ToString());

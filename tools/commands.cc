@@ -24,9 +24,11 @@ T Check(Result<T> result) {
 
 uint64_t ParseCount(const std::string& name, const std::string& text) {
   uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) {
-    throw UsageError{fmt::format("--{} takes a whole number; got '{}'", name, text)};
+    throw UsageError{
+        fmt::format("--{} takes a whole number; got '{}'", name, text)};
   }
   return value;
 }
@@ -60,7 +62,8 @@ std::string Bytes(uint64_t n) {
     v /= 1024;
     ++unit;
   }
-  return unit == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, kUnits[unit]);
+  return unit == 0 ? fmt::format("{} B", n)
+                   : fmt::format("{:.1f} {}", v, kUnits[unit]);
 }
 
 // One line of `text` for tables: newlines folded, cut to `width` characters
@@ -77,7 +80,8 @@ std::string Preview(std::string_view text, size_t width) {
       }
       ++points;
     }
-    out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : static_cast<char>(c));
+    out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' '
+                                                      : static_cast<char>(c));
   }
   return out;
 }
@@ -133,9 +137,12 @@ std::string MessagesJson(const std::vector<Message>& messages) {
   for (size_t i = 0; i < messages.size(); ++i) {
     if (i > 0) out += ",";
     JsonObject m;
-    m.Add("role", RoleName(messages[i].role)).Add("content", messages[i].content);
-    if (!messages[i].tool_call_id.empty()) m.Add("tool_call_id", messages[i].tool_call_id);
-    if (!messages[i].tool_name.empty()) m.Add("tool_name", messages[i].tool_name);
+    m.Add("role", RoleName(messages[i].role))
+        .Add("content", messages[i].content);
+    if (!messages[i].tool_call_id.empty())
+      m.Add("tool_call_id", messages[i].tool_call_id);
+    if (!messages[i].tool_name.empty())
+      m.Add("tool_name", messages[i].tool_name);
     out += m.Finish();
   }
   return out + "]";
@@ -162,8 +169,10 @@ std::string TurnJson(const Turn& t) {
 
 std::string_view ModeText(AccessMode mode) {
   switch (mode) {
-    case AccessMode::kReadWrite: return "read-write";
-    case AccessMode::kReadOnly: return "read-only";
+    case AccessMode::kReadWrite:
+      return "read-write";
+    case AccessMode::kReadOnly:
+      return "read-only";
     case AccessMode::kSecondary:
       return "read-only secondary (a live process holds the store)";
   }
@@ -172,7 +181,8 @@ std::string_view ModeText(AccessMode mode) {
 
 void PrintMessage(const Message& m) {
   std::string who(RoleName(m.role));
-  if (!m.tool_name.empty()) who += fmt::format(" [{} {}]", m.tool_name, m.tool_call_id);
+  if (!m.tool_name.empty())
+    who += fmt::format(" [{} {}]", m.tool_name, m.tool_call_id);
   // Indent continuation lines under the first.
   std::string body;
   for (char c : m.content) {
@@ -187,7 +197,8 @@ void PrintMessage(const Message& m) {
 int CmdInfo(Store& store, const Args& args) {
   const StoreInfo info = Check(store.Info());
   const RecoveryReport& report = store.recovery_report();
-  const int exit_code = report.corrupt_records.empty() ? kExitOk : kExitCorruption;
+  const int exit_code =
+      report.corrupt_records.empty() ? kExitOk : kExitCorruption;
   if (args.json) {
     std::string cfs = "[";
     for (size_t i = 0; i < info.column_families.size(); ++i) {
@@ -202,18 +213,20 @@ int CmdInfo(Store& store, const Args& args) {
                  .Finish();
     }
     cfs += "]";
-    fmt::print("{}\n", JsonObject()
-                           .Add("path", info.path)
-                           .Add("mode", ModeText(info.mode))
-                           .Add("format_version", static_cast<uint64_t>(info.format_version))
-                           .Add("sessions", info.sessions)
-                           .Add("processing_turns",
-                                static_cast<uint64_t>(report.processing_turns.size()))
-                           .Add("last_sequence", info.last_sequence)
-                           .Add("corrupt_records",
-                                static_cast<uint64_t>(report.corrupt_records.size()))
-                           .AddRaw("column_families", cfs)
-                           .Finish());
+    fmt::print(
+        "{}\n",
+        JsonObject()
+            .Add("path", info.path)
+            .Add("mode", ModeText(info.mode))
+            .Add("format_version", static_cast<uint64_t>(info.format_version))
+            .Add("sessions", info.sessions)
+            .Add("processing_turns",
+                 static_cast<uint64_t>(report.processing_turns.size()))
+            .Add("last_sequence", info.last_sequence)
+            .Add("corrupt_records",
+                 static_cast<uint64_t>(report.corrupt_records.size()))
+            .AddRaw("column_families", cfs)
+            .Finish());
     return exit_code;
   }
   fmt::print("store             {}\n", info.path);
@@ -230,28 +243,33 @@ int CmdInfo(Store& store, const Args& args) {
              "SST", "BLOB", "MEMTABLE");
   for (const ColumnFamilyInfo& cf : info.column_families) {
     fmt::print("{:<14}{:>14}{:>12}{:>12}{:>12}\n", cf.name, cf.estimated_keys,
-               Bytes(cf.sst_bytes), Bytes(cf.blob_bytes), Bytes(cf.memtable_bytes));
+               Bytes(cf.sst_bytes), Bytes(cf.blob_bytes),
+               Bytes(cf.memtable_bytes));
   }
   return exit_code;
 }
 
 int CmdSessions(Store& store, const Args& args) {
   SessionListOptions options;
-  if (auto limit = args.Get("limit")) options.limit = ParseCount("limit", *limit);
+  if (auto limit = args.Get("limit"))
+    options.limit = ParseCount("limit", *limit);
   const std::vector<Session> sessions = Check(store.ListSessions(options));
   if (args.json) {
     for (const Session& s : sessions) fmt::print("{}\n", SessionJson(s));
     return kExitOk;
   }
-  fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n", "ID", "AGENT",
-             "MODEL", "STATUS", "TURNS", "TOKENS", "COST", "LAST ACTIVE", "TITLE");
+  fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n", "ID",
+             "AGENT", "MODEL", "STATUS", "TURNS", "TOKENS", "COST",
+             "LAST ACTIVE", "TITLE");
   for (const Session& s : sessions) {
-    fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n", s.id.ToString(),
-               Preview(s.agent, 12), Preview(s.model, 14), SessionStatusName(s.status),
-               s.turn_count, s.tokens.total(), Dollars(s.cost_micros),
-               Timestamp(s.last_active_ms), Preview(s.title, 40));
+    fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n",
+               s.id.ToString(), Preview(s.agent, 12), Preview(s.model, 14),
+               SessionStatusName(s.status), s.turn_count, s.tokens.total(),
+               Dollars(s.cost_micros), Timestamp(s.last_active_ms),
+               Preview(s.title, 40));
   }
-  fmt::print("({} session{})\n", sessions.size(), sessions.size() == 1 ? "" : "s");
+  fmt::print("({} session{})\n", sessions.size(),
+             sessions.size() == 1 ? "" : "s");
   return kExitOk;
 }
 
@@ -266,21 +284,25 @@ int CmdShow(Store& store, const Args& args) {
   }
   fmt::print("Session {}{}\n", s.id.ToString(),
              s.title.empty() ? "" : fmt::format("  \"{}\"", s.title));
-  fmt::print("  agent {} · model {} · {}{}\n", s.agent, s.model.empty() ? "-" : s.model,
-             SessionStatusName(s.status), s.pinned ? " · pinned" : "");
-  fmt::print("  {} turns ({} completed, {} failed, {} processing) · {} tokens · {}\n",
-             s.turn_count, s.completed_turns, s.failed_turns, s.processing_turns.size(),
-             s.tokens.total(), Dollars(s.cost_micros));
+  fmt::print("  agent {} · model {} · {}{}\n", s.agent,
+             s.model.empty() ? "-" : s.model, SessionStatusName(s.status),
+             s.pinned ? " · pinned" : "");
+  fmt::print(
+      "  {} turns ({} completed, {} failed, {} processing) · {} tokens · {}\n",
+      s.turn_count, s.completed_turns, s.failed_turns,
+      s.processing_turns.size(), s.tokens.total(), Dollars(s.cost_micros));
   fmt::print("  created {} · last active {}\n", Timestamp(s.created_ms),
              Timestamp(s.last_active_ms));
   if (!s.tags.empty()) fmt::print("  tags {}\n", TagsText(s.tags));
   for (const Turn& t : turns) {
-    std::string took = t.finished_ms > 0
-                           ? fmt::format(" · {} ms", t.finished_ms - t.started_ms)
-                           : "";
-    std::string key = t.idempotency_key.empty()
-                          ? ""
-                          : fmt::format(" · key {}", Preview(t.idempotency_key, 40));
+    std::string took =
+        t.finished_ms > 0
+            ? fmt::format(" · {} ms", t.finished_ms - t.started_ms)
+            : "";
+    std::string key =
+        t.idempotency_key.empty()
+            ? ""
+            : fmt::format(" · key {}", Preview(t.idempotency_key, 40));
     std::string tokens =
         t.usage.tokens.total() > 0
             ? fmt::format(" · {} in / {} out tokens · {}", t.usage.tokens.input,
@@ -291,7 +313,8 @@ int CmdShow(Store& store, const Args& args) {
     for (const Message& m : t.input) PrintMessage(m);
     for (const Message& m : t.output) PrintMessage(m);
     if (t.status == TurnStatus::kFailed) fmt::print("    error: {}\n", t.error);
-    if (t.status == TurnStatus::kProcessing) fmt::print("    (still processing)\n");
+    if (t.status == TurnStatus::kProcessing)
+      fmt::print("    (still processing)\n");
   }
   return kExitOk;
 }
@@ -306,14 +329,15 @@ int CmdTurns(Store& store, const Args& args) {
     for (const Turn& t : turns) fmt::print("{}\n", TurnJson(t));
     return kExitOk;
   }
-  fmt::print("{:>6}  {:<11}{:<21}{:>9}{:>10}{:>10}  {}\n", "TURN", "STATUS", "STARTED",
-             "MS", "IN TOK", "OUT TOK", "INPUT");
+  fmt::print("{:>6}  {:<11}{:<21}{:>9}{:>10}{:>10}  {}\n", "TURN", "STATUS",
+             "STARTED", "MS", "IN TOK", "OUT TOK", "INPUT");
   for (const Turn& t : turns) {
     const std::string input = t.input.empty() ? "" : t.input.back().content;
-    fmt::print("{:>6}  {:<11}{:<21}{:>9}{:>10}{:>10}  {}\n", t.number,
-               TurnStatusName(t.status), Timestamp(t.started_ms),
-               t.finished_ms > 0 ? std::to_string(t.finished_ms - t.started_ms) : "-",
-               t.usage.tokens.input, t.usage.tokens.output, Preview(input, 50));
+    fmt::print(
+        "{:>6}  {:<11}{:<21}{:>9}{:>10}{:>10}  {}\n", t.number,
+        TurnStatusName(t.status), Timestamp(t.started_ms),
+        t.finished_ms > 0 ? std::to_string(t.finished_ms - t.started_ms) : "-",
+        t.usage.tokens.input, t.usage.tokens.output, Preview(input, 50));
   }
   return kExitOk;
 }
@@ -328,7 +352,8 @@ int CmdDump(Store& store, const Args& args) {
       for (size_t i = 1; i < internal::kCfNames.size(); ++i) {
         known += (i > 1 ? ", " : "") + std::string(internal::kCfNames[i]);
       }
-      throw UsageError{fmt::format("unknown column family '{}'; known: {}", *name, known)};
+      throw UsageError{
+          fmt::format("unknown column family '{}'; known: {}", *name, known)};
     }
     families.push_back(*cf);
   } else {
@@ -348,8 +373,8 @@ int CmdDump(Store& store, const Args& args) {
     if (h == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(impl.db()->NewIterator(ro, h));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      Result<std::string> line =
-          RecordToJson(cf, it->key().ToStringView(), it->value().ToStringView());
+      Result<std::string> line = RecordToJson(cf, it->key().ToStringView(),
+                                              it->value().ToStringView());
       if (line.ok()) {
         fmt::print("{}\n", *line);
       } else {

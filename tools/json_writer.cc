@@ -13,8 +13,10 @@ void AppendJsonString(std::string* out, std::string_view text) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       // Copy a whole valid UTF-8 sequence, or substitute one bad byte.
-      size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                 : (c & 0xf8) == 0xf0 ? 4 : 1;
+      size_t len = (c & 0xe0) == 0xc0   ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 1;
       if (len > 1 && i + len <= text.size() &&
           internal::IsValidUtf8(text.substr(i, len))) {
         out->append(text.substr(i, len));
@@ -26,11 +28,21 @@ void AppendJsonString(std::string* out, std::string_view text) {
       continue;
     }
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (c < 0x20) {
           out->append(fmt::format("\\u{:04x}", c));

@@ -24,13 +24,12 @@ Result<std::string> CapnpToJson(std::string_view bytes, std::string what) {
     return Status::Corruption(fmt::format("{} {}", what, opened.message()));
   }
   std::string json;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-                capnp::JsonCodec codec;
-                codec.handleByAnnotation<T>();
-                kj::String text =
-                    codec.encode(reader.message().getRoot<T>());
-                json.assign(text.cStr(), text.size());
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] {
+                 capnp::JsonCodec codec;
+                 codec.handleByAnnotation<T>();
+                 kj::String text = codec.encode(reader.message().getRoot<T>());
+                 json.assign(text.cStr(), text.size());
+               })) {
     return Status::Corruption(fmt::format("{} does not decode: {}", what,
                                           e->getDescription().cStr()));
   }
@@ -38,9 +37,8 @@ Result<std::string> CapnpToJson(std::string_view bytes, std::string what) {
 }
 
 Status BadKey(Cf cf, std::string_view key) {
-  return Status::Corruption(fmt::format("{} key {} is malformed",
-                                        internal::CfName(cf),
-                                        internal::Hex(key)));
+  return Status::Corruption(fmt::format(
+      "{} key {} is malformed", internal::CfName(cf), internal::Hex(key)));
 }
 
 }  // namespace

@@ -17,15 +17,16 @@ namespace agentlog {
 //   if (!session.ok()) return session.status();
 //   Use(session->title);
 //
-// REQUIRES: a Result is never built from an OK Status (there would be no value).
-// Accessing the value of an error Result is a programming error (asserted).
+// REQUIRES: a Result is never built from an OK Status (there would be no
+// value). Accessing the value of an error Result is a programming error
+// (asserted).
 template <typename T>
 class [[nodiscard]] Result {
  public:
   static_assert(!std::is_same_v<std::decay_t<T>, Status>,
                 "Result<Status> is meaningless; return Status");
 
-  Result(const T& value) : value_(value) {}  // NOLINT: implicit by design
+  Result(const T& value) : value_(value) {}        // NOLINT: implicit by design
   Result(T&& value) : value_(std::move(value)) {}  // NOLINT
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "Result built from an OK Status has no value");

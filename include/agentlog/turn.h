@@ -64,15 +64,15 @@ struct TurnUsage {
 // A stored turn.
 struct Turn {
   SessionId session;
-  uint64_t number = 0;  // 1, 2, 3... per session, without gaps.
+  uint64_t number = 0;          // 1, 2, 3... per session, without gaps.
   std::string idempotency_key;  // Empty when the turn was begun without one.
   TurnStatus status = TurnStatus::kProcessing;
   std::vector<Message> input;
   std::vector<Message> output;
   InputDigest input_digest{};
-  std::string error;       // Set when failed.
-  int64_t started_ms = 0;  // Unix milliseconds.
-  int64_t finished_ms = 0; // 0 while processing.
+  std::string error;        // Set when failed.
+  int64_t started_ms = 0;   // Unix milliseconds.
+  int64_t finished_ms = 0;  // 0 while processing.
   TurnUsage usage;
 };
 
