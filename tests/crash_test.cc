@@ -65,33 +65,10 @@ constexpr uint64_t kMaxAcksPerCycle = 200;
 // --- Turn contents: a pure function of the idempotency key, so the parent
 // can check any turn it finds, acknowledged or not. ---
 
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 std::vector<Message> InputFor(const std::string& key) {
   return {Message{Role::kUser, "question " + key, "", ""},
           Message{Role::kTool, "result for " + key, "call-" + key, "search"}};
 }
-
-std::vector<Message> OutputFor(const std::string& key) {
-  return {Message{Role::kAssistant, "answer to " + key, "", ""}};
-}
-
-TurnUsage UsageFor(const std::string& key) {
-  const uint64_t h = Fnv1a(key);
-  TurnUsage usage;
-  usage.tokens.input = 1 + h % 1000;
-  usage.tokens.output = 1 + (h >> 10) % 1000;
-  usage.tokens.cache_read = (h >> 20) % 100;
-  usage.tokens.cache_write = (h >> 30) % 100;
-  usage.cost_micros = static_cast<int64_t>((h >> 40) % 10000);
-  return usage;
-}
-
-std::string ErrorFor(const std::string& key) { return "gave up on " + key; }
 
 // --- The child ---
 

@@ -57,6 +57,33 @@ inline std::vector<Message> AssistantOutput(const std::string& text) {
   return {Message{Role::kAssistant, text, "", ""}};
 }
 
+// Turn contents derived from an idempotency key, so that a checker can
+// recompute what a writer (another thread or process) stored.
+inline uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+inline std::vector<Message> OutputFor(const std::string& key) {
+  return {Message{Role::kAssistant, "answer to " + key, "", ""}};
+}
+
+inline TurnUsage UsageFor(const std::string& key) {
+  const uint64_t h = Fnv1a(key);
+  TurnUsage usage;
+  usage.tokens.input = 1 + h % 1000;
+  usage.tokens.output = 1 + (h >> 10) % 1000;
+  usage.tokens.cache_read = (h >> 20) % 100;
+  usage.tokens.cache_write = (h >> 30) % 100;
+  usage.cost_micros = static_cast<int64_t>((h >> 40) % 10000);
+  return usage;
+}
+
+inline std::string ErrorFor(const std::string& key) {
+  return "gave up on " + key;
+}
+
 #define ASSERT_OK(expr)                                     \
   do {                                                      \
     const auto& _s = (expr);                                \
