@@ -43,7 +43,8 @@ TEST(KeysTest, SessionKeysRoundTrip) {
 TEST(KeysTest, IdempotencyKeysRoundTrip) {
   const SessionId id = SessionId::Generate(9);
   const std::string raw("key\0with-nul", 12);
-  auto parsed = ParseIdempotencyKey(IdempotencyKey(id, raw));
+  const std::string key = IdempotencyKey(id, raw);
+  auto parsed = ParseIdempotencyKey(key);  // Views into `key`.
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->session, id);
   EXPECT_EQ(parsed->key, raw);
