@@ -3,6 +3,7 @@
 #include <capnp/serialize.h>
 #include <fmt/format.h>
 #include <kj/exception.h>
+#include <kj/io.h>
 
 #include <cstring>
 
@@ -55,12 +56,25 @@ bool MapEnum(In in, Out max, Out* out) {
   return true;
 }
 
-size_t MessageWords(std::span<const Message> messages) {
-  size_t bytes = 0;
-  for (const Message& m : messages) {
-    bytes += m.content.size() + m.tool_call_id.size() + m.tool_name.size() + 64;
-  }
-  return bytes / sizeof(capnp::word);
+// Builds records in a per-thread first segment instead of a fresh zeroed
+// allocation each time; Cap'n Proto zeroes what it used on destruction, and
+// falls back to malloc for records that outgrow it.
+constexpr size_t kScratchWords = 4096;  // 32 KiB a thread.
+
+kj::ArrayPtr<capnp::word> Scratch() {
+  thread_local capnp::word scratch[kScratchWords] = {};
+  return kj::arrayPtr(scratch, kScratchWords);
+}
+
+// Serialises `message` in the flat format into one exactly-sized buffer.
+EncodedRecord Flatten(capnp::MallocMessageBuilder& message) {
+  std::string bytes(
+      capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word),
+      '\0');
+  kj::ArrayOutputStream out(kj::arrayPtr(
+      reinterpret_cast<kj::byte*>(bytes.data()), bytes.size()));
+  capnp::writeMessage(out, message);
+  return EncodedRecord(std::move(bytes));
 }
 
 void SetMessages(capnp::List<schema::Message>::Builder list,
@@ -150,8 +164,7 @@ std::string TurnRecordName(const SessionId& id, uint64_t number) {
 }
 
 EncodedRecord EncodeSession(const Session& s) {
-  capnp::MallocMessageBuilder message(
-      (s.metadata.size() + s.title.size()) / sizeof(capnp::word) + 64);
+  capnp::MallocMessageBuilder message(Scratch());
   auto b = message.initRoot<schema::Session>();
   b.setAgent(AsText(s.agent));
   b.setModel(AsText(s.model));
@@ -173,7 +186,7 @@ EncodedRecord EncodeSession(const Session& s) {
   for (size_t i = 0; i < s.processing_turns.size(); ++i) {
     processing.set(i, s.processing_turns[i]);
   }
-  return EncodedRecord(capnp::messageToFlatArray(message));
+  return Flatten(message);
 }
 
 Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
@@ -209,9 +222,7 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
 }
 
 EncodedRecord EncodeTurn(const Turn& t) {
-  capnp::MallocMessageBuilder message(
-      MessageWords(t.input) + MessageWords(t.output) +
-      t.error.size() / sizeof(capnp::word) + 64);
+  capnp::MallocMessageBuilder message(Scratch());
   auto b = message.initRoot<schema::Turn>();
   b.setNumber(t.number);
   if (!t.idempotency_key.empty())
@@ -226,7 +237,7 @@ EncodedRecord EncodeTurn(const Turn& t) {
   b.setFinishedMs(t.finished_ms);
   SetTokens(b.initTokens(), t.usage.tokens);
   b.setCostMicros(t.usage.cost_micros);
-  return EncodedRecord(capnp::messageToFlatArray(message));
+  return Flatten(message);
 }
 
 Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes) {

@@ -22,18 +22,15 @@
 
 namespace agentlog::internal {
 
-// An encoded record: the flat (unpacked, single-frame) Cap'n Proto message.
+// An encoded record: the flat (unpacked) Cap'n Proto message, segment
+// table first.
 class EncodedRecord {
  public:
-  explicit EncodedRecord(kj::Array<capnp::word> words)
-      : words_(kj::mv(words)) {}
-  std::string_view bytes() const {
-    return {reinterpret_cast<const char*>(words_.begin()),
-            words_.size() * sizeof(capnp::word)};
-  }
+  explicit EncodedRecord(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::string_view bytes() const { return bytes_; }
 
  private:
-  kj::Array<capnp::word> words_;
+  std::string bytes_;
 };
 
 // Holds untrusted bytes word-aligned and reads them as a message. The bytes

@@ -101,6 +101,30 @@ TEST(RecordCodecTest, TurnRoundTrips) {
   EXPECT_EQ(decoded->usage.cost_micros, t.usage.cost_micros);
 }
 
+TEST(RecordCodecTest, RecordsLargerThanTheScratchSegmentRoundTrip) {
+  Turn t;
+  t.session = SessionId::Generate(3);
+  t.number = 1;
+  t.input = {Message{Role::kUser, std::string(300 * 1024, 'q'), "", ""}};
+  t.output = {Message{Role::kAssistant, std::string(200 * 1024, 'a'), "", ""}};
+  auto decoded = DecodeTurn(t.session, EncodeTurn(t).bytes());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->input, t.input);
+  EXPECT_EQ(decoded->output, t.output);
+}
+
+TEST(RecordCodecTest, EncodingIsDeterministicAcrossReuseOfScratchSpace) {
+  // Records are built in reused per-thread scratch space: a big record
+  // followed by a small one must leave nothing of the first in the second.
+  const Session small = FullSession();
+  const std::string first(EncodeSession(small).bytes());
+  Session big = FullSession();
+  big.metadata = std::string(20000, 'x');
+  big.tags.assign(50, std::string(100, 't'));
+  EncodeSession(big).bytes();
+  EXPECT_EQ(std::string(EncodeSession(small).bytes()), first);
+}
+
 TEST(RecordCodecTest, UnalignedBytesDecode) {
   const Session s = FullSession();
   const EncodedRecord record = EncodeSession(s);
