@@ -23,16 +23,6 @@
 
 #include "test_util.h"
 
-namespace agentlog {
-// Readable failure messages.
-void PrintTo(TurnStatus status, std::ostream* os) {
-  *os << TurnStatusName(status);
-}
-void PrintTo(const TurnRef& ref, std::ostream* os) {
-  *os << ref.session.ToString() << "/" << ref.number;
-}
-}  // namespace agentlog
-
 namespace agentlog::testing {
 namespace {
 

@@ -43,16 +43,6 @@
 
 extern char** environ;
 
-namespace agentlog {
-// Readable failure messages.
-void PrintTo(TurnStatus status, std::ostream* os) {
-  *os << TurnStatusName(status);
-}
-void PrintTo(const TurnRef& ref, std::ostream* os) {
-  *os << ref.session.ToString() << "/" << ref.number;
-}
-}  // namespace agentlog
-
 namespace agentlog::testing {
 namespace {
 

@@ -7,10 +7,27 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "agentlog/agentlog.h"
+
+namespace agentlog {
+// How GoogleTest prints agentlog values in failure messages.
+inline void PrintTo(TurnStatus status, std::ostream* os) {
+  *os << TurnStatusName(status);
+}
+inline void PrintTo(SessionStatus status, std::ostream* os) {
+  *os << SessionStatusName(status);
+}
+inline void PrintTo(const SessionId& id, std::ostream* os) {
+  *os << id.ToString();
+}
+inline void PrintTo(const TurnRef& ref, std::ostream* os) {
+  *os << ref.session.ToString() << "/" << ref.number;
+}
+}  // namespace agentlog
 
 namespace agentlog::testing {
 
