@@ -16,15 +16,13 @@ namespace agentlog::internal {
 Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
                                          const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
-  AGENTLOG_RETURN_IF_ERROR(ValidateSessionSpec(options_, spec));
   Session session;
+  AGENTLOG_RETURN_IF_ERROR(ValidateSessionSpec(options_, spec, &session.tags));
   const int64_t now = Now();
   session.id = SessionId::Generate(now);
   session.agent = spec.agent;
   session.model = spec.model;
   session.title = spec.title;
-  ValidateTags(options_, spec.tags, "SessionSpec::tags", &session.tags)
-      .IgnoreError();  // Validated above; this merges duplicates.
   session.metadata = spec.metadata;
   session.status = SessionStatus::kActive;
   session.created_ms = now;
@@ -77,16 +75,14 @@ Result<std::vector<Session>> StoreImpl::ListSessions(
 Result<Session> StoreImpl::UpdateSession(const SessionId& id,
                                          const SessionUpdate& update,
                                          const WriteOptions& wo) {
-  AGENTLOG_RETURN_IF_ERROR(ValidateSessionUpdate(options_, update));
+  std::vector<std::string> tags;
+  AGENTLOG_RETURN_IF_ERROR(ValidateSessionUpdate(options_, update, &tags));
   Session updated;
   AGENTLOG_RETURN_IF_ERROR(MutateSession(
       id, wo, false,
       [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
         if (update.title) s.title = *update.title;
-        if (update.tags) {
-          ValidateTags(options_, *update.tags, "SessionUpdate::tags", &s.tags)
-              .IgnoreError();  // Validated above; this merges duplicates.
-        }
+        if (update.tags) s.tags = tags;
         if (update.metadata) s.metadata = *update.metadata;
         if (update.context_window) s.context_window = *update.context_window;
         if (update.pinned) s.pinned = *update.pinned;

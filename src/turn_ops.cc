@@ -95,7 +95,7 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
   const InputDigest digest = ComputeInputDigest(input);
   BeginTurnResult result;
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
-    const std::string idem_key = IdempotencyKey(id, key);
+    const std::string idem_key = key.empty() ? "" : IdempotencyKey(id, key);
     if (!key.empty()) {
       rocksdb::PinnableSlice existing;
       const rocksdb::Status st =

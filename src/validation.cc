@@ -153,8 +153,8 @@ static Status CheckMetadata(const Options& o, std::string_view metadata,
   return Status::OK();
 }
 
-Status ValidateSessionSpec(const Options& o, const SessionSpec& spec) {
-  std::vector<std::string> merged;
+Status ValidateSessionSpec(const Options& o, const SessionSpec& spec,
+                           std::vector<std::string>* merged_tags) {
   const Status checks[] = {
       CheckText(spec.agent, "SessionSpec::agent", o.max_name_bytes,
                 "max_name_bytes", true),
@@ -162,7 +162,7 @@ Status ValidateSessionSpec(const Options& o, const SessionSpec& spec) {
                 "max_name_bytes", false),
       CheckText(spec.title, "SessionSpec::title", o.max_title_bytes,
                 "max_title_bytes", false),
-      ValidateTags(o, spec.tags, "SessionSpec::tags", &merged),
+      ValidateTags(o, spec.tags, "SessionSpec::tags", merged_tags),
       CheckMetadata(o, spec.metadata, "SessionSpec::metadata"),
   };
   for (const Status& s : checks) {
@@ -171,15 +171,16 @@ Status ValidateSessionSpec(const Options& o, const SessionSpec& spec) {
   return Status::OK();
 }
 
-Status ValidateSessionUpdate(const Options& o, const SessionUpdate& u) {
+Status ValidateSessionUpdate(const Options& o, const SessionUpdate& u,
+                             std::vector<std::string>* merged_tags) {
+  merged_tags->clear();
   if (u.title) {
     Status s = CheckText(*u.title, "SessionUpdate::title", o.max_title_bytes,
                          "max_title_bytes", false);
     if (!s.ok()) return s;
   }
   if (u.tags) {
-    std::vector<std::string> merged;
-    Status s = ValidateTags(o, *u.tags, "SessionUpdate::tags", &merged);
+    Status s = ValidateTags(o, *u.tags, "SessionUpdate::tags", merged_tags);
     if (!s.ok()) return s;
   }
   if (u.metadata) {

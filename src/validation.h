@@ -24,9 +24,13 @@ bool IsValidUtf8(std::string_view text);
 Status CheckText(std::string_view text, std::string_view field, size_t limit,
                  const char* option, bool required);
 
-Status ValidateSessionSpec(const Options& options, const SessionSpec& spec);
+// Both return the tags with duplicates merged in `merged_tags` (left empty
+// when the update sets no tags), so that callers validate them only once.
+Status ValidateSessionSpec(const Options& options, const SessionSpec& spec,
+                           std::vector<std::string>* merged_tags);
 Status ValidateSessionUpdate(const Options& options,
-                             const SessionUpdate& update);
+                             const SessionUpdate& update,
+                             std::vector<std::string>* merged_tags);
 // Checks tags and returns them with duplicates merged (first kept).
 Status ValidateTags(const Options& options, std::span<const std::string> tags,
                     std::string_view field, std::vector<std::string>* merged);
