@@ -273,12 +273,7 @@ class ConcurrencyTest : public StoreTest {
             EXPECT_EQ(t.output, OutputFor(want.key));
             EXPECT_EQ(t.usage.tokens, usage.tokens);
             EXPECT_EQ(t.usage.cost_micros, usage.cost_micros);
-            ++totals.completed_turns;
-            totals.tokens.input += usage.tokens.input;
-            totals.tokens.output += usage.tokens.output;
-            totals.tokens.cache_read += usage.tokens.cache_read;
-            totals.tokens.cache_write += usage.tokens.cache_write;
-            totals.cost_micros += usage.cost_micros;
+            AddCompleted(usage, &totals);
             break;
           }
           case TurnStatus::kFailed:

@@ -97,6 +97,17 @@ inline TurnUsage UsageFor(const std::string& key) {
   return usage;
 }
 
+// Adds a completed turn's usage to `totals`: the session totals a checker
+// expects, summed independently of the store's own arithmetic.
+inline void AddCompleted(const TurnUsage& usage, Session* totals) {
+  ++totals->completed_turns;
+  totals->tokens.input += usage.tokens.input;
+  totals->tokens.output += usage.tokens.output;
+  totals->tokens.cache_read += usage.tokens.cache_read;
+  totals->tokens.cache_write += usage.tokens.cache_write;
+  totals->cost_micros += usage.cost_micros;
+}
+
 inline std::string ErrorFor(const std::string& key) {
   return "gave up on " + key;
 }
