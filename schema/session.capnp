@@ -47,4 +47,11 @@ struct Session {
   # Turns still `processing`, ascending. Kept here so that open can report
   # turns interrupted by a crash from one scan of `sessions`.
   processingTurns @15 :List(UInt64);
+
+  # Checkpoints. Versions lastCheckpoint - n + 1 .. lastCheckpoint exist
+  # for some n; checkpointFloor is the retention decision: versions below it
+  # read as NotFound and compaction drops them (docs/architecture.md).
+  lastCheckpoint @16 :UInt64;   # 0 when there is none.
+  checkpointFloor @17 :UInt64;  # Oldest version kept; 0 or 1: none pruned.
+  checkpointKeepLast @18 :UInt32;  # Per-session keep-last-N; 0: store default.
 }

@@ -16,10 +16,20 @@ std::optional<Cf> CfFromName(std::string_view name) {
 }
 
 rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
-    Cf cf, const Options& options,
-    const std::shared_ptr<rocksdb::Cache>& cache) {
+    Cf cf, const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
+    std::shared_ptr<rocksdb::CompactionFilterFactory> retention) {
   rocksdb::ColumnFamilyOptions cfo;
   cfo.write_buffer_size = options.write_buffer_bytes;
+  // Turn bodies are text and compress well; keys and small records too.
+  cfo.compression = rocksdb::kLZ4Compression;
+  cfo.bottommost_compression = rocksdb::kZSTD;
+  if (retention != nullptr) {
+    cfo.compaction_filter_factory = std::move(retention);
+    // Cold files would otherwise keep what retention dropped until
+    // something else compacts them.
+    cfo.periodic_compaction_seconds =
+        static_cast<uint64_t>(options.retention_compaction_period.count());
+  }
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
@@ -32,6 +42,7 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     case Cf::kTurns:
     case Cf::kIdempotency:
     case Cf::kInputs:
+    case Cf::kCheckpoints:
       // Every per-session key starts with the session id: a prefix Bloom
       // filter makes "everything of one session" a cheap bounded scan, and
       // the memtable filter keeps idempotency misses (the common case on
@@ -42,12 +53,30 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       cfo.memtable_whole_key_filtering = true;
       table.whole_key_filtering = true;
       break;
+    case Cf::kCheckpointData:
+      // Payloads are compressed once, by agentlog (so that the checksum
+      // covers what the host gave): RocksDB must not compress them again.
+      // Large ones live in blob files, which compaction moves without
+      // rewriting; only point reads touch this family.
+      cfo.compression = rocksdb::kNoCompression;
+      cfo.bottommost_compression = rocksdb::kDisableCompressionOption;
+      cfo.enable_blob_files = true;
+      cfo.min_blob_size = kMinBlobBytes;
+      cfo.blob_compression_type = rocksdb::kNoCompression;
+      // A blob file's space comes back only when every blob in it is
+      // garbage. Files of at most 64 MiB, and garbage collection that
+      // relocates the live blobs out of the oldest quarter of the files
+      // (forced once half their bytes are garbage), bound the space pruned
+      // versions keep.
+      cfo.blob_file_size = 64 << 20;
+      cfo.enable_blob_garbage_collection = true;
+      cfo.blob_garbage_collection_age_cutoff = 0.25;
+      cfo.blob_garbage_collection_force_threshold = 0.5;
+      table.whole_key_filtering = true;
+      break;
     default:
       break;
   }
-  // Turn bodies are text and compress well; keys and small records too.
-  cfo.compression = rocksdb::kLZ4Compression;
-  cfo.bottommost_compression = rocksdb::kZSTD;
   cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cfo;
 }

@@ -23,22 +23,30 @@ enum class Cf : uint8_t {
   kIdempotency,  // session id, key bytes -> turn number (u64 BE)
   kInputs,       // session id, input digest, turn number -> empty
   kMeta,         // name -> store-wide values (format version)
+  kCheckpoints,  // session id, version -> CheckpointHeader
+  kCheckpointData,  // session id, version -> stored payload bytes (BlobDB)
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Cf::kCount)>
-    kCfNames = {"default",     "sessions", "turns",
-                "idempotency", "inputs",   "meta"};
+    kCfNames = {"default", "sessions",    "turns",
+                "idempotency", "inputs",  "meta",
+                "checkpoints", "checkpoint_data"};
+
+// Payloads at least this large go to blob files; smaller ones stay in SSTs.
+inline constexpr uint64_t kMinBlobBytes = 4096;
 
 inline std::string_view CfName(Cf cf) {
   return kCfNames[static_cast<size_t>(cf)];
 }
 std::optional<Cf> CfFromName(std::string_view name);
 
-// Options of one column family; `cache` is the store's shared block cache.
+// Options of one column family; `cache` is the store's shared block cache,
+// `retention` the compaction filter factory that applies retention decisions
+// to it (null for families retention does not cover).
 rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
-    Cf cf, const Options& options,
-    const std::shared_ptr<rocksdb::Cache>& cache);
+    Cf cf, const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
+    std::shared_ptr<rocksdb::CompactionFilterFactory> retention = nullptr);
 
 // The store-wide RocksDB options derived from `options`.
 rocksdb::DBOptions DbOptionsFor(const Options& options);
@@ -47,8 +55,11 @@ rocksdb::DBOptions DbOptionsFor(const Options& options);
 inline constexpr std::string_view kFormatVersionKey = "format_version";
 // The on-disk format this library writes. Bump it (and write a migration in
 // store_open.cc) for every incompatible change; compatible schema evolution
-// does not need a bump.
-inline constexpr uint32_t kFormatVersion = 1;
+// does not need a bump. History:
+//   1: sessions, turns, idempotency, inputs, meta.
+//   2: checkpoints and checkpoint_data; checkpoint fields in Session (a
+//      library that knows only 1 would lose them when rewriting a session).
+inline constexpr uint32_t kFormatVersion = 2;
 
 }  // namespace agentlog::internal
 

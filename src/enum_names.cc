@@ -1,6 +1,7 @@
 // Text names of the public enums, as printed by the agentlog command and in
 // JSON exports.
 
+#include "agentlog/checkpoint.h"
 #include "agentlog/session.h"
 #include "agentlog/turn.h"
 
@@ -44,6 +45,16 @@ std::string_view TurnStatusName(TurnStatus status) {
       return "completed";
     case TurnStatus::kFailed:
       return "failed";
+  }
+  return "unknown";
+}
+
+std::string_view CheckpointCodecName(CheckpointCodec codec) {
+  switch (codec) {
+    case CheckpointCodec::kNone:
+      return "none";
+    case CheckpointCodec::kLz4:
+      return "lz4";
   }
   return "unknown";
 }

@@ -36,7 +36,7 @@ std::string SessionKey(const SessionId& id) {
   return key;
 }
 
-std::string TurnKey(const SessionId& id, uint64_t number) {
+std::string NumberedKey(const SessionId& id, uint64_t number) {
   std::string key;
   key.reserve(kSessionPrefixBytes + 8);
   AppendId(&key, id);
@@ -90,9 +90,9 @@ std::optional<SessionId> ParseSessionKey(std::string_view key) {
   return IdFrom(key);
 }
 
-std::optional<ParsedTurnKey> ParseTurnKey(std::string_view key) {
+std::optional<ParsedNumberedKey> ParseNumberedKey(std::string_view key) {
   if (key.size() != kSessionPrefixBytes + 8) return std::nullopt;
-  return ParsedTurnKey{IdFrom(key), DecodeU64(key.substr(kSessionPrefixBytes))};
+  return ParsedNumberedKey{IdFrom(key), DecodeU64(key.substr(kSessionPrefixBytes))};
 }
 
 std::optional<ParsedIdempotencyKey> ParseIdempotencyKey(std::string_view key) {

@@ -25,8 +25,15 @@ uint64_t DecodeU64(std::string_view bytes);
 
 // sessions: id.
 std::string SessionKey(const SessionId& id);
-// turns: id, turn number.
-std::string TurnKey(const SessionId& id, uint64_t number);
+// turns, checkpoints and checkpoint_data: id, then the turn number or the
+// checkpoint version.
+std::string NumberedKey(const SessionId& id, uint64_t number);
+inline std::string TurnKey(const SessionId& id, uint64_t number) {
+  return NumberedKey(id, number);
+}
+inline std::string CheckpointKey(const SessionId& id, uint64_t version) {
+  return NumberedKey(id, version);
+}
 // idempotency: id, the key's bytes.
 std::string IdempotencyKey(const SessionId& id, std::string_view key);
 // inputs: id, input digest, turn number. The first key under (id, digest)
@@ -41,11 +48,11 @@ std::string SessionRangeEnd(const SessionId& id);
 
 // Decoders for keys read back from disk; nullopt when malformed.
 std::optional<SessionId> ParseSessionKey(std::string_view key);
-struct ParsedTurnKey {
+struct ParsedNumberedKey {
   SessionId session;
   uint64_t number = 0;
 };
-std::optional<ParsedTurnKey> ParseTurnKey(std::string_view key);
+std::optional<ParsedNumberedKey> ParseNumberedKey(std::string_view key);
 struct ParsedIdempotencyKey {
   SessionId session;
   std::string_view key;

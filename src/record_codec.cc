@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "checkpoint.capnp.h"
 #include "session.capnp.h"
 #include "turn.capnp.h"
 
@@ -186,6 +187,9 @@ EncodedRecord EncodeSession(const Session& s) {
   for (size_t i = 0; i < s.processing_turns.size(); ++i) {
     processing.set(i, s.processing_turns[i]);
   }
+  b.setLastCheckpoint(s.last_checkpoint);
+  b.setCheckpointFloor(s.oldest_checkpoint);
+  b.setCheckpointKeepLast(s.checkpoint_keep_last);
   return Flatten(message);
 }
 
@@ -216,6 +220,14 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
         s->cost_micros = r.getCostMicros();
         for (uint64_t n : r.getProcessingTurns()) {
           s->processing_turns.push_back(n);
+        }
+        s->last_checkpoint = r.getLastCheckpoint();
+        s->oldest_checkpoint = r.getCheckpointFloor();
+        s->checkpoint_keep_last = r.getCheckpointKeepLast();
+        if (s->oldest_checkpoint > s->last_checkpoint) {
+          *problem = fmt::format("checkpoint floor {} is past the last version {}",
+                                 s->oldest_checkpoint, s->last_checkpoint);
+          return false;
         }
         return true;
       });
@@ -272,6 +284,58 @@ Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes) {
         t->finished_ms = r.getFinishedMs();
         t->usage.tokens = GetTokens(r.getTokens());
         t->usage.cost_micros = r.getCostMicros();
+        return true;
+      });
+}
+
+std::string CheckpointRecordName(const SessionId& id, uint64_t version) {
+  return fmt::format("checkpoints/{}/{}", id.ToString(), version);
+}
+
+EncodedRecord EncodeCheckpointHeader(const CheckpointInfo& c) {
+  capnp::MallocMessageBuilder message(Scratch());
+  auto b = message.initRoot<schema::CheckpointHeader>();
+  b.setVersion(c.version);
+  b.setParent(c.parent.value_or(0));
+  b.setCreatedMs(c.created_ms);
+  b.setRawBytes(c.raw_bytes);
+  b.setStoredBytes(c.stored_bytes);
+  b.setCodec(static_cast<schema::CheckpointCodec>(c.codec));
+  b.setXxh3(c.checksum);
+  if (!c.metadata.empty()) b.setMetadata(AsData(c.metadata));
+  return Flatten(message);
+}
+
+Result<CheckpointInfo> DecodeCheckpointHeader(const SessionId& id,
+                                              uint64_t version,
+                                              std::string_view bytes) {
+  return DecodeRecord<CheckpointInfo>(
+      bytes, [&] { return CheckpointRecordName(id, version); },
+      [&](capnp::MessageReader& message, CheckpointInfo* c,
+          std::string* problem) {
+        auto r = message.getRoot<schema::CheckpointHeader>();
+        c->session = id;
+        c->version = r.getVersion();
+        if (c->version != version) {
+          *problem = fmt::format("holds version {}", c->version);
+          return false;
+        }
+        if (r.getParent() != 0) c->parent = r.getParent();
+        c->created_ms = r.getCreatedMs();
+        c->raw_bytes = r.getRawBytes();
+        c->stored_bytes = r.getStoredBytes();
+        if (!MapEnum(r.getCodec(), CheckpointCodec::kLz4, &c->codec)) {
+          *problem = fmt::format("unknown checkpoint codec {}",
+                                 static_cast<int>(r.getCodec()));
+          return false;
+        }
+        if (c->codec == CheckpointCodec::kNone &&
+            c->stored_bytes != c->raw_bytes) {
+          *problem = "uncompressed payload with stored size != raw size";
+          return false;
+        }
+        c->checksum = r.getXxh3();
+        c->metadata = ToString(r.getMetadata());
         return true;
       });
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "agentlog/checkpoint.h"
 #include "agentlog/result.h"
 #include "agentlog/session.h"
 #include "agentlog/turn.h"
@@ -59,9 +60,19 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes);
 EncodedRecord EncodeTurn(const Turn& turn);
 Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes);
 
-// "sessions/<id>", "turns/<id>/<n>": how records are named in messages.
+// The header of a checkpoint version (the `checkpoints` column family); the
+// payload is stored apart (checkpoint_payload.h).
+EncodedRecord EncodeCheckpointHeader(const CheckpointInfo& info);
+// Corruption also when the header names another version than its key.
+Result<CheckpointInfo> DecodeCheckpointHeader(const SessionId& id,
+                                              uint64_t version,
+                                              std::string_view bytes);
+
+// "sessions/<id>", "turns/<id>/<n>", "checkpoints/<id>/<v>": how records are
+// named in messages.
 std::string SessionRecordName(const SessionId& id);
 std::string TurnRecordName(const SessionId& id, uint64_t number);
+std::string CheckpointRecordName(const SessionId& id, uint64_t version);
 
 }  // namespace agentlog::internal
 

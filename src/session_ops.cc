@@ -177,7 +177,11 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   rocksdb::WriteBatch batch;
   DeleteSessionRecords(&batch, id, /*include_session=*/true);
   stripe.cache.Erase(id);
-  return Write(&batch, wo, id);
+  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
+  // The range deletions cover every record its floors did. (Forgetting
+  // early is safe: a filter without a decision keeps everything.)
+  retention_->Forget(id);
+  return Status::OK();
 }
 
 }  // namespace agentlog::internal

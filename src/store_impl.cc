@@ -58,6 +58,28 @@ Result<Turn> StoreImpl::LoadTurn(const SessionId& id, uint64_t number,
   return turn;
 }
 
+Status StoreImpl::Compact() {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  // Decisions reach the filters once durable: sync so that every decision
+  // made so far applies to this compaction.
+  AGENTLOG_RETURN_IF_ERROR(SyncWalAndRetention());
+  rocksdb::CompactRangeOptions cro;
+  // Rewrite the bottommost level too (each file once), so that the filters
+  // see every record; and relocate every live blob, so that blob files
+  // holding only dropped payloads are deleted and mixed ones rewritten.
+  cro.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForceOptimized;
+  cro.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+  cro.blob_garbage_collection_age_cutoff = 1.0;
+  for (size_t i = 0; i < handles_.size(); ++i) {
+    if (handles_[i] == nullptr || static_cast<Cf>(i) == Cf::kDefault) continue;
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        db_->CompactRange(cro, handles_[i], nullptr, nullptr),
+        fmt::format("compact {}", kCfNames[i])));
+  }
+  return Status::OK();
+}
+
 void StoreImpl::PutSession(rocksdb::WriteBatch* batch, const Session& session) {
   const EncodedRecord record = EncodeSession(session);
   batch
@@ -71,7 +93,8 @@ void StoreImpl::DeleteSessionRecords(rocksdb::WriteBatch* batch,
                                      bool include_session) {
   const std::string begin = SessionRangeBegin(id);
   const std::string end = SessionRangeEnd(id);
-  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs}) {
+  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
+                Cf::kCheckpointData}) {
     batch->DeleteRange(handle(cf), begin, end).PermitUncheckedError();
   }
   if (include_session) {

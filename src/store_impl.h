@@ -6,16 +6,23 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "agentlog/store.h"
+#include "checkpoint_payload.h"
 #include "column_families.h"
 #include "function_ref.h"
+#include "retention.h"
 #include "session_stripes.h"
 #include "wal_syncer.h"
 
 namespace agentlog::internal {
+
+struct SessionFacts;  // store_verify.cc
 
 // The Store implementation over RocksDB. Method contracts are in store.h;
 // this file is about how: a session's writes happen under its stripe lock as
@@ -79,9 +86,26 @@ class StoreImpl final : public Store {
                        const WriteOptions& wo) override;
   Status ClearTurns(const SessionId& session, const WriteOptions& wo) override;
 
+  Result<CheckpointInfo> PutCheckpoint(const SessionId& session,
+                                       const CheckpointSpec& spec,
+                                       const WriteOptions& wo) override;
+  Result<Checkpoint> GetCheckpoint(const SessionId& session,
+                                   std::optional<uint64_t> version) override;
+  Result<std::vector<CheckpointInfo>> ListCheckpoints(
+      const SessionId& session) override;
+  Result<Session> SetCheckpointRetention(const SessionId& session,
+                                         uint32_t keep_last,
+                                         const WriteOptions& wo) override;
+  Result<TurnWithCheckpoint> CompleteTurnWithCheckpoint(
+      const SessionId& session, uint64_t number,
+      std::span<const Message> output, const TurnUsage& usage,
+      const CheckpointSpec& checkpoint, const WriteOptions& wo) override;
+
   Result<StoreInfo> Info() override;
   Result<VerifyReport> Verify() override;
   Status SyncWal() override;
+  Status Compact() override;
+  Result<BackupInfo> Backup(std::string_view backup_dir) override;
 
   // --- For the agentlog command and tests ---
 
@@ -91,6 +115,8 @@ class StoreImpl final : public Store {
     return handles_[static_cast<size_t>(cf)];
   }
   rocksdb::DB* db() const { return db_.get(); }
+  // Retention decisions as the compaction filters see them.
+  RetentionDecisions& retention() { return *retention_; }
 
   // A consistent view for a read that spans several records: a RocksDB
   // snapshot on a writable store. A read-only or secondary instance needs
@@ -151,6 +177,20 @@ class StoreImpl final : public Store {
   // Deletes every per-session record of `id` from the per-session families.
   void DeleteSessionRecords(rocksdb::WriteBatch* batch, const SessionId& id,
                             bool include_session);
+  // Adds version s.last_checkpoint + 1 to `batch` and moves the session's
+  // checkpoint counters (under its lock); describes it in `info`.
+  Status AddCheckpoint(Session& s, rocksdb::WriteBatch& batch,
+                       const EncodedPayload& payload,
+                       const CheckpointSpec& spec, CheckpointInfo* info);
+  // Hands the session's checkpoint floor to the retention filters once the
+  // write that set it is durable (now, under kSync).
+  void PublishFloors(const Session& session, const WriteOptions& wo);
+  // Verify's pass over the checkpoint families.
+  Status VerifyCheckpoints(const rocksdb::ReadOptions& ro,
+                           std::map<SessionId, SessionFacts>& sessions,
+                           VerifyReport& report);
+  // Fsyncs the WAL and makes the retention decisions it covers take effect.
+  Status SyncWalAndRetention();
   // The common part of BeginTurn and AppendTurn.
   Result<BeginTurnResult> StartTurn(const SessionId& session,
                                     std::string_view idempotency_key,
@@ -159,9 +199,13 @@ class StoreImpl final : public Store {
                                     const TurnUsage* usage,
                                     const WriteOptions& wo);
   // Moves a processing turn to a final state.
+  // With `also`, the records it adds go into the same batch (a checkpoint).
+  using AlsoWrite = FunctionRef<Status(Session&, rocksdb::WriteBatch&)>;
   Result<Turn> FinishTurn(const SessionId& session, uint64_t number,
                           const WriteOptions& wo,
-                          FunctionRef<Status(Turn&)> finish);
+                          FunctionRef<Status(Turn&)> finish,
+                          const AlsoWrite* also = nullptr,
+                          Session* session_out = nullptr);
 
   Options options_;
   std::shared_ptr<Clock> clock_;
@@ -178,6 +222,13 @@ class StoreImpl final : public Store {
       handles_{};
   std::unique_ptr<WalSyncer> syncer_;
   SessionStripes stripes_;
+  std::shared_ptr<RetentionDecisions> retention_ =
+      std::make_shared<RetentionDecisions>();
+  // The retention filter of each family retention covers, else null.
+  std::array<std::shared_ptr<RetentionFilterFactory>,
+             static_cast<size_t>(Cf::kCount)>
+      retention_filters_{};
+  std::mutex backup_mu_;  // One BackupEngine writer at a time.
 };
 
 }  // namespace agentlog::internal

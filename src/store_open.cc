@@ -133,12 +133,19 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     }
   }
   if (names.empty()) names.emplace_back(rocksdb::kDefaultColumnFamilyName);
+  for (Cf cf : {Cf::kCheckpoints, Cf::kCheckpointData}) {
+    retention_filters_[static_cast<size_t>(cf)] =
+        std::make_shared<RetentionFilterFactory>(
+            std::string(CfName(cf)), retention_, &SessionFloors::checkpoint);
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     const auto cf = CfFromName(name);
-    descriptors.emplace_back(name,
-                             cf ? ColumnFamilyOptionsFor(*cf, options, cache)
-                                : rocksdb::ColumnFamilyOptions());
+    descriptors.emplace_back(
+        name, cf ? ColumnFamilyOptionsFor(
+                       *cf, options, cache,
+                       retention_filters_[static_cast<size_t>(*cf)])
+                 : rocksdb::ColumnFamilyOptions());
   }
 
   rocksdb::DB* raw = nullptr;
@@ -184,7 +191,8 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   AGENTLOG_RETURN_IF_ERROR(CheckFormatVersion());
   AGENTLOG_RETURN_IF_ERROR(Recover());
   if (mode_ == AccessMode::kReadWrite) {
-    syncer_ = std::make_unique<WalSyncer>(db_.get(), options.sync_interval);
+    syncer_ = std::make_unique<WalSyncer>(
+        [this] { return SyncWalAndRetention().ok(); }, options.sync_interval);
   }
   return Status::OK();
 }
@@ -228,8 +236,24 @@ Status StoreImpl::CheckFormatVersion() {
         "{}: upgrade agentlog to open it",
         path_, version, kFormatVersion));
   }
-  // Version 1 is the first format; older ones would be migrated here.
+  if (version < 1) {
+    return Status::Corruption(fmt::format("meta/format_version is {}", version));
+  }
   report_.format_version = static_cast<uint32_t>(version);
+  if (version < kFormatVersion && mode_ == AccessMode::kReadWrite) {
+    // 1 -> 2 added the checkpoint column families (open has just created
+    // them) and session fields that read as 0 in older records: nothing to
+    // rewrite. The stamp is what keeps older libraries, which would drop
+    // those fields when rewriting a session, away from the store.
+    std::string encoded;
+    AppendU64(&encoded, kFormatVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    AGENTLOG_RETURN_IF_ERROR(
+        FromRocksDB(db_->Put(wo, handle(Cf::kMeta), kFormatVersionKey, encoded),
+                    "write format version"));
+    report_.format_version = kFormatVersion;
+  }
   return Status::OK();
 }
 
@@ -268,6 +292,11 @@ Status StoreImpl::Recover() {
     for (uint64_t n : session->processing_turns) {
       report_.processing_turns.push_back({*id, n});
     }
+    // What open finds on disk is durable: after WAL replay RocksDB flushes
+    // the recovered writes before it returns.
+    if (session->oldest_checkpoint > 1) {
+      retention_->Durable(*id, {.checkpoint = session->oldest_checkpoint});
+    }
   }
   return FromRocksDB(it->status(), "scan sessions");
 }
@@ -293,7 +322,14 @@ StoreImpl::~StoreImpl() {
 
 Status StoreImpl::SyncWal() {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
-  return FromRocksDB(db_->SyncWAL(), "sync WAL");
+  return SyncWalAndRetention();
+}
+
+Status StoreImpl::SyncWalAndRetention() {
+  const uint64_t ticket = retention_->BeforeSync();
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(db_->SyncWAL(), "sync WAL"));
+  retention_->AfterSync(ticket);
+  return Status::OK();
 }
 
 Status StoreImpl::CheckWritable() const {
@@ -324,6 +360,9 @@ Result<StoreInfo> StoreImpl::Info() {
     cf.sst_bytes = property("rocksdb.live-sst-files-size");
     cf.blob_bytes = property("rocksdb.live-blob-file-size");
     cf.memtable_bytes = property("rocksdb.cur-size-all-mem-tables");
+    if (retention_filters_[i] != nullptr) {
+      cf.retention_dropped = retention_filters_[i]->dropped();
+    }
     info.column_families.push_back(std::move(cf));
   }
   if (rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions)) {

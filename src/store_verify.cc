@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "checkpoint_payload.h"
 #include "keys.h"
 #include "record_codec.h"
 #include "rocksdb_status.h"
@@ -12,16 +13,144 @@
 #include "store_impl.h"
 
 namespace agentlog::internal {
-namespace {
 
 struct SessionFacts {
   uint64_t turn_count = 0;
   std::vector<uint64_t> processing;  // From the session record.
+  uint64_t last_checkpoint = 0;
+  uint64_t oldest_checkpoint = 0;
   uint64_t turns_seen = 0;
   std::vector<uint64_t> processing_seen;  // From the turn records.
+  uint64_t checkpoints_seen = 0;          // Kept versions with a header.
 };
 
+namespace {
+
+std::string VersionName(const SessionId& id, uint64_t version) {
+  return fmt::format("{}/{}", id.ToString(), version);
+}
+
 }  // namespace
+
+// Checks every checkpoint version retention keeps: its header decodes, its
+// payload decodes and matches the header's checksum, and the versions of each
+// session are complete. Versions below a session's floor are pruned records
+// awaiting compaction and are skipped.
+Status StoreImpl::VerifyCheckpoints(const rocksdb::ReadOptions& ro,
+                                    std::map<SessionId, SessionFacts>& sessions,
+                                    VerifyReport& report) {
+  rocksdb::ColumnFamilyHandle* headers_cf = handle(Cf::kCheckpoints);
+  rocksdb::ColumnFamilyHandle* data_cf = handle(Cf::kCheckpointData);
+  if (headers_cf == nullptr || data_cf == nullptr) return Status::OK();
+  auto problem = [&](Cf cf, std::string key, std::string what) {
+    report.problems.push_back(
+        {std::string(CfName(cf)), std::move(key), std::move(what)});
+  };
+  // True when (id, version) is a version retention keeps; records a
+  // problem when it is beyond the session or the session is gone.
+  auto kept = [&](Cf cf, const ParsedNumberedKey& key) {
+    auto it = sessions.find(key.session);
+    if (it == sessions.end()) {
+      problem(cf, VersionName(key.session, key.number),
+              "session does not exist");
+      return false;
+    }
+    if (key.number == 0 || key.number > it->second.last_checkpoint) {
+      problem(cf, VersionName(key.session, key.number),
+              fmt::format("beyond the session's last version {}",
+                          it->second.last_checkpoint));
+      return false;
+    }
+    return key.number >= it->second.oldest_checkpoint;
+  };
+
+  // Headers of kept versions, by key, until their payload is checked.
+  std::map<std::string, CheckpointInfo> unchecked;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, headers_cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ++report.records_checked;
+      const std::string_view k = it->key().ToStringView();
+      const auto key = ParseNumberedKey(k);
+      if (!key) {
+        problem(Cf::kCheckpoints, Hex(k), "key is not (session, version)");
+        continue;
+      }
+      if (!kept(Cf::kCheckpoints, *key)) continue;
+      Result<CheckpointInfo> info = DecodeCheckpointHeader(
+          key->session, key->number, it->value().ToStringView());
+      if (!info.ok()) {
+        problem(Cf::kCheckpoints, VersionName(key->session, key->number),
+                info.status().message());
+        continue;
+      }
+      ++sessions[key->session].checkpoints_seen;
+      info->metadata.clear();  // Not needed; keep the map small.
+      unchecked.emplace(std::string(k), std::move(*info));
+    }
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan checkpoints"));
+  }
+  for (const auto& [id, facts] : sessions) {
+    const uint64_t expected =
+        facts.last_checkpoint == 0
+            ? 0
+            : facts.last_checkpoint - std::max<uint64_t>(facts.oldest_checkpoint, 1) + 1;
+    if (facts.checkpoints_seen != expected) {
+      problem(Cf::kCheckpoints, id.ToString(),
+              fmt::format("session keeps versions {}..{} but {} headers exist",
+                          facts.oldest_checkpoint, facts.last_checkpoint,
+                          facts.checkpoints_seen));
+    }
+  }
+
+  // Each payload is read once, in one pass. RocksDB's blob and block
+  // checksums and the payload's own XXH3 are all checked on the way.
+  std::string payload;
+  auto check = [&](const std::string& k, std::string_view stored) {
+    auto it = unchecked.find(k);
+    const auto key = ParseNumberedKey(k);
+    if (it == unchecked.end()) {
+      if (!key) {
+        problem(Cf::kCheckpointData, Hex(k), "key is not (session, version)");
+      } else if (kept(Cf::kCheckpointData, *key)) {
+        problem(Cf::kCheckpointData, VersionName(key->session, key->number),
+                "payload without a header");
+      }
+      return;
+    }
+    const Status decoded = DecodePayload(it->second, stored, &payload);
+    if (!decoded.ok()) {
+      problem(Cf::kCheckpointData, VersionName(key->session, key->number),
+              decoded.message());
+    }
+    unchecked.erase(it);
+  };
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, data_cf));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ++report.records_checked;
+    check(it->key().ToString(), it->value().ToStringView());
+  }
+  if (!it->status().ok()) {
+    // A damaged blob or block stops the scan. Say so, then read what the
+    // scan did not reach one version at a time, naming each bad one.
+    problem(Cf::kCheckpointData, "(scan)", it->status().ToString());
+  }
+  for (auto entry = unchecked.begin(); entry != unchecked.end();) {
+    const std::string k = entry->first;
+    const ParsedNumberedKey key = *ParseNumberedKey(k);
+    ++entry;  // `check` erases the entry it checks.
+    rocksdb::PinnableSlice stored;
+    const rocksdb::Status s = db_->Get(ro, data_cf, k, &stored);
+    if (s.ok()) {
+      check(k, stored.ToStringView());
+      continue;
+    }
+    problem(Cf::kCheckpointData, VersionName(key.session, key.number),
+            s.IsNotFound() ? "header without a payload" : s.ToString());
+    unchecked.erase(k);
+  }
+  return Status::OK();
+}
 
 Result<VerifyReport> StoreImpl::Verify() {
   VerifyReport report;
@@ -57,12 +186,15 @@ Result<VerifyReport> StoreImpl::Verify() {
         Result<Session> s = DecodeSession(*id, v);
         if (!s.ok())
           return problem(Cf::kSessions, id->ToString(), s.status().message());
-        sessions[*id] = {s->turn_count, s->processing_turns, 0, {}};
+        sessions[*id] = {.turn_count = s->turn_count,
+                         .processing = s->processing_turns,
+                         .last_checkpoint = s->last_checkpoint,
+                         .oldest_checkpoint = s->oldest_checkpoint};
       }));
 
   AGENTLOG_RETURN_IF_ERROR(scan(Cf::kTurns, [&](std::string_view k,
                                                 std::string_view v) {
-    const auto key = ParseTurnKey(k);
+    const auto key = ParseNumberedKey(k);
     if (!key) return problem(Cf::kTurns, Hex(k), "key is not (session, turn)");
     const std::string name =
         fmt::format("{}/{}", key->session.ToString(), key->number);
@@ -124,6 +256,8 @@ Result<VerifyReport> StoreImpl::Verify() {
                   "names a turn that does not exist");
         }
       }));
+
+  AGENTLOG_RETURN_IF_ERROR(VerifyCheckpoints(ro, sessions, report));
 
   // RocksDB's own block checksums over every SST file.
   AGENTLOG_RETURN_IF_ERROR(

@@ -167,7 +167,9 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
 
 Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
                                    const WriteOptions& wo,
-                                   FunctionRef<Status(Turn&)> finish) {
+                                   FunctionRef<Status(Turn&)> finish,
+                                   const AlsoWrite* also,
+                                   Session* session_out) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   Turn turn;
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
@@ -192,9 +194,10 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
         FromRocksDB(batch.Put(handle(Cf::kTurns), TurnKey(id, number),
                               rocksdb::Slice(record.bytes())),
                     "batch turn"));
+    if (also != nullptr) AGENTLOG_RETURN_IF_ERROR((*also)(s, batch));
     return true;
   };
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation));
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation, session_out));
   return turn;
 }
 

@@ -46,6 +46,12 @@ Status ValidateOptions(const Options& o) {
       CheckRange<size_t>(o.write_buffer_bytes, kMiB, 4 * kGiB,
                          "write_buffer_bytes"),
       CheckRange<int>(o.background_jobs, 1, 64, "background_jobs"),
+      CheckRange<size_t>(o.max_checkpoint_bytes, 1, kGiB,
+                         "max_checkpoint_bytes"),
+      CheckRange<uint32_t>(o.checkpoint_keep_last, 1, kMaxKeepLast,
+                           "checkpoint_keep_last"),
+      CheckRange<int64_t>(o.retention_compaction_period.count(), 60,
+                          365 * 24 * 3600, "retention_compaction_period (s)"),
   };
   for (const Status& s : checks) {
     if (!s.ok()) return s;
@@ -248,6 +254,31 @@ Status ValidateUsage(const TurnUsage& usage) {
 
 Status ValidateError(const Options& o, std::string_view error) {
   return CheckText(error, "error", o.max_error_bytes, "max_error_bytes", true);
+}
+
+Status ValidateCheckpointSpec(const Options& o, const CheckpointSpec& spec) {
+  if (spec.payload.size() > o.max_checkpoint_bytes) {
+    return Status::InvalidArgument(fmt::format(
+        "CheckpointSpec::payload is {} bytes; limit is {} "
+        "(Options::max_checkpoint_bytes)",
+        spec.payload.size(), o.max_checkpoint_bytes));
+  }
+  if (spec.parent && *spec.parent == 0) {
+    return Status::InvalidArgument(
+        "CheckpointSpec::parent is 0; versions start at 1 (leave it empty for "
+        "no parent)");
+  }
+  return CheckMetadata(o, spec.metadata, "CheckpointSpec::metadata");
+}
+
+Status ValidateKeepLast(uint32_t keep_last) {
+  if (keep_last > kMaxKeepLast) {
+    return Status::InvalidArgument(
+        fmt::format("keep_last is {}; allowed range is 1 to {} (0: the store "
+                    "default)",
+                    keep_last, kMaxKeepLast));
+  }
+  return Status::OK();
 }
 
 }  // namespace agentlog::internal

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agentlog/checkpoint.h"
 #include "agentlog/options.h"
 #include "agentlog/session.h"
 #include "agentlog/status.h"
@@ -40,6 +41,12 @@ Status ValidateMessages(const Options& options, std::span<const Message> msgs,
                         std::string_view field, bool required);
 Status ValidateUsage(const TurnUsage& usage);
 Status ValidateError(const Options& options, std::string_view error);
+Status ValidateCheckpointSpec(const Options& options,
+                              const CheckpointSpec& spec);
+
+// Checkpoint versions a session may be told to keep.
+inline constexpr uint32_t kMaxKeepLast = 1'000'000;
+Status ValidateKeepLast(uint32_t keep_last);
 
 }  // namespace agentlog::internal
 

@@ -1,9 +1,12 @@
 #include "wal_syncer.h"
 
+#include <utility>
+
 namespace agentlog::internal {
 
-WalSyncer::WalSyncer(rocksdb::DB* db, std::chrono::milliseconds interval)
-    : db_(db), interval_(interval), thread_([this] { Run(); }) {}
+WalSyncer::WalSyncer(std::function<bool()> sync,
+                     std::chrono::milliseconds interval)
+    : sync_(std::move(sync)), interval_(interval), thread_([this] { Run(); }) {}
 
 WalSyncer::~WalSyncer() {
   {
@@ -21,7 +24,7 @@ void WalSyncer::Run() {
     lock.unlock();
     // A failed sync leaves the data in the OS; mark dirty again so the
     // next tick retries rather than silently widening the loss window.
-    if (db_->SyncWAL().ok()) {
+    if (sync_()) {
       syncs_.fetch_add(1, std::memory_order_relaxed);
     } else {
       MarkDirty();

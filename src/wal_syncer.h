@@ -1,11 +1,10 @@
 #ifndef AGENTLOG_SRC_WAL_SYNCER_H_
 #define AGENTLOG_SRC_WAL_SYNCER_H_
 
-#include <rocksdb/db.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -17,7 +16,8 @@ namespace agentlog::internal {
 // Thread-safe: MarkDirty may be called from any thread.
 class WalSyncer {
  public:
-  WalSyncer(rocksdb::DB* db, std::chrono::milliseconds interval);
+  // `sync` fsyncs the WAL and says whether it succeeded.
+  WalSyncer(std::function<bool()> sync, std::chrono::milliseconds interval);
   // Stops the thread; a final sync is the owner's job.
   ~WalSyncer();
   WalSyncer(const WalSyncer&) = delete;
@@ -32,7 +32,7 @@ class WalSyncer {
  private:
   void Run();
 
-  rocksdb::DB* const db_;
+  const std::function<bool()> sync_;
   const std::chrono::milliseconds interval_;
   std::atomic<bool> dirty_{false};
   std::atomic<uint64_t> syncs_{0};

@@ -22,14 +22,14 @@ TEST(KeysTest, TurnKeysRoundTripAndSortByNumber) {
   for (uint64_t n : {1ULL, 2ULL, 255ULL, 256ULL, 1ULL << 40}) {
     const std::string key = TurnKey(id, n);
     ASSERT_EQ(key.size(), 24u);
-    auto parsed = ParseTurnKey(key);
+    auto parsed = ParseNumberedKey(key);
     ASSERT_TRUE(parsed.has_value());
     EXPECT_EQ(parsed->session, id);
     EXPECT_EQ(parsed->number, n);
     EXPECT_LT(previous, key);
     previous = key;
   }
-  EXPECT_FALSE(ParseTurnKey("short").has_value());
+  EXPECT_FALSE(ParseNumberedKey("short").has_value());
 }
 
 TEST(KeysTest, SessionKeysRoundTrip) {

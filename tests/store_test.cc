@@ -634,7 +634,8 @@ TEST_F(StoreTest, InfoCountsSessionsAndNamesColumnFamilies) {
   std::vector<std::string> names;
   for (const auto& cf : info.column_families) names.push_back(cf.name);
   EXPECT_EQ(names, (std::vector<std::string>{"sessions", "turns", "idempotency",
-                                             "inputs", "meta"}));
+                                             "inputs", "meta", "checkpoints",
+                                             "checkpoint_data"}));
 }
 
 TEST_F(StoreTest, EveryDurabilityModeAcknowledgesDurablyAcrossReopen) {

@@ -58,7 +58,7 @@ Result<std::string> RecordToJson(Cf cf, std::string_view key,
       break;
     }
     case Cf::kTurns: {
-      auto parsed = internal::ParseTurnKey(key);
+      auto parsed = internal::ParseNumberedKey(key);
       if (!parsed) return BadKey(cf, key);
       k.Add("session", parsed->session.ToString()).Add("turn", parsed->number);
       v = CapnpToJson<schema::Turn>(

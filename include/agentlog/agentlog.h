@@ -4,6 +4,8 @@
 // The whole public API of agentlog. A host includes this header and links
 // libagentlog (pkg-config: agentlog).
 
+#include "agentlog/backup.h"
+#include "agentlog/checkpoint.h"
 #include "agentlog/clock.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"

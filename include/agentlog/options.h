@@ -67,6 +67,21 @@ struct Options {
   size_t max_turn_content_bytes = 16 << 20;
   // Bytes of a failed turn's error text. Range: 1 to 1 MiB. Default: 64 KiB.
   size_t max_error_bytes = 64 * 1024;
+  // Bytes of one checkpoint payload. Range: 1 byte to 1 GiB. Default: 64 MiB.
+  size_t max_checkpoint_bytes = 64 << 20;
+
+  // --- Retention ---
+
+  // Checkpoint versions kept per session, unless the session says otherwise
+  // (Store::SetCheckpointRetention). Older versions read as NotFound as soon
+  // as a newer put makes them surplus, and compaction reclaims their space.
+  // A change takes effect for a session at its next put. Range: 1 to
+  // 1,000,000. Default: 10.
+  uint32_t checkpoint_keep_last = 10;
+  // RocksDB recompacts files older than this even when nothing else would, so
+  // that retention reclaims space in cold files too. Range: 1 minute to 365
+  // days. Default: 1 day.
+  std::chrono::seconds retention_compaction_period{24 * 3600};
 
   // --- Resources ---
 

@@ -78,6 +78,13 @@ struct Session {
   int64_t cost_micros = 0;  // Sum over completed turns, micro-dollars.
   // Turns still processing, ascending.
   std::vector<uint64_t> processing_turns;
+
+  // Checkpoints: versions oldest_checkpoint..last_checkpoint can be read
+  // (both 0 when the session has none).
+  uint64_t last_checkpoint = 0;
+  uint64_t oldest_checkpoint = 0;
+  // Versions this session keeps; 0 means Options::checkpoint_keep_last.
+  uint32_t checkpoint_keep_last = 0;
 };
 
 // A partial update of a session; fields left empty are unchanged. Limits as

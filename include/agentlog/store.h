@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "agentlog/backup.h"
+#include "agentlog/checkpoint.h"
 #include "agentlog/export.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
@@ -58,6 +60,8 @@ struct ColumnFamilyInfo {
   uint64_t sst_bytes = 0;       // Live SST files.
   uint64_t blob_bytes = 0;      // Live blob files.
   uint64_t memtable_bytes = 0;  // Active and immutable memtables.
+  // Records retention's compaction filters dropped since the store opened.
+  uint64_t retention_dropped = 0;
 };
 
 // A description of a store for operators (agentlog info).
@@ -82,6 +86,12 @@ struct VerifyReport {
   uint64_t records_checked = 0;
   std::vector<VerifyProblem> problems;
   bool clean() const { return problems.empty(); }
+};
+
+// What CompleteTurnWithCheckpoint wrote.
+struct TurnWithCheckpoint {
+  Turn turn;
+  CheckpointInfo checkpoint;
 };
 
 // An agentlog store: durable sessions and their turns in one directory.
@@ -203,7 +213,54 @@ class AGENTLOG_EXPORT Store {
   virtual Status ClearTurns(const SessionId& session,
                             const WriteOptions& wo = {}) = 0;
 
+  // --- Checkpoints ---
+
+  // Saves the next version (1, 2, 3...) of the session's checkpoint. The
+  // payload is LZ4-compressed when that shrinks it and its XXH3-64 is kept to
+  // verify every read. When the new version makes older ones surplus to the
+  // session's keep-last-N, they read as NotFound from this call on, and
+  // compaction reclaims their space.
+  // Errors: NotFound, FailedPrecondition (archived), InvalidArgument (payload
+  // or metadata too large, parent not an existing version).
+  virtual Result<CheckpointInfo> PutCheckpoint(const SessionId& session,
+                                               const CheckpointSpec& spec,
+                                               const WriteOptions& wo = {}) = 0;
+  // Version `version`, or the latest when it is empty, with its payload
+  // verified against its checksum.
+  // Errors: NotFound (the session, a version never written or pruned),
+  // Corruption naming session and version.
+  virtual Result<Checkpoint> GetCheckpoint(
+      const SessionId& session,
+      std::optional<uint64_t> version = std::nullopt) = 0;
+  // The versions that can be read, oldest first, without payloads.
+  virtual Result<std::vector<CheckpointInfo>> ListCheckpoints(
+      const SessionId& session) = 0;
+  // Sets how many versions `session` keeps (1 to 1,000,000); 0 returns it to
+  // Options::checkpoint_keep_last. Lowering it prunes at once; raising it
+  // never brings pruned versions back.
+  virtual Result<Session> SetCheckpointRetention(
+      const SessionId& session, uint32_t keep_last,
+      const WriteOptions& wo = {}) = 0;
+  // CompleteTurn and PutCheckpoint in one atomic write: after a crash both
+  // are on disk or neither is. Errors: as the two calls.
+  virtual Result<TurnWithCheckpoint> CompleteTurnWithCheckpoint(
+      const SessionId& session, uint64_t number,
+      std::span<const Message> output, const TurnUsage& usage,
+      const CheckpointSpec& checkpoint, const WriteOptions& wo = {}) = 0;
+
   // --- Whole store ---
+
+  // Carries out every retention decision now instead of in the background:
+  // syncs the WAL, then compacts every column family so that retention
+  // filters see every file and blob garbage collection returns the space of
+  // dropped payloads. Blocks until done; reads and writes go on meanwhile.
+  virtual Status Compact() = 0;
+  // Backs the whole store up into `backup_dir` (created, mode 0700, when
+  // missing) while reads and writes go on. The backup holds every write
+  // acknowledged before the call began. Incremental: files the directory
+  // already holds are not copied again. Concurrent calls are serialised.
+  // Errors: IOError.
+  virtual Result<BackupInfo> Backup(std::string_view backup_dir) = 0;
 
   // Figures for operators.
   virtual Result<StoreInfo> Info() = 0;

@@ -1,0 +1,138 @@
+#include "retention.h"
+
+#include <algorithm>
+
+#include "keys.h"
+
+namespace agentlog::internal {
+
+void SessionFloors::Raise(const SessionFloors& other) {
+  checkpoint = std::max(checkpoint, other.checkpoint);
+}
+
+const SessionFloors* RetentionSnapshot::Find(const SessionId& id) const {
+  auto it = std::lower_bound(
+      entries_.begin(), entries_.end(), id,
+      [](const auto& entry, const SessionId& key) { return entry.first < key; });
+  if (it == entries_.end() || it->first != id) return nullptr;
+  return &it->second;
+}
+
+RetentionDecisions::RetentionDecisions()
+    : current_(std::make_shared<const RetentionSnapshot>(
+          std::vector<std::pair<SessionId, SessionFloors>>{})) {}
+
+void RetentionDecisions::Durable(const SessionId& id,
+                                 const SessionFloors& floors) {
+  std::lock_guard<std::mutex> lock(mu_);
+  durable_[id].Raise(floors);
+  changed_ = true;
+}
+
+void RetentionDecisions::Pending(const SessionId& id,
+                                 const SessionFloors& floors) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_.push_back({next_ticket_++, id, floors});
+}
+
+void RetentionDecisions::Forget(const SessionId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  changed_ |= durable_.erase(id) > 0;
+  std::erase_if(pending_, [&](const PendingDecision& d) { return d.id == id; });
+}
+
+uint64_t RetentionDecisions::BeforeSync() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_ticket_++;
+}
+
+void RetentionDecisions::AfterSync(uint64_t ticket) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Tickets are handed out in order, so the synced decisions are a prefix.
+  auto synced = std::find_if(
+      pending_.begin(), pending_.end(),
+      [&](const PendingDecision& d) { return d.ticket > ticket; });
+  for (auto it = pending_.begin(); it != synced; ++it) {
+    durable_[it->id].Raise(it->floors);
+    changed_ = true;
+  }
+  pending_.erase(pending_.begin(), synced);
+}
+
+std::shared_ptr<const RetentionSnapshot> RetentionDecisions::Current() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (changed_) {
+    std::vector<std::pair<SessionId, SessionFloors>> sorted(durable_.begin(),
+                                                            durable_.end());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    current_.store(std::make_shared<const RetentionSnapshot>(std::move(sorted)));
+    changed_ = false;
+  }
+  return current_.load();
+}
+
+size_t RetentionDecisions::durable_count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return durable_.size();
+}
+
+size_t RetentionDecisions::pending_count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
+namespace {
+
+class RetentionFilter final : public rocksdb::CompactionFilter {
+ public:
+  RetentionFilter(std::shared_ptr<const RetentionSnapshot> snapshot,
+                  FloorField floor, std::atomic<uint64_t>* dropped)
+      : snapshot_(std::move(snapshot)), floor_(floor), dropped_(dropped) {}
+
+  Decision FilterV2(int /*level*/, const rocksdb::Slice& key,
+                    ValueType value_type, const rocksdb::Slice& /*value*/,
+                    std::string* /*new_value*/,
+                    std::string* /*skip_until*/) const override {
+    if (value_type != ValueType::kValue) return Decision::kKeep;
+    return Decide(key);
+  }
+
+  // Decides on the key alone, so that compaction never reads the blob of a
+  // record it keeps or drops.
+  Decision FilterBlobByKey(int /*level*/, const rocksdb::Slice& key,
+                           std::string* /*new_value*/,
+                           std::string* /*skip_until*/) const override {
+    return Decide(key);
+  }
+
+  const char* Name() const override { return "agentlog.retention"; }
+
+ private:
+  Decision Decide(const rocksdb::Slice& key) const {
+    const auto parsed = ParseNumberedKey(key.ToStringView());
+    // A key this filter does not understand is kept: Verify reports it.
+    if (!parsed) return Decision::kKeep;
+    const SessionFloors* floors = snapshot_->Find(parsed->session);
+    if (floors == nullptr || parsed->number >= floors->*floor_) {
+      return Decision::kKeep;
+    }
+    dropped_->fetch_add(1, std::memory_order_relaxed);
+    return Decision::kRemove;
+  }
+
+  const std::shared_ptr<const RetentionSnapshot> snapshot_;
+  const FloorField floor_;
+  std::atomic<uint64_t>* const dropped_;
+};
+
+}  // namespace
+
+std::unique_ptr<rocksdb::CompactionFilter>
+RetentionFilterFactory::CreateCompactionFilter(
+    const rocksdb::CompactionFilter::Context& /*context*/) {
+  return std::make_unique<RetentionFilter>(decisions_->Current(), floor_,
+                                           &dropped_);
+}
+
+}  // namespace agentlog::internal

@@ -1,0 +1,129 @@
+#ifndef AGENTLOG_SRC_RETENTION_H_
+#define AGENTLOG_SRC_RETENTION_H_
+
+// The retention framework (docs/architecture.md, "Retention"). Dropping data
+// is a decision first and a reclamation later:
+//   1. the decision is written durably in the session record (for
+//      checkpoints: the oldest version kept, its "floor");
+//   2. readers honour it at once, because they read the session record;
+//   3. compaction filters drop the records it covers. They see decisions
+//      only through an immutable RetentionSnapshot, which RetentionDecisions
+//      replaces atomically; they never read the database.
+// A decision reaches the filters only once the write that made it is on
+// disk: a filter acting on a decision a power loss could undo would drop
+// records the recovered store still shows.
+
+#include <rocksdb/compaction_filter.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "agentlog/session_id.h"
+
+namespace agentlog::internal {
+
+// Per-session floors: numbered records (key = session id, number) below a
+// floor are dropped by compaction. 0 drops nothing.
+struct SessionFloors {
+  uint64_t checkpoint = 0;
+
+  // The later of two decisions: floors only rise.
+  void Raise(const SessionFloors& other);
+};
+
+// Which floor a column family's filter applies.
+using FloorField = uint64_t SessionFloors::*;
+
+// An immutable set of decisions, sorted by session for binary search.
+class RetentionSnapshot {
+ public:
+  explicit RetentionSnapshot(
+      std::vector<std::pair<SessionId, SessionFloors>> sorted)
+      : entries_(std::move(sorted)) {}
+
+  // nullptr when the session has no decision.
+  const SessionFloors* Find(const SessionId& id) const;
+  size_t size() const { return entries_.size(); }
+
+ private:
+  std::vector<std::pair<SessionId, SessionFloors>> entries_;
+};
+
+// The store's decisions as compaction filters may act on them.
+//
+// Thread-safe. Writers report decisions after their write returned;
+// compaction threads take snapshots.
+class RetentionDecisions {
+ public:
+  RetentionDecisions();
+
+  // Records a decision whose write is durable (synced, or found at open).
+  void Durable(const SessionId& id, const SessionFloors& floors);
+  // Records a decision whose write is in the WAL but not yet synced. It
+  // takes effect at the first AfterSync whose ticket came after it.
+  void Pending(const SessionId& id, const SessionFloors& floors);
+  // The session and all its records are gone (deleted by range).
+  void Forget(const SessionId& id);
+
+  // Bracket every WAL sync: `ticket = BeforeSync(); sync; AfterSync(ticket)`
+  // makes every decision reported before the ticket durable.
+  uint64_t BeforeSync();
+  void AfterSync(uint64_t ticket);
+
+  // The decisions now in effect; cheap when nothing changed since the last
+  // call, otherwise one copy of the decisions.
+  std::shared_ptr<const RetentionSnapshot> Current();
+
+  // Sessions with a decision in effect / awaiting a sync.
+  size_t durable_count();
+  size_t pending_count();
+
+ private:
+  struct PendingDecision {
+    uint64_t ticket;
+    SessionId id;
+    SessionFloors floors;
+  };
+
+  std::mutex mu_;
+  std::unordered_map<SessionId, SessionFloors> durable_;  // Guarded by mu_.
+  std::vector<PendingDecision> pending_;                  // Guarded by mu_.
+  uint64_t next_ticket_ = 1;                              // Guarded by mu_.
+  bool changed_ = false;                                  // Guarded by mu_.
+  std::atomic<std::shared_ptr<const RetentionSnapshot>> current_;
+};
+
+// Creates, per compaction, a filter over one column family of numbered keys
+// that drops every record below its session's floor.
+class RetentionFilterFactory : public rocksdb::CompactionFilterFactory {
+ public:
+  RetentionFilterFactory(std::string cf_name,
+                         std::shared_ptr<RetentionDecisions> decisions,
+                         FloorField floor)
+      : name_("agentlog.retention." + cf_name),
+        decisions_(std::move(decisions)),
+        floor_(floor) {}
+
+  std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+      const rocksdb::CompactionFilter::Context& context) override;
+  const char* Name() const override { return name_.c_str(); }
+
+  // Records dropped by this column family's filters since open.
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  const std::string name_;
+  const std::shared_ptr<RetentionDecisions> decisions_;
+  const FloorField floor_;
+  std::atomic<uint64_t> dropped_{0};
+};
+
+}  // namespace agentlog::internal
+
+#endif  // AGENTLOG_SRC_RETENTION_H_
