@@ -1,13 +1,16 @@
 // A small agent host: three agents hold conversations in parallel, each in
 // its own session, through the agentlog API. One retries a turn with the
 // same idempotency key (as a host does after a timeout), one model call
-// fails. `./run demo` runs this, then shows the store with `agentlog`.
+// fails. After each answer the host saves its agent's state as a checkpoint,
+// in the same atomic write as the turn. `./run demo` runs this, then shows
+// the store with `agentlog`.
 //
 //   demo_host STORE_DIR
 
 #include <agentlog/agentlog.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +55,7 @@ void Converse(agentlog::Store& store, const Agent& agent) {
       Must(store.CreateSession(spec), "create session");
 
   int n = 0;
+  std::optional<uint64_t> last_state;  // Version of the latest checkpoint.
   for (const Exchange& ex : agent.exchanges) {
     const std::string key = agent.name + "-request-" + std::to_string(++n);
     const std::vector<Message> input = {{Role::kUser, ex.user, "", ""}};
@@ -90,8 +94,23 @@ void Converse(agentlog::Store& store, const Agent& agent) {
     usage.tokens.cache_read = n > 1 ? 100 : 0;
     usage.cost_micros =
         static_cast<int64_t>(usage.tokens.input * 3 + usage.tokens.output * 15);
-    Must(store.CompleteTurn(session.id, begun.turn.number, output, usage),
-         "complete turn");
+    // The agent's state after this step: what a host would resume from.
+    const std::string state = "{\"agent\":\"" + agent.name +
+                              "\",\"step\":" + std::to_string(n) +
+                              ",\"last_answer\":\"" + ex.assistant + "\"}";
+    agentlog::CheckpointSpec checkpoint;
+    checkpoint.payload = state;
+    checkpoint.metadata = "step " + std::to_string(n);
+    checkpoint.parent = last_state;
+    const auto done = Must(
+        store.CompleteTurnWithCheckpoint(session.id, begun.turn.number, output,
+                                         usage, checkpoint),
+        "complete turn");
+    last_state = done.checkpoint.version;
+    std::printf("[%s] turn %llu completed, state saved as checkpoint %llu\n",
+                agent.name.c_str(),
+                static_cast<unsigned long long>(done.turn.number),
+                static_cast<unsigned long long>(done.checkpoint.version));
   }
   std::printf("[%s] session %s: %zu turns logged\n", agent.name.c_str(),
               session.id.ToString().c_str(), agent.exchanges.size());

@@ -154,6 +154,9 @@ TEST(CliTest, ReadsAStoreAnotherProcessIsWriting) {
     }
     EXPECT_GE(turn_records, acked);
   }
+  // Backing up a live store from outside is refused: the process holding
+  // it may delete files mid-copy. The host backs up with Store::Backup.
+  EXPECT_EQ(RunCli("backup " + store + " " + dir.Sub("backups")).exit_code, 1);
 }
 
 // Every file's size and modification time: the command must change none.
@@ -185,7 +188,9 @@ TEST_F(CliStoreTest, NeverWritesToTheStoreItReads) {
         "sessions " + path() + " --json",
         "show " + path() + " " + s.id.ToString(),
         "turns " + path() + " " + s.id.ToString(), "dump " + path(),
-        "dump " + path() + " --cf sessions"}) {
+        "dump " + path() + " --cf sessions",
+        "checkpoints " + path() + " " + s.id.ToString(), "verify " + path(),
+        "backup " + path() + " " + dir_.Sub("backups")}) {
     CliResult r = RunCli(args);
     EXPECT_EQ(r.exit_code, 0) << args;
   }
@@ -243,6 +248,107 @@ TEST_F(CliStoreTest, ExitCodesSayWhatWentWrong) {
                 .exit_code,
             1);
   EXPECT_EQ(RunCli("--help").exit_code, 0);
+  Reopen();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(CliStoreTest, CheckpointsAreListedExtractedAndVerified) {
+  Session s = MakeSession();
+  const std::string id = s.id.ToString();
+  std::vector<std::string> payloads;
+  for (int v = 1; v <= 3; ++v) {
+    payloads.push_back(std::string(20'000 * v, static_cast<char>('a' + v)) +
+                       "\n\x01binary\x00tail" + std::to_string(v));
+    CheckpointSpec spec;
+    spec.payload = payloads.back();
+    if (v > 1) spec.parent = v - 1;
+    spec.metadata = "step " + std::to_string(v);
+    ASSERT_OK(store_->PutCheckpoint(s.id, spec).status());
+  }
+  Close();
+
+  CliResult list = RunCli("checkpoints " + path() + " " + id);
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_NE(list.out.find("step 3"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("lz4"), std::string::npos) << list.out;
+  CliResult json = RunCli("checkpoints " + path() + " " + id + " --json");
+  ASSERT_EQ(Lines(json.out).size(), 3u);
+  EXPECT_NE(json.out.find("\"version\":2,\"parent\":1"), std::string::npos)
+      << json.out;
+
+  const std::string out = dir_.Sub("v2.bin");
+  ASSERT_EQ(RunCli("checkpoint " + path() + " " + id + " 2 -o " + out)
+                .exit_code,
+            0);
+  EXPECT_EQ(ReadFile(out), payloads[1]);
+  CliResult latest = RunCli("checkpoint " + path() + " " + id + " -o -");
+  ASSERT_EQ(latest.exit_code, 0);
+  EXPECT_EQ(latest.out, payloads[2]);
+  EXPECT_EQ(RunCli("checkpoint " + path() + " " + id + " 2").exit_code, 2);
+  EXPECT_EQ(RunCli("checkpoint " + path() + " " + id + " 9 -o " + out)
+                .exit_code,
+            1);
+
+  CliResult clean = RunCli("verify " + path());
+  EXPECT_EQ(clean.exit_code, 0);
+  EXPECT_NE(clean.out.find(" 0 problems"), std::string::npos) << clean.out;
+
+  // Damage version 1's payload behind agentlog's back.
+  Reopen();
+  auto* impl = static_cast<internal::StoreImpl*>(store_.get());
+  ASSERT_TRUE(impl->db()
+                  ->Put(rocksdb::WriteOptions(),
+                        impl->handle(internal::Cf::kCheckpointData),
+                        internal::CheckpointKey(s.id, 1), "not the payload")
+                  .ok());
+  Close();
+  CliResult damaged = RunCli("verify " + path());
+  EXPECT_EQ(damaged.exit_code, 3);
+  EXPECT_NE(damaged.out.find("checkpoint_data  " + id + "/1"),
+            std::string::npos)
+      << damaged.out;
+  const std::string bad = dir_.Sub("v1.bin");
+  EXPECT_EQ(RunCli("checkpoint " + path() + " " + id + " 1 -o " + bad)
+                .exit_code,
+            3);
+  EXPECT_FALSE(std::filesystem::exists(bad));
+  Reopen();
+}
+
+TEST_F(CliStoreTest, BackupListVerifyPurgeAndRestore) {
+  Session s = MakeSession();
+  ASSERT_OK(store_->AppendTurn(s.id, "k", UserInput("q"), AssistantOutput("a"))
+                .status());
+  Close();
+  const std::string backups = dir_.Sub("backups");
+  ASSERT_EQ(RunCli("backup " + path() + " " + backups).exit_code, 0);
+  ASSERT_EQ(RunCli("backup " + path() + " " + backups).exit_code, 0);
+  CliResult listed = RunCli("backups " + backups + " --verify --json");
+  ASSERT_EQ(listed.exit_code, 0);
+  ASSERT_EQ(Lines(listed.out).size(), 2u);
+  EXPECT_NE(listed.out.find("\"verified\":\"ok\""), std::string::npos)
+      << listed.out;
+  CliResult purged = RunCli("backups " + backups + " --purge 1 --json");
+  ASSERT_EQ(purged.exit_code, 0);
+  ASSERT_EQ(Lines(purged.out).size(), 1u);
+  EXPECT_NE(purged.out.find("\"id\":2"), std::string::npos) << purged.out;
+
+  const std::string restored = dir_.Sub("restored");
+  ASSERT_EQ(RunCli("restore " + backups + " " + restored).exit_code, 0);
+  {
+    ASSERT_OK_AND_ASSIGN(auto copy, Store::Open(options_, restored));
+    ASSERT_OK_AND_ASSIGN(Turn turn, copy->GetTurn(s.id, 1));
+    EXPECT_EQ(turn.output, AssistantOutput("a"));
+  }
+  // Never over an existing store.
+  EXPECT_EQ(RunCli("restore " + backups + " " + restored).exit_code, 1);
+  EXPECT_EQ(RunCli("restore " + backups + " " + path()).exit_code, 1);
+  EXPECT_EQ(RunCli("backups " + dir_.Sub("none")).exit_code, 1);
+  EXPECT_EQ(RunCli("restore " + backups).exit_code, 2);
   Reopen();
 }
 

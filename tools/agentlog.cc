@@ -1,9 +1,11 @@
-// agentlog: inspect an agentlog store, even one a live service holds.
+// agentlog: inspect, verify, back up and restore an agentlog store, even one
+// a live service holds.
 //
 //   agentlog VERB STORE [ARGS] [--json]
 //
 // Opens the store read-only (as a RocksDB secondary instance when another
-// process holds it) and never writes to it.
+// process holds it) and never writes to it; backup writes only to the backup
+// directory, restore only to a new store directory.
 
 #include <fmt/format.h>
 
@@ -19,8 +21,9 @@ namespace {
 constexpr std::string_view kUsage =
     R"(usage: agentlog VERB STORE [ARGS] [--json]
 
-Inspect an agentlog store. Read-only: works on a store a live service holds
-(as a RocksDB secondary instance) and never writes to it.
+Inspect, verify, back up and restore an agentlog store. Never writes to the
+store: it opens it read-only (as a RocksDB secondary instance when a live
+service holds it).
 
 verbs:
   info STORE                       format, counts and sizes
@@ -29,9 +32,22 @@ verbs:
   turns STORE SESSION [--last N] [--newest-first]
                                    the turns of a session, one per line
   dump STORE [--cf NAME]           every record, decoded, as JSON Lines
+  checkpoints STORE SESSION        the checkpoint versions a session keeps
+  checkpoint STORE SESSION [VERSION] -o FILE
+                                   write a version's payload (default: the
+                                   latest), checksum verified; -o - for stdout
+  verify STORE                     check every record and checkpoint checksum
+  backup STORE BACKUP_DIR          back the store up (incremental); for a
+                                   store a service holds, use Store::Backup
+  backups BACKUP_DIR [--verify] [--purge KEEP]
+                                   list backups; verify them; delete all but
+                                   the newest KEEP
+  restore BACKUP_DIR TARGET [--id N]
+                                   restore the latest backup (or N) into
+                                   TARGET, which must not exist or be empty
 
 options:
-  --json      JSON Lines instead of tables (info, sessions, show, turns)
+  --json      JSON Lines instead of tables
   -h, --help  this text
 
 exit codes: 0 ok, 1 error, 2 usage, 3 corruption found
@@ -39,19 +55,29 @@ exit codes: 0 ok, 1 error, 2 usage, 3 corruption found
 
 struct Verb {
   std::string_view name;
+  // Exactly one is set: verbs on a store get it opened read-only; the others
+  // get the path (a backup directory).
   std::function<int(Store&, const Args&)> run;
-  size_t positional;                      // Arguments after STORE.
+  std::function<int(std::string_view, const Args&)> run_on_path;
+  size_t min_positional;                  // Arguments after STORE.
+  size_t max_positional;
   std::vector<std::string_view> options;  // Options taking a value.
   std::vector<std::string_view> flags;    // Options without a value.
 };
 
 const std::vector<Verb>& Verbs() {
   static const std::vector<Verb> verbs = {
-      {"info", CmdInfo, 0, {}, {}},
-      {"sessions", CmdSessions, 0, {"limit"}, {}},
-      {"show", CmdShow, 1, {}, {}},
-      {"turns", CmdTurns, 1, {"last"}, {"newest-first"}},
-      {"dump", CmdDump, 0, {"cf"}, {}},
+      {"info", CmdInfo, {}, 0, 0, {}, {}},
+      {"sessions", CmdSessions, {}, 0, 0, {"limit"}, {}},
+      {"show", CmdShow, {}, 1, 1, {}, {}},
+      {"turns", CmdTurns, {}, 1, 1, {"last"}, {"newest-first"}},
+      {"dump", CmdDump, {}, 0, 0, {"cf"}, {}},
+      {"checkpoints", CmdCheckpoints, {}, 1, 1, {}, {}},
+      {"checkpoint", CmdCheckpoint, {}, 1, 2, {"output"}, {}},
+      {"verify", CmdVerify, {}, 0, 0, {}, {}},
+      {"backup", CmdBackup, {}, 1, 1, {}, {}},
+      {"backups", {}, CmdBackups, 0, 0, {"purge"}, {"verify"}},
+      {"restore", {}, CmdRestore, 1, 1, {"id"}, {}},
   };
   return verbs;
 }
@@ -64,6 +90,7 @@ Args ParseArgs(const Verb& verb, int argc, char** argv, int first) {
   Args args;
   for (int i = first; i < argc; ++i) {
     std::string_view arg = argv[i];
+    if (arg == "-o") arg = "--output";
     if (arg == "--json") {
       args.json = true;
     } else if (arg.starts_with("--")) {
@@ -86,11 +113,16 @@ Args ParseArgs(const Verb& verb, int argc, char** argv, int first) {
       args.positional.emplace_back(arg);
     }
   }
-  if (args.positional.size() != verb.positional) {
-    throw UsageError{fmt::format("'{}' takes {} argument{} after STORE; got {}",
-                                 verb.name, verb.positional,
-                                 verb.positional == 1 ? "" : "s",
-                                 args.positional.size())};
+  const size_t n = args.positional.size();
+  if (n < verb.min_positional || n > verb.max_positional) {
+    const std::string expected =
+        verb.min_positional == verb.max_positional
+            ? std::to_string(verb.min_positional)
+            : fmt::format("{} to {}", verb.min_positional, verb.max_positional);
+    throw UsageError{fmt::format("'{}' takes {} argument{} after {}; got {}",
+                                 verb.name, expected,
+                                 verb.max_positional == 1 ? "" : "s",
+                                 verb.run ? "STORE" : "BACKUP_DIR", n)};
   }
   return args;
 }
@@ -112,6 +144,7 @@ int Main(int argc, char** argv) {
     if (verb == nullptr)
       throw UsageError{fmt::format("unknown verb '{}'", name)};
     const Args args = ParseArgs(*verb, argc, argv, 3);
+    if (verb->run_on_path) return verb->run_on_path(argv[2], args);
     Result<std::unique_ptr<Store>> store =
         Store::OpenReadOnly(Options(), argv[2]);
     if (!store.ok()) throw StoreError{store.status()};

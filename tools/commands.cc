@@ -5,86 +5,13 @@
 #include <fmt/format.h>
 #include <time.h>
 
-#include <charconv>
-
+#include "command_util.h"
 #include "json_writer.h"
 #include "record_json.h"
 #include "store_impl.h"
 
 namespace agentlog::tools {
 namespace {
-
-[[noreturn]] void Fail(Status status) { throw StoreError{std::move(status)}; }
-
-template <typename T>
-T Check(Result<T> result) {
-  if (!result.ok()) Fail(result.status());
-  return std::move(result).value();
-}
-
-uint64_t ParseCount(const std::string& name, const std::string& text) {
-  uint64_t value = 0;
-  auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    throw UsageError{
-        fmt::format("--{} takes a whole number; got '{}'", name, text)};
-  }
-  return value;
-}
-
-SessionId ParseSession(const Args& args) {
-  if (args.positional.empty()) throw UsageError{"a SESSION id is required"};
-  Result<SessionId> id = SessionId::Parse(args.positional[0]);
-  if (!id.ok()) throw UsageError{id.status().message()};
-  return *id;
-}
-
-std::string Timestamp(int64_t ms) {
-  if (ms <= 0) return "-";
-  const time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec);
-}
-
-std::string Dollars(int64_t micros) {
-  return fmt::format("${}.{:06}", micros / 1'000'000, micros % 1'000'000);
-}
-
-std::string Bytes(uint64_t n) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int unit = 0;
-  while (v >= 1024 && unit < 4) {
-    v /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", n)
-                   : fmt::format("{:.1f} {}", v, kUnits[unit]);
-}
-
-// One line of `text` for tables: newlines folded, cut to `width` characters
-// (counting UTF-8 code points, cutting only between them).
-std::string Preview(std::string_view text, size_t width) {
-  std::string out;
-  size_t points = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if ((c & 0xc0) != 0x80) {
-      if (points == width) {
-        out += "…";
-        break;
-      }
-      ++points;
-    }
-    out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' '
-                                                      : static_cast<char>(c));
-  }
-  return out;
-}
 
 std::string TagsText(const std::vector<std::string>& tags) {
   std::string out;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agentlog/store.h"
@@ -49,6 +50,13 @@ int CmdSessions(Store& store, const Args& args);
 int CmdShow(Store& store, const Args& args);
 int CmdTurns(Store& store, const Args& args);
 int CmdDump(Store& store, const Args& args);
+int CmdCheckpoints(Store& store, const Args& args);
+int CmdCheckpoint(Store& store, const Args& args);
+int CmdVerify(Store& store, const Args& args);
+int CmdBackup(Store& store, const Args& args);
+// These work on a backup directory, not on a store.
+int CmdBackups(std::string_view backup_dir, const Args& args);
+int CmdRestore(std::string_view backup_dir, const Args& args);
 
 }  // namespace agentlog::tools
 

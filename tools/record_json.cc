@@ -7,6 +7,7 @@
 #include "json_writer.h"
 #include "keys.h"
 #include "record_codec.h"
+#include "checkpoint.capnp.h"
 #include "session.capnp.h"
 #include "turn.capnp.h"
 
@@ -81,6 +82,28 @@ Result<std::string> RecordToJson(Cf cf, std::string_view key,
                    reinterpret_cast<const char*>(parsed->digest.data()),
                    parsed->digest.size())))
           .Add("turn", parsed->number);
+      break;
+    }
+    case Cf::kCheckpoints: {
+      auto parsed = internal::ParseNumberedKey(key);
+      if (!parsed) return BadKey(cf, key);
+      k.Add("session", parsed->session.ToString())
+          .Add("version", parsed->number);
+      v = CapnpToJson<schema::CheckpointHeader>(
+          value,
+          internal::CheckpointRecordName(parsed->session, parsed->number));
+      break;
+    }
+    case Cf::kCheckpointData: {
+      // Payloads can be megabytes: the dump gives their size, and
+      // `agentlog checkpoint` extracts one, verified.
+      auto parsed = internal::ParseNumberedKey(key);
+      if (!parsed) return BadKey(cf, key);
+      k.Add("session", parsed->session.ToString())
+          .Add("version", parsed->number);
+      v = JsonObject()
+              .Add("stored_bytes", static_cast<uint64_t>(value.size()))
+              .Finish();
       break;
     }
     case Cf::kMeta: {
