@@ -1,11 +1,14 @@
-// Kill -9 and reopen. A child process appends synced turns to several
-// sessions from a few threads and acknowledges every call that returned OK
+// Kill -9 and reopen. A child process appends synced turns and puts
+// checkpoints (alone, and in one commit with a turn's completion) to several
+// sessions from a few threads, and acknowledges every call that returned OK
 // with one line on a pipe; the parent SIGKILLs it after a random number of
 // acknowledgements (or while it opens the store), reopens the store and
 // checks that every acknowledged turn is there with its contents, that
 // numbering has no gaps, that every record decodes and agrees with the
-// session totals, and that the recovery report names exactly the turns left
-// processing. One store directory serves every cycle, so state accumulates.
+// session totals, that the recovery report names exactly the turns left
+// processing, and that every acknowledged checkpoint version retention keeps
+// reads back and verifies. One store directory serves every cycle, so state
+// accumulates (and retention prunes).
 //
 // The child is this binary executed again (fork + exec), not a bare fork:
 // the parent has run RocksDB in earlier cycles, and a forked child would
@@ -58,6 +61,29 @@ constexpr uint64_t kMaxAcksPerCycle = 200;
 std::vector<Message> InputFor(const std::string& key) {
   return {Message{Role::kUser, "question " + key, "", ""},
           Message{Role::kTool, "result for " + key, "call-" + key, "search"}};
+}
+
+// A checkpoint payload: text-like bytes from a few hundred bytes (inline in
+// SSTs) to tens of KiB (blob files). Its key is also its metadata.
+std::string PayloadFor(const std::string& key) {
+  const uint64_t h = Fnv1a(key);
+  const size_t size = 300 + h % 40'000;
+  std::string out;
+  out.reserve(size + 64);
+  for (uint64_t i = 0; out.size() < size; ++i) {
+    out += fmt::format("{} step {} value {};", key, i, (h >> (i % 48)) % 977);
+  }
+  out.resize(size);
+  return out;
+}
+
+CheckpointSpec CheckpointFor(const std::string& key) {
+  thread_local std::string payload;
+  payload = PayloadFor(key);
+  CheckpointSpec spec;
+  spec.payload = payload;
+  spec.metadata = key;
+  return spec;
 }
 
 // --- The child ---
@@ -127,6 +153,28 @@ int IndexOf(const ChildConfig& c, const SessionId& id) {
                                 : static_cast<int>(it - c.sessions.begin());
 }
 
+// Completes a turn, with a checkpoint in the same commit when told to, and
+// acknowledges what the call did.
+void CompleteAndAck(Store& store, int fd, int s, const SessionId& id,
+                    uint64_t number, const std::string& key,
+                    bool with_checkpoint) {
+  if (!with_checkpoint) {
+    Result<Turn> done = store.CompleteTurn(id, number, OutputFor(key),
+                                           UsageFor(key));
+    if (!done.ok()) Die(fd, "CompleteTurn: " + done.status().ToString());
+    SendAck(fd, 'C', s, number, key);
+    return;
+  }
+  Result<TurnWithCheckpoint> done = store.CompleteTurnWithCheckpoint(
+      id, number, OutputFor(key), UsageFor(key), CheckpointFor(key));
+  if (!done.ok()) {
+    Die(fd, "CompleteTurnWithCheckpoint: " + done.status().ToString());
+  }
+  // One call, one commit: both lines describe what it made durable.
+  Send(fd, fmt::format("C {} {} {}\nK {} {} {}\n", s, number, key, s,
+                       done->checkpoint.version, key));
+}
+
 // One writer thread of the child; never returns.
 void ChildWorker(Store& store, const ChildConfig& c, int thread,
                  const std::vector<TurnRef>& resume) {
@@ -145,10 +193,8 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
     switch (rng() % 4) {
       case 0:
       case 1: {
-        Result<Turn> done = store.CompleteTurn(ref.session, ref.number,
-                                               OutputFor(key), UsageFor(key));
-        if (!done.ok()) Die(fd, "CompleteTurn: " + done.status().ToString());
-        SendAck(fd, 'C', s, ref.number, key);
+        CompleteAndAck(store, fd, s, ref.session, ref.number, key,
+                       rng() % 2 == 0);
         break;
       }
       case 2: {
@@ -177,7 +223,11 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
       if (r->replayed) Die(fd, "AppendTurn with a new key replayed " + key);
       SendAck(fd, 'A', s, r->turn.number, key);
       last[s] = {key, r->turn.number};
-    } else if (dice < 25 && !last[s].first.empty()) {
+    } else if (dice < 35) {
+      Result<CheckpointInfo> put = store.PutCheckpoint(id, CheckpointFor(key));
+      if (!put.ok()) Die(fd, "PutCheckpoint: " + put.status().ToString());
+      SendAck(fd, 'K', s, put->version, key);
+    } else if (dice < 45 && !last[s].first.empty()) {
       const auto& [old_key, old_number] = last[s];
       Result<BeginTurnResult> r =
           store.BeginTurn(id, old_key, InputFor(old_key));
@@ -198,10 +248,7 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
       switch (rng() % 4) {
         case 0:
         case 1: {
-          Result<Turn> done =
-              store.CompleteTurn(id, n, OutputFor(key), UsageFor(key));
-          if (!done.ok()) Die(fd, "CompleteTurn: " + done.status().ToString());
-          SendAck(fd, 'C', s, n, key);
+          CompleteAndAck(store, fd, s, id, n, key, rng() % 3 == 0);
           break;
         }
         case 2: {
@@ -246,8 +293,8 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
 
 // --- The parent ---
 
-// One acknowledgement: kind is B(egun), A(ppended), R(eplayed), C(ompleted)
-// or F(ailed).
+// One acknowledgement: kind is B(egun), A(ppended), R(eplayed), C(ompleted),
+// F(ailed) or K (checkpoint put; `number` is its version).
 struct Ack {
   char kind = 0;
   int session = 0;
@@ -330,6 +377,7 @@ class CrashTest : public ::testing::Test {
     std::sort(sessions_.begin(), sessions_.end());
     known_.assign(kSessions, {});
     keys_.assign(kSessions, {});
+    last_checkpoint_.assign(kSessions, 0);
   }
 
   // Starts the child: this test again, told by kChildEnv to play the child.
@@ -419,7 +467,7 @@ class CrashTest : public ::testing::Test {
         std::istringstream in(*line);
         in >> ack.kind >> ack.session >> ack.number >> ack.key;
         if (!in || ack.session < 0 || ack.session >= kSessions ||
-            std::string_view("BARCF").find(ack.kind) == std::string::npos) {
+            std::string_view("BARCFK").find(ack.kind) == std::string::npos) {
           errors.push_back("malformed ack: " + *line);
           kill_child();
           continue;
@@ -498,10 +546,49 @@ class CrashTest : public ::testing::Test {
     EXPECT_EQ(session.processing_turns, processing_numbers);
   }
 
+  // Checks one session's checkpoints: the versions retention keeps (the
+  // newest kDefaultKeep) are contiguous, read back and verify, and match the
+  // key in their metadata; nothing went backwards since the last cycle.
+  void CheckCheckpoints(Store& store, int s, const Session& session) {
+    SCOPED_TRACE(fmt::format("checkpoints of session {}", s));
+    constexpr uint64_t kDefaultKeep = 10;
+    ASSERT_GE(session.last_checkpoint, last_checkpoint_[s])
+        << "checkpoint versions seen after an earlier crash are gone";
+    last_checkpoint_[s] = session.last_checkpoint;
+    const uint64_t last = session.last_checkpoint;
+    const uint64_t oldest =
+        last == 0 ? 0 : (last > kDefaultKeep ? last - kDefaultKeep + 1 : 1);
+    ASSERT_EQ(session.oldest_checkpoint, oldest);
+    ASSERT_OK_AND_ASSIGN(std::vector<CheckpointInfo> versions,
+                         store.ListCheckpoints(session.id));
+    ASSERT_EQ(versions.size(), last == 0 ? 0 : last - oldest + 1);
+    for (size_t i = 0; i < versions.size(); ++i) {
+      ASSERT_EQ(versions[i].version, oldest + i);
+      ASSERT_OK_AND_ASSIGN(Checkpoint c,
+                           store.GetCheckpoint(session.id, oldest + i));
+      ASSERT_EQ(c.payload, PayloadFor(c.info.metadata)) << c.info.version;
+    }
+    checkpoints_checked_ += versions.size();
+  }
+
   // Every acknowledged call's effect is in the reopened store.
   void CheckAck(Store& store, const Ack& ack, const std::vector<Turn>& turns) {
     SCOPED_TRACE(fmt::format("ack {} {} {} {}", ack.kind, ack.session,
                              ack.number, ack.key));
+    if (ack.kind == 'K') {
+      const SessionId& id = sessions_[ack.session];
+      ASSERT_LE(ack.number, last_checkpoint_[ack.session])
+          << "an acknowledged checkpoint version is missing";
+      Result<Checkpoint> c = store.GetCheckpoint(id, ack.number);
+      if (c.status().IsNotFound() &&
+          ack.number + 10 <= last_checkpoint_[ack.session]) {
+        return;  // Pruned by keep-last-10: newer versions replaced it.
+      }
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      EXPECT_EQ(c->info.metadata, ack.key);
+      EXPECT_EQ(c->payload, PayloadFor(ack.key));
+      return;
+    }
     ASSERT_GE(ack.number, 1u);
     ASSERT_LE(ack.number, turns.size()) << "an acknowledged turn is missing";
     const Turn& t = turns[ack.number - 1];
@@ -538,6 +625,7 @@ class CrashTest : public ::testing::Test {
       ASSERT_OK_AND_ASSIGN(Session session, store->GetSession(sessions_[s]));
       ASSERT_OK_AND_ASSIGN(turns[s], store->ListTurns(sessions_[s]));
       ASSERT_NO_FATAL_FAILURE(CheckSession(s, session, turns[s], &processing));
+      ASSERT_NO_FATAL_FAILURE(CheckCheckpoints(*store, s, session));
     }
     // Interrupted turns are reported: exactly those still processing.
     EXPECT_EQ(report.processing_turns, processing);
@@ -564,7 +652,9 @@ class CrashTest : public ::testing::Test {
   // Per session, what the previous check saw, and every key seen.
   std::vector<std::vector<KnownTurn>> known_;
   std::vector<std::set<std::string>> keys_;
+  std::vector<uint64_t> last_checkpoint_;  // Per session, newest version.
   uint64_t reported_processing_ = 0;
+  uint64_t checkpoints_checked_ = 0;
 };
 
 TEST_F(CrashTest, AcknowledgedTurnsSurviveSigkill) {
@@ -590,13 +680,17 @@ TEST_F(CrashTest, AcknowledgedTurnsSurviveSigkill) {
   }
   uint64_t turns = 0;
   for (const auto& known : known_) turns += known.size();
+  uint64_t versions = 0;
+  for (uint64_t last : last_checkpoint_) versions += last;
   std::cout << "[ crash    ] " << total_acks << " acks, " << turns << " turns, "
-            << reported_processing_ << " processing turns reported"
-            << std::endl;
+            << reported_processing_ << " processing turns reported, "
+            << versions << " checkpoint versions put, " << checkpoints_checked_
+            << " read back and verified" << std::endl;
   // Guard against a test that kills children before they do anything.
   if (cycles >= 10) {
     EXPECT_GT(total_acks, 0u);
     EXPECT_GT(turns, 0u);
+    EXPECT_GT(versions, 0u);
   }
 }
 
