@@ -203,7 +203,7 @@ class RocksDbWriter final : public TurnWriter {
  public:
   static std::unique_ptr<TurnWriter> Open(const std::string& dir, bool synced,
                                           int threads, std::string* error) {
-    // agentlog's own DB tuning (WAL recycling, background jobs, recovery
+    // agentlog's own DB tuning (background jobs, recovery
     // mode), so that the floor differs from agentlog only by agentlog.
     rocksdb::DBOptions dbo = internal::DbOptionsFor(Options());
     rocksdb::ColumnFamilyOptions cfo;

@@ -5,7 +5,13 @@
 
 #include <fmt/format.h>
 #include <rocksdb/utilities/backup_engine.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <system_error>
@@ -43,32 +49,83 @@ BackupInfo FromEngineInfo(const rocksdb::BackupInfo& in) {
   return out;
 }
 
-// A backup engine over an existing backup directory, for reading it. The
-// backup files are created 0600 through the private Env.
+// An exclusive hold on a backup directory for the writers of BackupEngine
+// (backup, purge): RocksDB allows one at a time, across processes too, and
+// a purge's garbage collection would delete a running backup's new files.
+class BackupDirLock {
+ public:
+  ~BackupDirLock() {
+    if (fd_ >= 0) ::close(fd_);  // Releases the flock.
+  }
+  Status Acquire(const std::string& dir) {
+    const std::string path = dir + "/agentlog.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      return Status::IOError(fmt::format("cannot open '{}': {}", path,
+                                         std::strerror(errno)));
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Status::Busy(fmt::format(
+          "another backup or purge is running in '{}'", dir));
+    }
+    return Status::OK();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+Status NoBackups(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir + "/meta", ec)) {
+    return Status::NotFound(fmt::format("no backups in '{}'", dir));
+  }
+  return Status::OK();
+}
+
+// A read-only backup engine over an existing backup directory. Restored
+// files are created 0600 through the private Env.
 class EngineReader {
  public:
   Status Open(std::string_view backup_dir) {
     dir_ = std::string(backup_dir);
-    std::error_code ec;
-    if (!fs::exists(dir_ + "/meta", ec)) {
-      return Status::NotFound(fmt::format("no backups in '{}'", dir_));
-    }
+    AGENTLOG_RETURN_IF_ERROR(NoBackups(dir_));
     env_ = NewPrivateEnv();
     rocksdb::BackupEngineOptions options(dir_, env_.get());
-    rocksdb::BackupEngine* engine = nullptr;
+    rocksdb::BackupEngineReadOnly* engine = nullptr;
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        rocksdb::BackupEngine::Open(options, env_.get(), &engine),
+        rocksdb::BackupEngineReadOnly::Open(options, env_.get(), &engine),
         "open backup directory '" + dir_ + "'"));
     engine_.reset(engine);
     return Status::OK();
   }
-  rocksdb::BackupEngine* operator->() { return engine_.get(); }
+  rocksdb::BackupEngineReadOnly* operator->() { return engine_.get(); }
   const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;
-  std::unique_ptr<rocksdb::BackupEngine> engine_;
+  std::unique_ptr<rocksdb::BackupEngineReadOnly> engine_;
+};
+
+// A writable backup engine, opened under the directory's lock.
+struct EngineWriter {
+  BackupDirLock lock;
+  std::unique_ptr<rocksdb::Env> env;
+  std::unique_ptr<rocksdb::BackupEngine> engine;
+
+  Status Open(const std::string& dir, int threads) {
+    AGENTLOG_RETURN_IF_ERROR(lock.Acquire(dir));
+    env = NewPrivateEnv();
+    rocksdb::BackupEngineOptions options(dir, env.get());
+    options.max_background_operations = threads;
+    rocksdb::BackupEngine* raw = nullptr;
+    AGENTLOG_RETURN_IF_ERROR(
+        FromRocksDB(rocksdb::BackupEngine::Open(options, env.get(), &raw),
+                    "open backup directory '" + dir + "'"));
+    engine.reset(raw);
+    return Status::OK();
+  }
 };
 
 }  // namespace
@@ -78,14 +135,9 @@ Result<BackupInfo> StoreImpl::Backup(std::string_view backup_dir) {
   if (dir.empty()) return Status::InvalidArgument("backup_dir is empty");
   std::lock_guard<std::mutex> lock(backup_mu_);
   AGENTLOG_RETURN_IF_ERROR(MakePrivateDirectory(dir));
-  std::unique_ptr<rocksdb::Env> env = NewPrivateEnv();
-  rocksdb::BackupEngineOptions options(dir, env.get());
-  options.max_background_operations = options_.background_jobs;
-  rocksdb::BackupEngine* raw = nullptr;
-  AGENTLOG_RETURN_IF_ERROR(
-      FromRocksDB(rocksdb::BackupEngine::Open(options, env.get(), &raw),
-                  "open backup directory '" + dir + "'"));
-  std::unique_ptr<rocksdb::BackupEngine> engine(raw);
+  EngineWriter writer;
+  AGENTLOG_RETURN_IF_ERROR(writer.Open(dir, options_.background_jobs));
+  rocksdb::BackupEngine* engine = writer.engine.get();
   // No flush first: the live WAL is copied up to its current end, so the
   // backup holds every write acknowledged before this call without forcing
   // memtables to disk. Deletion of obsolete files is held off meanwhile.
@@ -129,11 +181,12 @@ Status PurgeBackups(std::string_view backup_dir, uint32_t keep) {
     return Status::InvalidArgument(
         "keep is 0; at least the newest backup must be kept");
   }
-  internal::EngineReader engine;
-  AGENTLOG_RETURN_IF_ERROR(engine.Open(backup_dir));
-  return internal::FromRocksDB(
-      engine->PurgeOldBackups(keep),
-      fmt::format("purge backups in '{}'", engine.dir()));
+  const std::string dir(backup_dir);
+  AGENTLOG_RETURN_IF_ERROR(internal::NoBackups(dir));
+  internal::EngineWriter writer;
+  AGENTLOG_RETURN_IF_ERROR(writer.Open(dir, 1));
+  return internal::FromRocksDB(writer.engine->PurgeOldBackups(keep),
+                               fmt::format("purge backups in '{}'", dir));
 }
 
 Status RestoreBackup(std::string_view backup_dir, std::optional<uint32_t> id,

@@ -7,6 +7,12 @@
 #include "record_codec.h"
 
 namespace agentlog::internal {
+namespace {
+
+// Options::max_checkpoint_bytes allows at most this much.
+constexpr uint64_t kMaxRawBytes = uint64_t{1} << 30;
+
+}  // namespace
 
 uint64_t PayloadChecksum(std::string_view raw) {
   return XXH3_64bits(raw.data(), raw.size());
@@ -41,9 +47,13 @@ Status DecodePayload(const CheckpointInfo& info, std::string_view stored,
                                stored.size(), info.stored_bytes));
   }
   if (info.codec == CheckpointCodec::kLz4) {
-    if (info.raw_bytes > static_cast<uint64_t>(LZ4_MAX_INPUT_SIZE)) {
-      return corrupt(fmt::format("raw size {} is beyond LZ4's limit",
-                                 info.raw_bytes));
+    // An LZ4 block expands at most 255x; a header claiming more is damaged,
+    // and must not make this allocate gigabytes before the decoder says so.
+    if (info.raw_bytes > kMaxRawBytes ||
+        info.raw_bytes > stored.size() * 255 + 16) {
+      return corrupt(fmt::format(
+          "raw size {} is impossible for a {}-byte LZ4 block", info.raw_bytes,
+          stored.size()));
     }
     out->resize(info.raw_bytes);
     const int n = LZ4_decompress_safe(stored.data(), out->data(),

@@ -91,12 +91,12 @@ rocksdb::DBOptions DbOptionsFor(const Options& options) {
   // (Corruption) only when damage is followed by valid records.
   dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   dbo.keep_log_file_num = 4;
-  // Reuse old WAL files instead of growing new ones: overwriting space a
-  // file already has lets each fdatasync skip journalling a size change,
-  // which is most of a synced append's cost on ext4. Records carry their
-  // log number, so replay never mistakes a recycled file's old tail for
-  // new data.
-  dbo.recycle_log_file_num = 4;
+  // Open flushes what WAL replay recovered before it returns, so retention
+  // decisions found at open are durable (store_open.cc relies on it).
+  dbo.avoid_flush_during_recovery = false;
+  // No WAL recycling (recycle_log_file_num): RocksDB 7.8 turns it off under
+  // kPointInTimeRecovery anyway, since a recycled file's stale tail could
+  // pass for records after a crash.
   return dbo;
 }
 

@@ -32,13 +32,22 @@ void RetentionDecisions::Durable(const SessionId& id,
 void RetentionDecisions::Pending(const SessionId& id,
                                  const SessionFloors& floors) {
   std::lock_guard<std::mutex> lock(mu_);
-  pending_.push_back({next_ticket_++, id, floors});
+  const PendingDecision decision{next_ticket_++, floors};
+  auto [it, added] = pending_.try_emplace(id, PendingSlots{decision, {}});
+  if (added) return;
+  PendingSlots& slots = it->second;
+  if (!slots.latest) {
+    slots.latest = decision;
+  } else {
+    slots.latest->ticket = decision.ticket;
+    slots.latest->floors.Raise(floors);
+  }
 }
 
 void RetentionDecisions::Forget(const SessionId& id) {
   std::lock_guard<std::mutex> lock(mu_);
   changed_ |= durable_.erase(id) > 0;
-  std::erase_if(pending_, [&](const PendingDecision& d) { return d.id == id; });
+  pending_.erase(id);
 }
 
 uint64_t RetentionDecisions::BeforeSync() {
@@ -48,26 +57,51 @@ uint64_t RetentionDecisions::BeforeSync() {
 
 void RetentionDecisions::AfterSync(uint64_t ticket) {
   std::lock_guard<std::mutex> lock(mu_);
-  // Tickets are handed out in order, so the synced decisions are a prefix.
-  auto synced = std::find_if(
-      pending_.begin(), pending_.end(),
-      [&](const PendingDecision& d) { return d.ticket > ticket; });
-  for (auto it = pending_.begin(); it != synced; ++it) {
-    durable_[it->id].Raise(it->floors);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    PendingSlots& slots = it->second;
+    // A decision made after the sync began is not covered by it; `latest`
+    // is never older than `first`.
+    if (slots.first.ticket > ticket) {
+      ++it;
+      continue;
+    }
+    SessionFloors& durable = durable_[it->first];
+    durable.Raise(slots.first.floors);
     changed_ = true;
+    if (slots.latest && slots.latest->ticket <= ticket) {
+      durable.Raise(slots.latest->floors);
+      slots.latest.reset();
+    }
+    if (!slots.latest) {
+      it = pending_.erase(it);
+      continue;
+    }
+    slots.first = *slots.latest;
+    slots.latest.reset();
+    ++it;
   }
-  pending_.erase(pending_.begin(), synced);
 }
 
 std::shared_ptr<const RetentionSnapshot> RetentionDecisions::Current() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (changed_) {
-    std::vector<std::pair<SessionId, SessionFloors>> sorted(durable_.begin(),
-                                                            durable_.end());
-    std::sort(sorted.begin(), sorted.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    current_.store(std::make_shared<const RetentionSnapshot>(std::move(sorted)));
+  std::vector<std::pair<SessionId, SessionFloors>> entries;
+  uint64_t build;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!changed_) return current_.load();
+    entries.assign(durable_.begin(), durable_.end());
     changed_ = false;
+    build = ++built_;
+  }
+  // Sort outside the lock: writers publishing decisions must not wait for a
+  // compaction thread sorting a million sessions.
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto snapshot = std::make_shared<const RetentionSnapshot>(std::move(entries));
+  std::lock_guard<std::mutex> lock(mu_);
+  // Two compactions may build at once; the newer decisions win.
+  if (build > published_) {
+    current_.store(snapshot);
+    published_ = build;
   }
   return current_.load();
 }

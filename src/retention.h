@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -66,7 +67,8 @@ class RetentionDecisions {
   // Records a decision whose write is durable (synced, or found at open).
   void Durable(const SessionId& id, const SessionFloors& floors);
   // Records a decision whose write is in the WAL but not yet synced. It
-  // takes effect at the first AfterSync whose ticket came after it.
+  // takes effect at the first AfterSync whose ticket came after it (or, for
+  // a session that decides faster than the WAL syncs, at the one after).
   void Pending(const SessionId& id, const SessionFloors& floors);
   // The session and all its records are gone (deleted by range).
   void Forget(const SessionId& id);
@@ -86,16 +88,24 @@ class RetentionDecisions {
 
  private:
   struct PendingDecision {
-    uint64_t ticket;
-    SessionId id;
+    uint64_t ticket = 0;
     SessionFloors floors;
+  };
+  // Two slots per session bound the memory of stores that rarely sync
+  // without starving a busy session: `first` never changes until a sync
+  // covers it, newer decisions merge into `latest`.
+  struct PendingSlots {
+    PendingDecision first;
+    std::optional<PendingDecision> latest;
   };
 
   std::mutex mu_;
   std::unordered_map<SessionId, SessionFloors> durable_;  // Guarded by mu_.
-  std::vector<PendingDecision> pending_;                  // Guarded by mu_.
-  uint64_t next_ticket_ = 1;                              // Guarded by mu_.
-  bool changed_ = false;                                  // Guarded by mu_.
+  std::unordered_map<SessionId, PendingSlots> pending_;  // Guarded by mu_.
+  uint64_t next_ticket_ = 1;                            // Guarded by mu_.
+  bool changed_ = false;                                // Guarded by mu_.
+  uint64_t built_ = 0;      // Snapshots started. Guarded by mu_.
+  uint64_t published_ = 0;  // The newest one in current_. Guarded by mu_.
   std::atomic<std::shared_ptr<const RetentionSnapshot>> current_;
 };
 

@@ -175,7 +175,10 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   std::lock_guard<std::mutex> lock(stripe.mu);
   AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
   rocksdb::WriteBatch batch;
-  DeleteSessionRecords(&batch, id, /*include_session=*/true);
+  DeleteRanges(&batch, id,
+               {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
+                Cf::kCheckpointData});
+  batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
   stripe.cache.Erase(id);
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
   // The range deletions cover every record its floors did. (Forgetting

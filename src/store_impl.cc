@@ -69,6 +69,9 @@ Status StoreImpl::Compact() {
   // holding only dropped payloads are deleted and mixed ones rewritten.
   cro.bottommost_level_compaction =
       rocksdb::BottommostLevelCompaction::kForceOptimized;
+  // Let automatic compactions run alongside, so that writers never stall on
+  // a full L0 while this rewrites the store.
+  cro.exclusive_manual_compaction = false;
   cro.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
   cro.blob_garbage_collection_age_cutoff = 1.0;
   for (size_t i = 0; i < handles_.size(); ++i) {
@@ -88,17 +91,12 @@ void StoreImpl::PutSession(rocksdb::WriteBatch* batch, const Session& session) {
       .PermitUncheckedError();
 }
 
-void StoreImpl::DeleteSessionRecords(rocksdb::WriteBatch* batch,
-                                     const SessionId& id,
-                                     bool include_session) {
+void StoreImpl::DeleteRanges(rocksdb::WriteBatch* batch, const SessionId& id,
+                             std::initializer_list<Cf> families) {
   const std::string begin = SessionRangeBegin(id);
   const std::string end = SessionRangeEnd(id);
-  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
-                Cf::kCheckpointData}) {
+  for (Cf cf : families) {
     batch->DeleteRange(handle(cf), begin, end).PermitUncheckedError();
-  }
-  if (include_session) {
-    batch->Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -174,9 +175,10 @@ class StoreImpl final : public Store {
                        Session* out = nullptr, size_t batch_bytes = 0);
   // Adds the put of `session` to `batch`.
   void PutSession(rocksdb::WriteBatch* batch, const Session& session);
-  // Deletes every per-session record of `id` from the per-session families.
-  void DeleteSessionRecords(rocksdb::WriteBatch* batch, const SessionId& id,
-                            bool include_session);
+  // Adds range deletions of every key of `id` in `families` (per-session
+  // families only) to `batch`.
+  void DeleteRanges(rocksdb::WriteBatch* batch, const SessionId& id,
+                    std::initializer_list<Cf> families);
   // Adds version s.last_checkpoint + 1 to `batch` and moves the session's
   // checkpoint counters (under its lock); describes it in `info`.
   Status AddCheckpoint(Session& s, rocksdb::WriteBatch& batch,
@@ -205,7 +207,8 @@ class StoreImpl final : public Store {
                           const WriteOptions& wo,
                           FunctionRef<Status(Turn&)> finish,
                           const AlsoWrite* also = nullptr,
-                          Session* session_out = nullptr);
+                          Session* session_out = nullptr,
+                          size_t batch_bytes = 0);
 
   Options options_;
   std::shared_ptr<Clock> clock_;

@@ -169,7 +169,7 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
                                    const WriteOptions& wo,
                                    FunctionRef<Status(Turn&)> finish,
                                    const AlsoWrite* also,
-                                   Session* session_out) {
+                                   Session* session_out, size_t batch_bytes) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   Turn turn;
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
@@ -197,7 +197,8 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
     if (also != nullptr) AGENTLOG_RETURN_IF_ERROR((*also)(s, batch));
     return true;
   };
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation, session_out));
+  AGENTLOG_RETURN_IF_ERROR(
+      MutateSession(id, wo, false, mutation, session_out, batch_bytes));
   return turn;
 }
 
@@ -374,7 +375,8 @@ Result<Turn> StoreImpl::PopTurn(const SessionId& id, const WriteOptions& wo) {
 
 Status StoreImpl::ClearTurns(const SessionId& id, const WriteOptions& wo) {
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
-    DeleteSessionRecords(&batch, id, /*include_session=*/false);
+    // Turns and their indexes only: checkpoints outlive a cleared log.
+    DeleteRanges(&batch, id, {Cf::kTurns, Cf::kIdempotency, Cf::kInputs});
     s.turn_count = 0;
     s.completed_turns = 0;
     s.failed_turns = 0;

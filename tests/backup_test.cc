@@ -1,11 +1,16 @@
 // Backup and restore: consistent while writers run, incremental, verified,
 // purged, and restored only into an empty directory.
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,9 +22,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Some states stay inline in SST blocks, some go to blob files: random
+// letters, which LZ4 cannot shrink much.
 std::string StateFor(int writer, uint64_t n) {
-  return "writer " + std::to_string(writer) + " state " + std::to_string(n) +
-         std::string(2000 + n % 3000, static_cast<char>('a' + writer));
+  std::mt19937_64 rng(n * 8 + static_cast<uint64_t>(writer));
+  std::string out = "writer " + std::to_string(writer) + " state " +
+                    std::to_string(n) + " ";
+  out.resize(out.size() + 1000 + (n * 7919) % 20'000);
+  for (size_t i = 40; i < out.size(); ++i) {
+    out[i] = static_cast<char>('a' + rng() % 26);
+  }
+  return out;
 }
 
 class BackupTest : public StoreTest {
@@ -74,6 +87,9 @@ TEST_F(BackupTest, BackupUnderWritersHoldsEverythingAcknowledgedBefore) {
   std::array<uint64_t, kWriters> before{};
   for (int w = 0; w < kWriters; ++w) before[w] = acked[w].load();
   ASSERT_OK_AND_ASSIGN(BackupInfo first, store_->Backup(backups()));
+  // Move what is written so far into SST and blob files (writers going
+  // on), so that the second backup copies those as well as the WAL.
+  ASSERT_OK(store_->Compact());
   for (int w = 0; w < kWriters; ++w) {
     while (acked[w].load() < before[w] + 20 && !failed.load()) {
       std::this_thread::yield();
@@ -89,6 +105,12 @@ TEST_F(BackupTest, BackupUnderWritersHoldsEverythingAcknowledgedBefore) {
 
   ASSERT_OK_AND_ASSIGN(auto listed, ListBackups(backups()));
   ASSERT_EQ(listed.size(), 2u);
+  bool has_blob = false, has_sst = false;
+  for (const auto& e : fs::recursive_directory_iterator(backups())) {
+    has_blob |= e.path().extension() == ".blob";
+    has_sst |= e.path().extension() == ".sst";
+  }
+  EXPECT_TRUE(has_blob && has_sst) << "the backup copied only the WAL";
   EXPECT_EQ(listed[1].id, second.id);
   ASSERT_OK(VerifyBackup(backups(), second.id));
 
@@ -150,6 +172,23 @@ TEST_F(BackupTest, IncrementalBackupsPurgeAndRestoreAnOlderOne) {
   EXPECT_EQ(left[0].id, third.id);
   EXPECT_TRUE(VerifyBackup(backups(), first.id).IsNotFound());
   EXPECT_EQ(PurgeBackups(backups(), 0).code(), Code::kInvalidArgument);
+}
+
+// BackupEngine allows one writer per directory, across processes: a backup
+// or purge while another holds the directory's lock gets Busy.
+TEST_F(BackupTest, OneWriterPerBackupDirectory) {
+  MakeSession();
+  ASSERT_OK(store_->Backup(backups()).status());
+  const int fd = ::open((backups() + "/agentlog.lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // As another process would.
+  EXPECT_EQ(store_->Backup(backups()).status().code(), Code::kBusy);
+  EXPECT_EQ(PurgeBackups(backups(), 1).code(), Code::kBusy);
+  // Readers are not held up.
+  ASSERT_OK_AND_ASSIGN(auto listed, ListBackups(backups()));
+  EXPECT_EQ(listed.size(), 1u);
+  ::close(fd);
+  ASSERT_OK(store_->Backup(backups()).status());
 }
 
 TEST_F(BackupTest, RestoreRefusesANonEmptyTargetAndDamageIsFound) {

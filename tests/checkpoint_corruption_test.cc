@@ -10,6 +10,7 @@
 
 #include "column_families.h"
 #include "keys.h"
+#include "record_codec.h"
 #include "store_impl.h"
 #include "test_util.h"
 
@@ -112,6 +113,25 @@ TEST_F(CheckpointCorruptionTest, TruncatedOrUndecodablePayloadIsCorruption) {
               std::string::npos);
   }
   EXPECT_EQ(ProblemsIn(Cf::kCheckpointData).size(), 2u);
+}
+
+// A damaged header must not make a read allocate what it claims.
+TEST_F(CheckpointCorruptionTest, ImpossibleRawSizeIsCorruptionNotAnAllocation) {
+  const Session s = MakeSession();
+  Put(s.id, std::string(100'000, 'z'));  // Stored as a small LZ4 block.
+  ASSERT_OK_AND_ASSIGN(Checkpoint c, store_->GetCheckpoint(s.id, 1));
+  CheckpointInfo lying = c.info;
+  lying.raw_bytes = uint64_t{1} << 40;
+  const internal::EncodedRecord header = internal::EncodeCheckpointHeader(lying);
+  ASSERT_TRUE(impl()
+                  .db()
+                  ->Put(rocksdb::WriteOptions(), impl().handle(Cf::kCheckpoints),
+                        internal::CheckpointKey(s.id, 1),
+                        rocksdb::Slice(header.bytes()))
+                  .ok());
+  const Status st = store_->GetCheckpoint(s.id, 1).status();
+  EXPECT_EQ(st.code(), Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("impossible"), std::string::npos);
 }
 
 TEST_F(CheckpointCorruptionTest, MissingPayloadOrHeaderIsReportedByVerify) {

@@ -312,6 +312,20 @@ TEST_F(CheckpointTest, DeletingASessionDeletesItsCheckpoints) {
   EXPECT_TRUE(report.clean());
 }
 
+TEST_F(CheckpointTest, ClearingTurnsKeepsCheckpoints) {
+  const Session s = MakeSession();
+  ASSERT_OK(store_->AppendTurn(s.id, "k", UserInput("q"), AssistantOutput("a"))
+                .status());
+  Put(s.id, "state one");
+  Put(s.id, "state two");
+  ASSERT_OK(store_->ClearTurns(s.id));
+  EXPECT_EQ(Versions(s.id), (std::vector<uint64_t>{1, 2}));
+  ASSERT_OK_AND_ASSIGN(Checkpoint latest, store_->GetCheckpoint(s.id));
+  EXPECT_EQ(latest.payload, "state two");
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, store_->Verify());
+  EXPECT_TRUE(report.clean()) << report.problems[0].what;
+}
+
 // A store written by format 1 (before checkpoints) opens, gains the new
 // column families and is stamped with the current format.
 TEST_F(CheckpointTest, FormatOneStoreIsMigrated) {

@@ -549,7 +549,8 @@ class CrashTest : public ::testing::Test {
   // Checks one session's checkpoints: the versions retention keeps (the
   // newest kDefaultKeep) are contiguous, read back and verify, and match the
   // key in their metadata; nothing went backwards since the last cycle.
-  void CheckCheckpoints(Store& store, int s, const Session& session) {
+  void CheckCheckpoints(Store& store, int s, const Session& session,
+                        const std::vector<Turn>& turns) {
     SCOPED_TRACE(fmt::format("checkpoints of session {}", s));
     constexpr uint64_t kDefaultKeep = 10;
     ASSERT_GE(session.last_checkpoint, last_checkpoint_[s])
@@ -567,6 +568,14 @@ class CrashTest : public ::testing::Test {
       ASSERT_OK_AND_ASSIGN(Checkpoint c,
                            store.GetCheckpoint(session.id, oldest + i));
       ASSERT_EQ(c.payload, PayloadFor(c.info.metadata)) << c.info.version;
+      // A version saved with a turn's completion, acknowledged or not: the
+      // turn it names completed in the same commit.
+      for (const Turn& t : turns) {
+        if (t.idempotency_key == c.info.metadata) {
+          EXPECT_EQ(t.status, TurnStatus::kCompleted)
+              << "checkpoint " << c.info.version << " without its turn";
+        }
+      }
     }
     checkpoints_checked_ += versions.size();
   }
@@ -625,7 +634,7 @@ class CrashTest : public ::testing::Test {
       ASSERT_OK_AND_ASSIGN(Session session, store->GetSession(sessions_[s]));
       ASSERT_OK_AND_ASSIGN(turns[s], store->ListTurns(sessions_[s]));
       ASSERT_NO_FATAL_FAILURE(CheckSession(s, session, turns[s], &processing));
-      ASSERT_NO_FATAL_FAILURE(CheckCheckpoints(*store, s, session));
+      ASSERT_NO_FATAL_FAILURE(CheckCheckpoints(*store, s, session, turns[s]));
     }
     // Interrupted turns are reported: exactly those still processing.
     EXPECT_EQ(report.processing_turns, processing);

@@ -28,18 +28,31 @@ std::string CheckpointJson(const CheckpointInfo& c) {
 }
 
 // Writes all of `bytes` to `path` ("-": stdout), or fails naming the file.
+// A file is written beside its target and renamed into place, so a failed
+// write never leaves a truncated payload under the name asked for.
 void WriteFile(const std::string& path, std::string_view bytes) {
-  FILE* f = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
-  if (f == nullptr) {
-    Fail(Status::IOError(
-        fmt::format("cannot create '{}': {}", path, std::strerror(errno))));
+  auto fail = [&](const std::string& what) {
+    Fail(Status::IOError(fmt::format("cannot {} '{}': {}", what, path,
+                                     std::strerror(errno))));
+  };
+  if (path == "-") {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() ||
+        std::fflush(stdout) != 0) {
+      fail("write");
+    }
+    return;
   }
+  const std::string temp = path + ".agentlog-tmp";
+  FILE* f = std::fopen(temp.c_str(), "wb");
+  if (f == nullptr) fail("create");
   const bool written =
       std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = path == "-" ? std::fflush(f) == 0 : std::fclose(f) == 0;
-  if (!written || !closed) {
-    Fail(Status::IOError(
-        fmt::format("cannot write '{}': {}", path, std::strerror(errno))));
+  if (std::fclose(f) != 0 || !written ||
+      std::rename(temp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    std::remove(temp.c_str());
+    errno = saved;
+    fail("write");
   }
 }
 

@@ -7,8 +7,9 @@
 // every file carries a checksum.
 //
 // These functions work on a backup directory alone: no store need be open.
-// They may run while Store::Backup writes to the same directory only if the
-// caller serialises them; RocksDB's BackupEngine allows one writer.
+// Store::Backup and PurgeBackups change a backup directory; each takes the
+// directory's lock file (agentlog.lock) and gets Busy while another process
+// holds it. Listing, verifying and restoring only read.
 
 #include <cstdint>
 #include <optional>
@@ -26,7 +27,6 @@ struct BackupInfo {
   int64_t timestamp_s = 0;     // Unix seconds when the backup was taken.
   uint64_t bytes = 0;          // Bytes of the files of this backup.
   uint32_t files = 0;          // Files in this backup.
-  uint64_t last_sequence = 0;  // The store's RocksDB sequence it holds.
 };
 
 // Backups in `backup_dir`, oldest first. Errors: NotFound (no backup there).
@@ -38,7 +38,7 @@ AGENTLOG_EXPORT Result<std::vector<BackupInfo>> ListBackups(
 AGENTLOG_EXPORT Status VerifyBackup(std::string_view backup_dir, uint32_t id);
 
 // Deletes all but the newest `keep` backups (and files no longer shared).
-// Errors: InvalidArgument when keep is 0.
+// Errors: InvalidArgument when keep is 0, Busy while a backup is running.
 AGENTLOG_EXPORT Status PurgeBackups(std::string_view backup_dir, uint32_t keep);
 
 // Restores backup `id` (the newest when empty) into `target_dir`, which must

@@ -21,8 +21,10 @@ enum class Durability : uint8_t {
   // thread every Options::sync_interval. Survives a crash of the process; a
   // power loss can lose at most the last interval.
   kBuffered = 1,
-  // The WAL is written but never fsynced by agentlog; the OS decides.
-  // Survives a crash of the process. For tests and caches.
+  // The WAL is written but not fsynced for the write; the OS decides.
+  // Survives a crash of the process. For tests and caches. (agentlog still
+  // fsyncs, at most every sync_interval, before compaction acts on a
+  // retention decision such a write made.)
   kNone = 2,
 };
 
