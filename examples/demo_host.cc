@@ -100,7 +100,8 @@ void Converse(agentlog::Store& store, const Agent& agent) {
                               ",\"last_answer\":\"" + ex.assistant + "\"}";
     agentlog::CheckpointSpec checkpoint;
     checkpoint.payload = state;
-    checkpoint.metadata = "step " + std::to_string(n);
+    const std::string step = "step " + std::to_string(n);
+    checkpoint.metadata = step;  // A view: `step` must outlive the call.
     checkpoint.parent = last_state;
     const auto done = Must(
         store.CompleteTurnWithCheckpoint(session.id, begun.turn.number, output,

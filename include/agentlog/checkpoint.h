@@ -21,7 +21,9 @@ enum class CheckpointCodec : uint8_t {
 AGENTLOG_EXPORT std::string_view CheckpointCodecName(CheckpointCodec codec);
 
 // What a host supplies to save a checkpoint. The payload is opaque: any bytes
-// the host serialises its agent's state to.
+// the host serialises its agent's state to. The fields are views, so that a
+// payload of megabytes is not copied on the way in: the bytes they point to
+// must outlive the call (assign named strings, not temporaries).
 struct CheckpointSpec {
   // At most Options::max_checkpoint_bytes; may be empty.
   std::string_view payload;
