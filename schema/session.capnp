@@ -54,4 +54,11 @@ struct Session {
   lastCheckpoint @16 :UInt64;   # 0 when there is none.
   checkpointFloor @17 :UInt64;  # Oldest version kept; 0 or 1: none pruned.
   checkpointKeepLast @18 :UInt32;  # Per-session keep-last-N; 0: store default.
+
+  # The lease (format 3). leaseToken is the fencing token of the newest
+  # lease and only grows; leaseOwner is empty once released.
+  leaseOwner @19 :Text;
+  leaseToken @20 :UInt64;
+  leaseAcquiredMs @21 :Int64;
+  leaseExpiresMs @22 :Int64;
 }

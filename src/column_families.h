@@ -59,7 +59,8 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //   1: sessions, turns, idempotency, inputs, meta.
 //   2: checkpoints and checkpoint_data; checkpoint fields in Session (a
 //      library that knows only 1 would lose them when rewriting a session).
-inline constexpr uint32_t kFormatVersion = 2;
+//   3: lease fields in Session (likewise).
+inline constexpr uint32_t kFormatVersion = 3;
 
 }  // namespace agentlog::internal
 

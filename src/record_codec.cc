@@ -190,6 +190,10 @@ EncodedRecord EncodeSession(const Session& s) {
   b.setLastCheckpoint(s.last_checkpoint);
   b.setCheckpointFloor(s.oldest_checkpoint);
   b.setCheckpointKeepLast(s.checkpoint_keep_last);
+  if (!s.lease.owner.empty()) b.setLeaseOwner(AsText(s.lease.owner));
+  b.setLeaseToken(s.lease.token);
+  b.setLeaseAcquiredMs(s.lease.acquired_ms);
+  b.setLeaseExpiresMs(s.lease.expires_ms);
   return Flatten(message);
 }
 
@@ -224,6 +228,11 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
         s->last_checkpoint = r.getLastCheckpoint();
         s->oldest_checkpoint = r.getCheckpointFloor();
         s->checkpoint_keep_last = r.getCheckpointKeepLast();
+        s->lease.session = id;
+        s->lease.owner = ToString(r.getLeaseOwner());
+        s->lease.token = r.getLeaseToken();
+        s->lease.acquired_ms = r.getLeaseAcquiredMs();
+        s->lease.expires_ms = r.getLeaseExpiresMs();
         if (s->oldest_checkpoint > s->last_checkpoint) {
           *problem = fmt::format("checkpoint floor {} is past the last version {}",
                                  s->oldest_checkpoint, s->last_checkpoint);

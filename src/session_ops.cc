@@ -20,6 +20,7 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   AGENTLOG_RETURN_IF_ERROR(ValidateSessionSpec(options_, spec, &session.tags));
   const int64_t now = Now();
   session.id = SessionId::Generate(now);
+  session.lease.session = session.id;
   session.agent = spec.agent;
   session.model = spec.model;
   session.title = spec.title;
@@ -173,7 +174,8 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   SessionStripes::Stripe& stripe = stripes_.For(id);
   std::lock_guard<std::mutex> lock(stripe.mu);
-  AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
+  AGENTLOG_ASSIGN_OR_RETURN(const Session session, LoadSession(id));
+  AGENTLOG_RETURN_IF_ERROR(CheckFencing(session, wo));
   rocksdb::WriteBatch batch;
   DeleteRanges(&batch, id,
                {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,

@@ -100,6 +100,19 @@ void StoreImpl::DeleteRanges(rocksdb::WriteBatch* batch, const SessionId& id,
   }
 }
 
+Status StoreImpl::CheckFencing(const Session& session, const WriteOptions& wo) {
+  if (!wo.fencing_token || *wo.fencing_token == session.lease.token) {
+    return Status::OK();
+  }
+  return Status::Conflict(fmt::format(
+      "fencing token {} is stale: session {}'s current lease is {}{}; this "
+      "worker lost its lease and must not write",
+      *wo.fencing_token, session.id.ToString(), session.lease.token,
+      session.lease.owner.empty() ? ""
+                                  : fmt::format(" (held by '{}')",
+                                                session.lease.owner)));
+}
+
 Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
                                 bool allow_archived, Mutation mutation,
                                 Session* out, size_t batch_bytes) {
@@ -111,6 +124,7 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
     AGENTLOG_ASSIGN_OR_RETURN(Session loaded, LoadSession(id));
     session = stripe.cache.Put(std::move(loaded));
   }
+  AGENTLOG_RETURN_IF_ERROR(CheckFencing(*session, wo));
   if (session->status == SessionStatus::kArchived && !allow_archived) {
     return Status::FailedPrecondition(
         fmt::format("session {} is archived and read-only; unarchive it first",

@@ -5,6 +5,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -102,6 +104,19 @@ class StoreImpl final : public Store {
       std::span<const Message> output, const TurnUsage& usage,
       const CheckpointSpec& checkpoint, const WriteOptions& wo) override;
 
+  Result<Lease> AcquireLease(const SessionId& session, std::string_view owner,
+                             std::chrono::milliseconds ttl,
+                             std::chrono::milliseconds wait_timeout,
+                             const WriteOptions& wo) override;
+  Result<Lease> RenewLease(const SessionId& session, uint64_t token,
+                           std::chrono::milliseconds ttl,
+                           const WriteOptions& wo) override;
+  Status ReleaseLease(const SessionId& session, uint64_t token,
+                      const WriteOptions& wo) override;
+  Status ForceReleaseLease(const SessionId& session,
+                           const WriteOptions& wo) override;
+  Result<Lease> GetLease(const SessionId& session) override;
+
   Result<StoreInfo> Info() override;
   Result<VerifyReport> Verify() override;
   Status SyncWal() override;
@@ -193,6 +208,11 @@ class StoreImpl final : public Store {
                            VerifyReport& report);
   // Fsyncs the WAL and makes the retention decisions it covers take effect.
   Status SyncWalAndRetention();
+  // Refuses (Conflict) a write whose fencing token is not the session's
+  // current lease token.
+  static Status CheckFencing(const Session& session, const WriteOptions& wo);
+  // Tells AcquireLease calls waiting on a held lease that one was released.
+  void WakeLeaseWaiters();
   // The common part of BeginTurn and AppendTurn.
   Result<BeginTurnResult> StartTurn(const SessionId& session,
                                     std::string_view idempotency_key,
@@ -232,6 +252,11 @@ class StoreImpl final : public Store {
              static_cast<size_t>(Cf::kCount)>
       retention_filters_{};
   std::mutex backup_mu_;  // One BackupEngine writer at a time.
+  // AcquireLease waiters sleep on lease_cv_; every release bumps
+  // lease_releases_ (guarded by lease_mu_) and wakes them.
+  std::mutex lease_mu_;
+  std::condition_variable lease_cv_;
+  uint64_t lease_releases_ = 0;
 };
 
 }  // namespace agentlog::internal

@@ -242,9 +242,10 @@ Status StoreImpl::CheckFormatVersion() {
   report_.format_version = static_cast<uint32_t>(version);
   if (version < kFormatVersion && mode_ == AccessMode::kReadWrite) {
     // 1 -> 2 added the checkpoint column families (open has just created
-    // them) and session fields that read as 0 in older records: nothing to
-    // rewrite. The stamp is what keeps older libraries, which would drop
-    // those fields when rewriting a session, away from the store.
+    // them) and 2 -> 3 the lease fields of sessions; new session fields read
+    // as 0 in older records: nothing to rewrite. The stamp is what keeps
+    // older libraries, which would drop those fields when rewriting a
+    // session, away from the store.
     std::string encoded;
     AppendU64(&encoded, kFormatVersion);
     rocksdb::WriteOptions wo;

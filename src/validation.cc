@@ -48,6 +48,8 @@ Status ValidateOptions(const Options& o) {
       CheckRange<int>(o.background_jobs, 1, 64, "background_jobs"),
       CheckRange<size_t>(o.max_checkpoint_bytes, 1, kGiB,
                          "max_checkpoint_bytes"),
+      CheckRange<size_t>(o.max_lease_owner_bytes, 1, 4 * kKiB,
+                         "max_lease_owner_bytes"),
       CheckRange<uint32_t>(o.checkpoint_keep_last, 1, kMaxKeepLast,
                            "checkpoint_keep_last"),
       CheckRange<int64_t>(o.retention_compaction_period.count(), 60,
@@ -269,6 +271,32 @@ Status ValidateCheckpointSpec(const Options& o, const CheckpointSpec& spec) {
         "no parent)");
   }
   return CheckMetadata(o, spec.metadata, "CheckpointSpec::metadata");
+}
+
+Status ValidateLeaseOwner(const Options& o, std::string_view owner) {
+  return CheckText(owner, "owner", o.max_lease_owner_bytes,
+                   "max_lease_owner_bytes", true);
+}
+
+namespace {
+constexpr int64_t kDayMs = 24 * 3600 * 1000;
+}  // namespace
+
+Status ValidateLeaseTtl(std::chrono::milliseconds ttl) {
+  if (ttl.count() < 1 || ttl.count() > kDayMs) {
+    return Status::InvalidArgument(fmt::format(
+        "ttl is {} ms; allowed range is 1 ms to 1 day", ttl.count()));
+  }
+  return Status::OK();
+}
+
+Status ValidateLeaseWait(std::chrono::milliseconds wait_timeout) {
+  if (wait_timeout.count() < 0 || wait_timeout.count() > kDayMs) {
+    return Status::InvalidArgument(fmt::format(
+        "wait_timeout is {} ms; allowed range is 0 to 1 day",
+        wait_timeout.count()));
+  }
+  return Status::OK();
 }
 
 Status ValidateKeepLast(uint32_t keep_last) {

@@ -4,6 +4,7 @@
 // Checks of caller input against Options, run before anything is written.
 // Every error is InvalidArgument naming the field, the size and the limit.
 
+#include <chrono>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,6 +44,11 @@ Status ValidateUsage(const TurnUsage& usage);
 Status ValidateError(const Options& options, std::string_view error);
 Status ValidateCheckpointSpec(const Options& options,
                               const CheckpointSpec& spec);
+
+// A lease's owner, TTL and wait.
+Status ValidateLeaseOwner(const Options& options, std::string_view owner);
+Status ValidateLeaseTtl(std::chrono::milliseconds ttl);
+Status ValidateLeaseWait(std::chrono::milliseconds wait_timeout);
 
 // Checkpoint versions a session may be told to keep.
 inline constexpr uint32_t kMaxKeepLast = 1'000'000;

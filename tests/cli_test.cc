@@ -266,7 +266,8 @@ TEST_F(CliStoreTest, CheckpointsAreListedExtractedAndVerified) {
     CheckpointSpec spec;
     spec.payload = payloads.back();
     if (v > 1) spec.parent = v - 1;
-    spec.metadata = "step " + std::to_string(v);
+    const std::string metadata = "step " + std::to_string(v);
+    spec.metadata = metadata;
     ASSERT_OK(store_->PutCheckpoint(s.id, spec).status());
   }
   Close();
@@ -349,6 +350,32 @@ TEST_F(CliStoreTest, BackupListVerifyPurgeAndRestore) {
   EXPECT_EQ(RunCli("restore " + backups + " " + path()).exit_code, 1);
   EXPECT_EQ(RunCli("backups " + dir_.Sub("none")).exit_code, 1);
   EXPECT_EQ(RunCli("restore " + backups).exit_code, 2);
+  Reopen();
+}
+
+TEST_F(CliStoreTest, LeasesListsHoldersAndTokens) {
+  Session held = MakeSession();
+  Session released = MakeSession();
+  MakeSession();  // Never leased: not listed.
+  // Far past the system clock the command reads, so still held then.
+  clock_->Set(4'000'000'000'000);
+  ASSERT_OK(store_->AcquireLease(held.id, "worker-7", std::chrono::hours(1))
+                .status());
+  ASSERT_OK_AND_ASSIGN(Lease gone, store_->AcquireLease(
+                                       released.id, "worker-2",
+                                       std::chrono::hours(1)));
+  ASSERT_OK(store_->ReleaseLease(released.id, gone.token));
+  Close();
+  CliResult table = RunCli("leases " + path());
+  ASSERT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("worker-7"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("(2 leased sessions)"), std::string::npos);
+  CliResult json = RunCli("leases " + path() + " --json");
+  ASSERT_EQ(Lines(json.out).size(), 2u);
+  EXPECT_NE(json.out.find("\"owner\":\"worker-7\",\"token\":1,\"state\":\"held\""),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("\"state\":\"released\""), std::string::npos);
   Reopen();
 }
 

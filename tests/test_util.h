@@ -24,6 +24,10 @@ inline void PrintTo(SessionStatus status, std::ostream* os) {
 inline void PrintTo(const SessionId& id, std::ostream* os) {
   *os << id.ToString();
 }
+inline void PrintTo(const Lease& lease, std::ostream* os) {
+  *os << "lease " << lease.token << " of " << lease.session.ToString()
+      << " to '" << lease.owner << "' until " << lease.expires_ms;
+}
 inline void PrintTo(const TurnRef& ref, std::ostream* os) {
   *os << ref.session.ToString() << "/" << ref.number;
 }

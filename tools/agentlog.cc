@@ -37,6 +37,7 @@ verbs:
                                    write a version's payload (default: the
                                    latest), checksum verified; -o - for stdout
   verify STORE                     check every record and checkpoint checksum
+  leases STORE                     session leases: owner, fencing token, expiry
   backup STORE BACKUP_DIR          back the store up (incremental); for a
                                    store a service holds, use Store::Backup
   backups BACKUP_DIR [--verify] [--purge KEEP]
@@ -75,6 +76,7 @@ const std::vector<Verb>& Verbs() {
       {"checkpoints", CmdCheckpoints, {}, 1, 1, {}, {}},
       {"checkpoint", CmdCheckpoint, {}, 1, 2, {"output"}, {}},
       {"verify", CmdVerify, {}, 0, 0, {}, {}},
+      {"leases", CmdLeases, {}, 0, 0, {}, {}},
       {"backup", CmdBackup, {}, 1, 1, {}, {}},
       {"backups", {}, CmdBackups, 0, 0, {"purge"}, {"verify"}},
       {"restore", {}, CmdRestore, 1, 1, {"id"}, {}},

@@ -54,6 +54,7 @@ int CmdCheckpoints(Store& store, const Args& args);
 int CmdCheckpoint(Store& store, const Args& args);
 int CmdVerify(Store& store, const Args& args);
 int CmdBackup(Store& store, const Args& args);
+int CmdLeases(Store& store, const Args& args);
 // These work on a backup directory, not on a store.
 int CmdBackups(std::string_view backup_dir, const Args& args);
 int CmdRestore(std::string_view backup_dir, const Args& args);

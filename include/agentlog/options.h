@@ -85,6 +85,9 @@ struct Options {
   // days. Default: 1 day.
   std::chrono::seconds retention_compaction_period{24 * 3600};
 
+  // Lease owner name bytes. Range: 1 to 4 KiB. Default: 256.
+  size_t max_lease_owner_bytes = 256;
+
   // --- Resources ---
 
   // Block cache shared by every column family. Range: 1 MiB to 1 TiB.
@@ -107,6 +110,12 @@ struct Options {
 struct WriteOptions {
   // Overrides Options::durability for this call. Default: the store's.
   std::optional<Durability> durability;
+  // The fencing token of the lease the caller holds (Store::AcquireLease).
+  // A write to a session whose current lease token is another is refused
+  // with Conflict and writes nothing: a worker that lost its lease (paused
+  // past its TTL, say) cannot overwrite what its successor wrote. Writes
+  // without a token are never fenced.
+  std::optional<uint64_t> fencing_token;
 };
 
 }  // namespace agentlog

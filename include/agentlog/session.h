@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agentlog/export.h"
+#include "agentlog/lease.h"
 #include "agentlog/session_id.h"
 
 namespace agentlog {
@@ -85,6 +86,9 @@ struct Session {
   uint64_t oldest_checkpoint = 0;
   // Versions this session keeps; 0 means Options::checkpoint_keep_last.
   uint32_t checkpoint_keep_last = 0;
+
+  // The lease (Store::AcquireLease); lease.session is this session's id.
+  Lease lease;
 };
 
 // A partial update of a session; fields left empty are unchanged. Limits as

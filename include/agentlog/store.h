@@ -13,6 +13,7 @@
 #include "agentlog/backup.h"
 #include "agentlog/checkpoint.h"
 #include "agentlog/export.h"
+#include "agentlog/lease.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
 #include "agentlog/session.h"
@@ -247,6 +248,42 @@ class AGENTLOG_EXPORT Store {
       const SessionId& session, uint64_t number,
       std::span<const Message> output, const TurnUsage& usage,
       const CheckpointSpec& checkpoint, const WriteOptions& wo = {}) = 0;
+
+  // --- Leases: one worker at a time per session ---
+
+  // Gives `owner` the lease on `session` until now + `ttl`, with a fencing
+  // token greater than every token this session had before (persisted, so
+  // it keeps growing across restarts). A lease that expired frees itself:
+  // the next acquirer gets it with no clean-up. While another owner holds
+  // an unexpired lease, waits up to `wait_timeout` (0: not at all) for it
+  // to be released or to expire; a release wakes waiters at once. Acquiring
+  // again as the holder renews with a new token.
+  // Errors: NotFound, Busy (still held when the wait ended),
+  // FailedPrecondition (archived), InvalidArgument (owner empty or longer
+  // than Options::max_lease_owner_bytes, ttl outside 1 ms to 1 day,
+  // wait_timeout negative or over a day).
+  virtual Result<Lease> AcquireLease(
+      const SessionId& session, std::string_view owner,
+      std::chrono::milliseconds ttl,
+      std::chrono::milliseconds wait_timeout = std::chrono::milliseconds(0),
+      const WriteOptions& wo = {}) = 0;
+  // Moves the end of the lease with fencing token `token` to now + `ttl`.
+  // A lease that expired but that nobody took since can be renewed.
+  // Errors: Conflict (`token` is not the current lease's, or it was
+  // released), InvalidArgument (ttl).
+  virtual Result<Lease> RenewLease(const SessionId& session, uint64_t token,
+                                   std::chrono::milliseconds ttl,
+                                   const WriteOptions& wo = {}) = 0;
+  // Ends the lease with fencing token `token`. Errors: Conflict as above.
+  virtual Status ReleaseLease(const SessionId& session, uint64_t token,
+                              const WriteOptions& wo = {}) = 0;
+  // Ends whatever lease the session has (an operator's tool, for a holder
+  // that is gone for good). Its token stays fenced.
+  virtual Status ForceReleaseLease(const SessionId& session,
+                                   const WriteOptions& wo = {}) = 0;
+  // The session's lease as stored: owner (empty when free), token, expiry.
+  // Lease::held(now) says whether someone holds it.
+  virtual Result<Lease> GetLease(const SessionId& session) = 0;
 
   // --- Whole store ---
 
