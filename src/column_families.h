@@ -25,13 +25,14 @@ enum class Cf : uint8_t {
   kMeta,         // name -> store-wide values (format version)
   kCheckpoints,  // session id, version -> CheckpointHeader
   kCheckpointData,  // session id, version -> stored payload bytes (BlobDB)
+  kRunOnce,      // key bytes -> expires ms, recorded ms (u64 BE), result
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Cf::kCount)>
     kCfNames = {"default", "sessions",    "turns",
                 "idempotency", "inputs",  "meta",
-                "checkpoints", "checkpoint_data"};
+                "checkpoints", "checkpoint_data", "run_once"};
 
 // Payloads at least this large go to blob files; smaller ones stay in SSTs.
 inline constexpr uint64_t kMinBlobBytes = 4096;
@@ -60,7 +61,9 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //   2: checkpoints and checkpoint_data; checkpoint fields in Session (a
 //      library that knows only 1 would lose them when rewriting a session).
 //   3: lease fields in Session (likewise).
-inline constexpr uint32_t kFormatVersion = 3;
+//   4: run_once (a library that knows only 3 would open it without its
+//      expiry filter).
+inline constexpr uint32_t kFormatVersion = 4;
 
 }  // namespace agentlog::internal
 

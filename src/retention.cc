@@ -160,7 +160,40 @@ class RetentionFilter final : public rocksdb::CompactionFilter {
   std::atomic<uint64_t>* const dropped_;
 };
 
+// Drops values whose leading u64 BE expiry is at or before `now_ms`.
+class ExpiryFilter final : public rocksdb::CompactionFilter {
+ public:
+  ExpiryFilter(int64_t now_ms, std::atomic<uint64_t>* dropped)
+      : now_ms_(now_ms), dropped_(dropped) {}
+
+  Decision FilterV2(int /*level*/, const rocksdb::Slice& /*key*/,
+                    ValueType value_type, const rocksdb::Slice& value,
+                    std::string* /*new_value*/,
+                    std::string* /*skip_until*/) const override {
+    // A value too short to hold an expiry is kept: Verify reports it.
+    if (value_type != ValueType::kValue || value.size() < 8) {
+      return Decision::kKeep;
+    }
+    const auto expires = static_cast<int64_t>(DecodeU64(value.ToStringView()));
+    if (expires > now_ms_) return Decision::kKeep;
+    dropped_->fetch_add(1, std::memory_order_relaxed);
+    return Decision::kRemove;
+  }
+
+  const char* Name() const override { return "agentlog.expiry"; }
+
+ private:
+  const int64_t now_ms_;  // One clock reading per compaction.
+  std::atomic<uint64_t>* const dropped_;
+};
+
 }  // namespace
+
+std::unique_ptr<rocksdb::CompactionFilter>
+ExpiryFilterFactory::CreateCompactionFilter(
+    const rocksdb::CompactionFilter::Context& /*context*/) {
+  return std::make_unique<ExpiryFilter>(clock_->NowMillis(), &dropped_);
+}
 
 std::unique_ptr<rocksdb::CompactionFilter>
 RetentionFilterFactory::CreateCompactionFilter(

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "agentlog/clock.h"
 #include "agentlog/session_id.h"
 
 namespace agentlog::internal {
@@ -109,9 +110,19 @@ class RetentionDecisions {
   std::atomic<std::shared_ptr<const RetentionSnapshot>> current_;
 };
 
+// A compaction filter factory that counts what its filters drop.
+class CountingFilterFactory : public rocksdb::CompactionFilterFactory {
+ public:
+  // Records dropped by this column family's filters since open.
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ protected:
+  std::atomic<uint64_t> dropped_{0};
+};
+
 // Creates, per compaction, a filter over one column family of numbered keys
 // that drops every record below its session's floor.
-class RetentionFilterFactory : public rocksdb::CompactionFilterFactory {
+class RetentionFilterFactory : public CountingFilterFactory {
  public:
   RetentionFilterFactory(std::string cf_name,
                          std::shared_ptr<RetentionDecisions> decisions,
@@ -124,14 +135,29 @@ class RetentionFilterFactory : public rocksdb::CompactionFilterFactory {
       const rocksdb::CompactionFilter::Context& context) override;
   const char* Name() const override { return name_.c_str(); }
 
-  // Records dropped by this column family's filters since open.
-  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
-
  private:
   const std::string name_;
   const std::shared_ptr<RetentionDecisions> decisions_;
   const FloorField floor_;
-  std::atomic<uint64_t> dropped_{0};
+};
+
+// Creates, per compaction, a filter that drops records whose decision is
+// their own expiry: values that start with a Unix-millisecond expiry time
+// (u64 BE), dropped once the store's clock has reached it. The decision is
+// durable with the record itself, and readers already treat such records
+// as absent. Used by `run_once`.
+class ExpiryFilterFactory : public CountingFilterFactory {
+ public:
+  ExpiryFilterFactory(std::string cf_name, std::shared_ptr<Clock> clock)
+      : name_("agentlog.expiry." + cf_name), clock_(std::move(clock)) {}
+
+  std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+      const rocksdb::CompactionFilter::Context& context) override;
+  const char* Name() const override { return name_.c_str(); }
+
+ private:
+  const std::string name_;
+  const std::shared_ptr<Clock> clock_;
 };
 
 }  // namespace agentlog::internal

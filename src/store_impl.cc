@@ -11,14 +11,20 @@
 
 namespace agentlog::internal {
 
-Status StoreImpl::Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
-                        const SessionId& id) {
+rocksdb::Status StoreImpl::WriteRaw(rocksdb::WriteBatch* batch,
+                                    const WriteOptions& wo) {
   const Durability durability = wo.durability.value_or(options_.durability);
   rocksdb::WriteOptions rwo;
   rwo.sync = durability == Durability::kSync;
   const rocksdb::Status s = db_->Write(rwo, batch);
+  if (s.ok() && durability == Durability::kBuffered) syncer_->MarkDirty();
+  return s;
+}
+
+Status StoreImpl::Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
+                        const SessionId& id) {
+  const rocksdb::Status s = WriteRaw(batch, wo);
   if (!s.ok()) return FromRocksDB(s, "write " + SessionRecordName(id));
-  if (durability == Durability::kBuffered) syncer_->MarkDirty();
   return Status::OK();
 }
 

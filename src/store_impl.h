@@ -117,6 +117,12 @@ class StoreImpl final : public Store {
                            const WriteOptions& wo) override;
   Result<Lease> GetLease(const SessionId& session) override;
 
+  Result<RunOnceOutcome> RunOnce(
+      std::string_view key, std::chrono::milliseconds ttl,
+      const std::function<Result<std::string>()>& operation,
+      const WriteOptions& wo) override;
+  Result<RunOnceOutcome> GetRunOnce(std::string_view key) override;
+
   Result<StoreInfo> Info() override;
   Result<VerifyReport> Verify() override;
   Status SyncWal() override;
@@ -176,6 +182,7 @@ class StoreImpl final : public Store {
   // asks for (or the store's).
   Status Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
                const SessionId& id);
+  rocksdb::Status WriteRaw(rocksdb::WriteBatch* batch, const WriteOptions& wo);
   // Reads and decodes. `snapshot` may be null.
   Result<Session> LoadSession(const SessionId& id,
                               const rocksdb::Snapshot* snapshot = nullptr);
@@ -248,9 +255,15 @@ class StoreImpl final : public Store {
   std::shared_ptr<RetentionDecisions> retention_ =
       std::make_shared<RetentionDecisions>();
   // The retention filter of each family retention covers, else null.
-  std::array<std::shared_ptr<RetentionFilterFactory>,
+  std::array<std::shared_ptr<CountingFilterFactory>,
              static_cast<size_t>(Cf::kCount)>
       retention_filters_{};
+  // RunOnce: keys whose operation is running now, each with what its
+  // waiters wait on. Guarded by run_once_mu_.
+  struct RunningOnce;
+  std::mutex run_once_mu_;
+  std::map<std::string, std::shared_ptr<RunningOnce>, std::less<>>
+      running_once_;
   std::mutex backup_mu_;  // One BackupEngine writer at a time.
   // AcquireLease waiters sleep on lease_cv_; every release bumps
   // lease_releases_ (guarded by lease_mu_) and wakes them.

@@ -138,6 +138,9 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
         std::make_shared<RetentionFilterFactory>(
             std::string(CfName(cf)), retention_, &SessionFloors::checkpoint);
   }
+  retention_filters_[static_cast<size_t>(Cf::kRunOnce)] =
+      std::make_shared<ExpiryFilterFactory>(std::string(CfName(Cf::kRunOnce)),
+                                            clock_);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     const auto cf = CfFromName(name);
@@ -241,8 +244,9 @@ Status StoreImpl::CheckFormatVersion() {
   }
   report_.format_version = static_cast<uint32_t>(version);
   if (version < kFormatVersion && mode_ == AccessMode::kReadWrite) {
-    // 1 -> 2 added the checkpoint column families (open has just created
-    // them) and 2 -> 3 the lease fields of sessions; new session fields read
+    // 1 -> 2 added the checkpoint column families and 3 -> 4 run_once
+    // (open has just created them), 2 -> 3 the lease fields of sessions;
+    // new session fields read
     // as 0 in older records: nothing to rewrite. The stamp is what keeps
     // older libraries, which would drop those fields when rewriting a
     // session, away from the store.

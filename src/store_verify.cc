@@ -272,6 +272,15 @@ Result<VerifyReport> StoreImpl::Verify() {
 
   AGENTLOG_RETURN_IF_ERROR(VerifyCheckpoints(ro, sessions, report));
 
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kRunOnce, [&](std::string_view k, std::string_view v) {
+        if (k.empty() || v.size() < 16) {
+          problem(Cf::kRunOnce, Hex(k),
+                  fmt::format("value is {} bytes; expected at least 16",
+                              v.size()));
+        }
+      }));
+
   // RocksDB's own block checksums over every SST file.
   AGENTLOG_RETURN_IF_ERROR(
       FromRocksDB(db_->VerifyChecksum(ro), "verify SST checksums"));

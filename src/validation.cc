@@ -50,6 +50,8 @@ Status ValidateOptions(const Options& o) {
                          "max_checkpoint_bytes"),
       CheckRange<size_t>(o.max_lease_owner_bytes, 1, 4 * kKiB,
                          "max_lease_owner_bytes"),
+      CheckRange<size_t>(o.max_run_once_result_bytes, 0, 16 * kMiB,
+                         "max_run_once_result_bytes"),
       CheckRange<uint32_t>(o.checkpoint_keep_last, 1, kMaxKeepLast,
                            "checkpoint_keep_last"),
       CheckRange<int64_t>(o.retention_compaction_period.count(), 60,
@@ -295,6 +297,27 @@ Status ValidateLeaseWait(std::chrono::milliseconds wait_timeout) {
     return Status::InvalidArgument(fmt::format(
         "wait_timeout is {} ms; allowed range is 0 to 1 day",
         wait_timeout.count()));
+  }
+  return Status::OK();
+}
+
+Status ValidateRunOnceKey(const Options& o, std::string_view key) {
+  if (key.empty()) {
+    return Status::InvalidArgument("run-once key is empty; it is required");
+  }
+  if (key.size() > o.max_idempotency_key_bytes) {
+    return Status::InvalidArgument(fmt::format(
+        "run-once key is {} bytes; limit is {} "
+        "(Options::max_idempotency_key_bytes)",
+        key.size(), o.max_idempotency_key_bytes));
+  }
+  return Status::OK();
+}
+
+Status ValidateRunOnceTtl(std::chrono::milliseconds ttl) {
+  if (ttl.count() < 1 || ttl.count() > 365 * kDayMs) {
+    return Status::InvalidArgument(fmt::format(
+        "ttl is {} ms; allowed range is 1 ms to 365 days", ttl.count()));
   }
   return Status::OK();
 }

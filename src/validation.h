@@ -50,6 +50,10 @@ Status ValidateLeaseOwner(const Options& options, std::string_view owner);
 Status ValidateLeaseTtl(std::chrono::milliseconds ttl);
 Status ValidateLeaseWait(std::chrono::milliseconds wait_timeout);
 
+// A run-once key (bytes, not text) and its TTL.
+Status ValidateRunOnceKey(const Options& options, std::string_view key);
+Status ValidateRunOnceTtl(std::chrono::milliseconds ttl);
+
 // Checkpoint versions a session may be told to keep.
 inline constexpr uint32_t kMaxKeepLast = 1'000'000;
 Status ValidateKeepLast(uint32_t keep_last);

@@ -635,7 +635,7 @@ TEST_F(StoreTest, InfoCountsSessionsAndNamesColumnFamilies) {
   for (const auto& cf : info.column_families) names.push_back(cf.name);
   EXPECT_EQ(names, (std::vector<std::string>{"sessions", "turns", "idempotency",
                                              "inputs", "meta", "checkpoints",
-                                             "checkpoint_data"}));
+                                             "checkpoint_data", "run_once"}));
 }
 
 TEST_F(StoreTest, EveryDurabilityModeAcknowledgesDurablyAcrossReopen) {

@@ -10,6 +10,7 @@
 #include "agentlog/lease.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
+#include "agentlog/run_once.h"
 #include "agentlog/session.h"
 #include "agentlog/session_id.h"
 #include "agentlog/status.h"

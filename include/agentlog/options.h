@@ -85,6 +85,8 @@ struct Options {
   // days. Default: 1 day.
   std::chrono::seconds retention_compaction_period{24 * 3600};
 
+  // Bytes of a result RunOnce records. Range: 0 to 16 MiB. Default: 64 KiB.
+  size_t max_run_once_result_bytes = 64 * 1024;
   // Lease owner name bytes. Range: 1 to 4 KiB. Default: 256.
   size_t max_lease_owner_bytes = 256;
 

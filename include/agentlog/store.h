@@ -2,6 +2,7 @@
 #define AGENTLOG_STORE_H_
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "agentlog/lease.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
+#include "agentlog/run_once.h"
 #include "agentlog/session.h"
 #include "agentlog/session_id.h"
 #include "agentlog/status.h"
@@ -284,6 +286,29 @@ class AGENTLOG_EXPORT Store {
   // The session's lease as stored: owner (empty when free), token, expiry.
   // Lease::held(now) says whether someone holds it.
   virtual Result<Lease> GetLease(const SessionId& session) = 0;
+
+  // --- Run-once keys ---
+
+  // Runs `operation` at most once per `key` within `ttl` (a tool call that
+  // charges a card, an e-mail): the first caller runs it and its result is
+  // recorded, durably per `wo`; a caller that comes while it runs waits for
+  // it, and any caller until `ttl` has passed gets the recorded result
+  // (ran = false) without running anything. If the operation fails, nothing
+  // is recorded and its error is returned; the next caller runs it. Across
+  // a crash during the operation the guarantee is at least once: record
+  // and operation cannot be one atomic step. Expired keys read as absent at
+  // once and are dropped by a compaction filter.
+  // Errors: InvalidArgument (key empty or longer than
+  // Options::max_idempotency_key_bytes; ttl outside 1 ms to 365 days; a
+  // result over Options::max_run_once_result_bytes, in which case the
+  // operation did run but nothing is recorded), the operation's own error.
+  virtual Result<RunOnceOutcome> RunOnce(
+      std::string_view key, std::chrono::milliseconds ttl,
+      const std::function<Result<std::string>()>& operation,
+      const WriteOptions& wo = {}) = 0;
+  // The recorded run of `key`, without running anything.
+  // Errors: NotFound (never run, or expired).
+  virtual Result<RunOnceOutcome> GetRunOnce(std::string_view key) = 0;
 
   // --- Whole store ---
 
