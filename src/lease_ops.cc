@@ -78,14 +78,16 @@ Result<Lease> StoreImpl::AcquireLease(const SessionId& id,
       AGENTLOG_RETURN_IF_ERROR(status);
       return lease;
     }
-    // Wait for a release, the holder's expiry or the deadline.
-    std::unique_lock<std::mutex> lock(lease_mu_);
-    if (lease_releases_ != releases) continue;  // Released meanwhile.
+    // Wait for a release, the holder's expiry or the deadline. (The expiry
+    // is on the store's clock; with an injected clock that does not move
+    // with time, only releases and the deadline end the wait.)
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return status;
     const auto expiry =
         now + std::chrono::milliseconds(
                   std::max<int64_t>(holder.expires_ms - Now(), 1));
+    std::unique_lock<std::mutex> lock(lease_mu_);
+    if (lease_releases_ != releases) continue;  // Released meanwhile.
     lease_cv_.wait_until(lock, std::min(deadline, expiry));
   }
 }
@@ -114,10 +116,11 @@ Status StoreImpl::ReleaseLease(const SessionId& id, uint64_t token,
     if (s.lease.token != token || s.lease.owner.empty()) {
       return NotTheLease(id, token, s.lease);
     }
-    s.lease.owner.clear();  // The token stays: it fences late writes.
+    s.lease.owner.clear();  // Writes with its token are refused from now.
     return true;
   };
-  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation));
+  // Letting go is allowed on an archived session too.
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, true, mutation));
   WakeLeaseWaiters();
   return Status::OK();
 }

@@ -3,6 +3,7 @@
 #include <rocksdb/file_system.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <filesystem>
 
 namespace agentlog::internal {
@@ -74,8 +75,11 @@ bool RestrictFilesIn(const std::string& dir) {
   std::error_code ec;
   bool ok = true;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file(ec) &&
-        ::chmod(entry.path().c_str(), kFileMode) != 0) {
+    // RocksDB's background threads may delete an obsolete file (an old WAL
+    // or blob file) between the listing and the chmod: gone is fine.
+    std::error_code vanished;  // Not an error of the listing.
+    if (entry.is_regular_file(vanished) &&
+        ::chmod(entry.path().c_str(), kFileMode) != 0 && errno != ENOENT) {
       ok = false;
     }
   }

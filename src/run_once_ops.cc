@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <condition_variable>
+#include <exception>
 
 #include "keys.h"
 #include "rocksdb_status.h"
@@ -18,7 +19,9 @@ namespace agentlog::internal {
 
 // A key whose operation is running; callers of the same key wait for it.
 struct StoreImpl::RunningOnce {
-  bool done = false;  // Guarded by run_once_mu_.
+  bool done = false;   // Guarded by run_once_mu_.
+  Status unrecorded;   // Set when done: the run's record could not be
+                       // written. Guarded by run_once_mu_.
   std::condition_variable cv;
 };
 
@@ -71,7 +74,8 @@ Result<RunOnceOutcome> StoreImpl::RunOnce(
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   AGENTLOG_RETURN_IF_ERROR(ValidateRunOnceKey(options_, key));
   AGENTLOG_RETURN_IF_ERROR(ValidateRunOnceTtl(ttl));
-  std::shared_ptr<RunningOnce> mine;
+  if (!operation) return Status::InvalidArgument("operation is empty");
+  auto mine = std::make_shared<RunningOnce>();
   {
     std::unique_lock<std::mutex> lock(run_once_mu_);
     for (;;) {
@@ -79,33 +83,52 @@ Result<RunOnceOutcome> StoreImpl::RunOnce(
       if (running == running_once_.end()) break;
       std::shared_ptr<RunningOnce> other = running->second;
       other->cv.wait(lock, [&] { return other->done; });
+      // The run we waited for happened but could not be recorded: report
+      // that rather than run the operation a second time.
+      if (!other->unrecorded.ok()) return other->unrecorded;
     }
-    // Nobody runs it now: a recorded, unexpired run answers.
-    Result<RunOnceOutcome> recorded = GetRunOnce(key);
-    if (recorded.ok() || !recorded.status().IsNotFound()) return recorded;
-    mine = std::make_shared<RunningOnce>();
     running_once_.emplace(std::string(key), mine);
   }
   // Whatever happens below, wake the waiters; they look again.
-  auto finish = [&] {
-    std::lock_guard<std::mutex> lock(run_once_mu_);
-    mine->done = true;
-    running_once_.erase(running_once_.find(key));
-    mine->cv.notify_all();
-  };
+  Status unrecorded;
+  struct Finish {
+    StoreImpl* store;
+    std::string_view key;
+    RunningOnce* mine;
+    Status* unrecorded;
+    ~Finish() {
+      std::lock_guard<std::mutex> lock(store->run_once_mu_);
+      mine->done = true;
+      mine->unrecorded = std::move(*unrecorded);
+      store->running_once_.erase(store->running_once_.find(key));
+      mine->cv.notify_all();
+    }
+  } finish{this, key, mine.get(), &unrecorded};
 
-  Result<std::string> result = operation();
-  if (!result.ok()) {
-    finish();
-    return result.status();
+  // The key is ours: read outside the lock whether a run is on record.
+  Result<RunOnceOutcome> recorded = GetRunOnce(key);
+  if (recorded.ok() || !recorded.status().IsNotFound()) return recorded;
+
+  // The host's code must not throw through agentlog's API, nor leave the
+  // key marked running for ever.
+  Result<std::string> result = Status::FailedPrecondition("not run");
+  try {
+    result = operation();
+  } catch (const std::exception& e) {
+    return Status::FailedPrecondition(fmt::format(
+        "the operation of run-once key {} threw: {}", Hex(key), e.what()));
+  } catch (...) {
+    return Status::FailedPrecondition(fmt::format(
+        "the operation of run-once key {} threw", Hex(key)));
   }
+  if (!result.ok()) return result.status();  // The next caller runs it.
   if (result->size() > options_.max_run_once_result_bytes) {
-    finish();
-    return Status::InvalidArgument(fmt::format(
+    unrecorded = Status::InvalidArgument(fmt::format(
         "the result of run-once key {} is {} bytes; limit is {} "
         "(Options::max_run_once_result_bytes); the operation ran, but "
         "nothing is recorded",
         Hex(key), result->size(), options_.max_run_once_result_bytes));
+    return Status(unrecorded);  // A copy: Finish hands it on.
   }
   RunOnceOutcome outcome;
   outcome.ran = true;
@@ -113,16 +136,15 @@ Result<RunOnceOutcome> StoreImpl::RunOnce(
   outcome.expires_ms = outcome.recorded_ms + ttl.count();
   outcome.result = std::move(result).value();
   rocksdb::WriteBatch batch;
-  Status written = FromRocksDB(
+  unrecorded = FromRocksDB(
       batch.Put(handle(Cf::kRunOnce), rocksdb::Slice(key),
                 EncodeRunOnce(outcome)),
       "batch run-once key");
-  if (written.ok()) {
-    written = FromRocksDB(WriteRaw(&batch, wo),
-                          "record run-once key " + Hex(key));
+  if (unrecorded.ok()) {
+    unrecorded = FromRocksDB(WriteRaw(&batch, wo),
+                             "record run-once key " + Hex(key));
   }
-  finish();
-  AGENTLOG_RETURN_IF_ERROR(written);
+  if (!unrecorded.ok()) return Status(unrecorded);  // A copy: Finish hands it on.
   return outcome;
 }
 

@@ -186,6 +186,7 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   // The range deletions cover every record its floors did. (Forgetting
   // early is safe: a filter without a decision keeps everything.)
   retention_->Forget(id);
+  WakeLeaseWaiters();  // They learn NotFound now, not at the lease's end.
   return Status::OK();
 }
 

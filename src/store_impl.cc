@@ -107,16 +107,17 @@ void StoreImpl::DeleteRanges(rocksdb::WriteBatch* batch, const SessionId& id,
 }
 
 Status StoreImpl::CheckFencing(const Session& session, const WriteOptions& wo) {
-  if (!wo.fencing_token || *wo.fencing_token == session.lease.token) {
+  if (!wo.fencing_token || (*wo.fencing_token == session.lease.token &&
+                            !session.lease.owner.empty())) {
     return Status::OK();
   }
   return Status::Conflict(fmt::format(
       "fencing token {} is stale: session {}'s current lease is {}{}; this "
       "worker lost its lease and must not write",
       *wo.fencing_token, session.id.ToString(), session.lease.token,
-      session.lease.owner.empty() ? ""
-                                  : fmt::format(" (held by '{}')",
-                                                session.lease.owner)));
+      session.lease.owner.empty()
+          ? " (released)"
+          : fmt::format(" (held by '{}')", session.lease.owner)));
 }
 
 Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -39,12 +40,17 @@ TEST_F(RunOnceTest, SixteenRacersOneRunEveryoneGetsItsResult) {
   std::atomic<bool> go{false};
   std::vector<Result<RunOnceOutcome>> outcomes(
       kThreads, Status::FailedPrecondition("not run"));
+  std::atomic<int> entered{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       while (!go.load()) std::this_thread::yield();
+      ++entered;
       outcomes[t] = store_->RunOnce("charge-card/order-1187", 1h, [&, t] {
         ++runs;
+        // Hold the run until every racer has called RunOnce, so that they
+        // meet it running rather than find its record.
+        while (entered.load() < kThreads) std::this_thread::yield();
         return Result<std::string>("receipt from thread " + std::to_string(t));
       });
     });
@@ -113,6 +119,26 @@ TEST_F(RunOnceTest, ExpiredKeysReadAbsentAtOnceAndLeaveTheDisk) {
   EXPECT_EQ(rerun.result, "second");
   ASSERT_OK_AND_ASSIGN(VerifyReport report, store_->Verify());
   EXPECT_TRUE(report.clean());
+}
+
+// The host's operation throwing must not escape agentlog's API, nor leave
+// the key stuck as running.
+TEST_F(RunOnceTest, AThrowingOperationIsAnErrorAndTheKeyStaysUsable) {
+  const Status threw =
+      store_
+          ->RunOnce("k", 1h,
+                    []() -> Result<std::string> {
+                      throw std::runtime_error("tool crashed");
+                    })
+          .status();
+  EXPECT_EQ(threw.code(), Code::kFailedPrecondition);
+  EXPECT_NE(threw.message().find("tool crashed"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(RunOnceOutcome ok, store_->RunOnce("k", 1h, [] {
+    return Result<std::string>("fine");
+  }));
+  EXPECT_TRUE(ok.ran);
+  EXPECT_EQ(store_->RunOnce("k", 1h, nullptr).status().code(),
+            Code::kInvalidArgument);
 }
 
 TEST_F(RunOnceTest, BadCallsAreRefusedAndWriteNothing) {

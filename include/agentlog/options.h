@@ -113,9 +113,10 @@ struct WriteOptions {
   // Overrides Options::durability for this call. Default: the store's.
   std::optional<Durability> durability;
   // The fencing token of the lease the caller holds (Store::AcquireLease).
-  // A write to a session whose current lease token is another is refused
-  // with Conflict and writes nothing: a worker that lost its lease (paused
-  // past its TTL, say) cannot overwrite what its successor wrote. Writes
+  // A write to a session whose current lease token is another, or whose
+  // lease was released, is refused with Conflict and writes nothing: a
+  // worker that lost its lease (paused past its TTL, say, while another
+  // took the session) cannot overwrite what its successor wrote. Writes
   // without a token are never fenced.
   std::optional<uint64_t> fencing_token;
 };

@@ -259,7 +259,9 @@ class AGENTLOG_EXPORT Store {
   // the next acquirer gets it with no clean-up. While another owner holds
   // an unexpired lease, waits up to `wait_timeout` (0: not at all) for it
   // to be released or to expire; a release wakes waiters at once. Acquiring
-  // again as the holder renews with a new token.
+  // again as the holder renews with a new token. Lease writes are as durable
+  // as WriteOptions says: keep kSync (the default) for them if tokens must
+  // never be reissued after a power loss.
   // Errors: NotFound, Busy (still held when the wait ended),
   // FailedPrecondition (archived), InvalidArgument (owner empty or longer
   // than Options::max_lease_owner_bytes, ttl outside 1 ms to 1 day,
@@ -280,7 +282,8 @@ class AGENTLOG_EXPORT Store {
   virtual Status ReleaseLease(const SessionId& session, uint64_t token,
                               const WriteOptions& wo = {}) = 0;
   // Ends whatever lease the session has (an operator's tool, for a holder
-  // that is gone for good). Its token stays fenced.
+  // that is gone for good). Writes carrying its token are refused from now
+  // on, as after any release.
   virtual Status ForceReleaseLease(const SessionId& session,
                                    const WriteOptions& wo = {}) = 0;
   // The session's lease as stored: owner (empty when free), token, expiry.
@@ -293,11 +296,15 @@ class AGENTLOG_EXPORT Store {
   // charges a card, an e-mail): the first caller runs it and its result is
   // recorded, durably per `wo`; a caller that comes while it runs waits for
   // it, and any caller until `ttl` has passed gets the recorded result
-  // (ran = false) without running anything. If the operation fails, nothing
-  // is recorded and its error is returned; the next caller runs it. Across
-  // a crash during the operation the guarantee is at least once: record
-  // and operation cannot be one atomic step. Expired keys read as absent at
-  // once and are dropped by a compaction filter.
+  // (ran = false) without running anything. If the operation fails (or
+  // throws: FailedPrecondition), nothing is recorded and its error is
+  // returned; the next caller runs it. If it ran but its result cannot be
+  // recorded, that error goes to the caller and to those waiting for it.
+  // Across a crash during the operation the guarantee is at least once:
+  // record and operation cannot be one atomic step. Expired keys read as
+  // absent at once and are dropped by a compaction filter. `operation` must
+  // not call RunOnce with the same key (it would wait for itself).
+  // WriteOptions::fencing_token does not apply (keys are not sessions).
   // Errors: InvalidArgument (key empty or longer than
   // Options::max_idempotency_key_bytes; ttl outside 1 ms to 365 days; a
   // result over Options::max_run_once_result_bytes, in which case the
