@@ -5,22 +5,20 @@
 // console table the program prints agentlog's throughput ratios.
 
 #include <benchmark/benchmark.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "bench_flags.h"
+#include "temp_dir.h"
 #include "turn_writers.h"
 
 namespace agentlog::bench {
@@ -38,31 +36,6 @@ constexpr const char* kDefaultFlags[] = {
     "--benchmark_display_aggregates_only=true",
 };
 constexpr int kThreadCounts[] = {1, 16};
-
-// A fresh directory under $TMPDIR (default /tmp), removed with everything
-// in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::error_code ec;
-    std::string pattern =
-        (std::filesystem::temp_directory_path(ec) / "agentlog-bench-XXXXXX")
-            .string();
-    if (ec) pattern = "/tmp/agentlog-bench-XXXXXX";
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  // Empty when the directory could not be made.
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Shared by the threads of the running benchmark. Thread 0 sets them before
 // the timed loop and clears them after it; Google Benchmark's barriers at
@@ -253,71 +226,9 @@ class SortedRatioReporter final : public benchmark::ConsoleReporter {
   std::vector<std::vector<Run>> batches_;
 };
 
-// Accepts what Google Benchmark accepts as true for a boolean flag.
-bool FlagIsTrue(std::string_view value) {
-  return value.empty() || value == "true" || value == "1" || value == "yes" ||
-         value == "on";
-}
-
-// The console options that the flags ask for. A custom display reporter
-// gets no options from the library, so they are read here, before
-// benchmark::Initialize consumes the flags.
-benchmark::ConsoleReporter::OutputOptions ConsoleOptions(int argc,
-                                                         char** argv) {
-  bool tabular = false;
-  bool color = ::isatty(STDOUT_FILENO) != 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const auto value_of =
-        [&](std::string_view flag) -> std::optional<std::string_view> {
-      if (!arg.starts_with(flag)) return std::nullopt;
-      const std::string_view rest = arg.substr(flag.size());
-      if (rest.empty()) return rest;
-      if (rest[0] != '=') return std::nullopt;
-      return rest.substr(1);
-    };
-    if (auto v = value_of("--benchmark_counters_tabular")) {
-      tabular = FlagIsTrue(*v);
-    }
-    if (auto v = value_of("--benchmark_color"); v && *v != "auto") {
-      color = FlagIsTrue(*v);
-    }
-  }
-  int options = benchmark::ConsoleReporter::OO_None;
-  if (color) options |= benchmark::ConsoleReporter::OO_Color;
-  if (tabular) options |= benchmark::ConsoleReporter::OO_Tabular;
-  return static_cast<benchmark::ConsoleReporter::OutputOptions>(options);
-}
-
-// True unless --benchmark_format asks for something other than the console
-// table (the last such flag wins, as in the library).
-bool WantsConsole(int argc, char** argv) {
-  bool console = true;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.starts_with("--benchmark_format=")) {
-      console = arg == "--benchmark_format=console";
-    }
-  }
-  return console;
-}
-
 int Run(int argc, char** argv) {
-  const bool console = WantsConsole(argc, argv);
-  const auto console_options = ConsoleOptions(argc, argv);
-  // The defaults go first: the same flag given on the command line comes
-  // later and wins.
-  std::vector<std::string> defaults(std::begin(kDefaultFlags),
-                                    std::end(kDefaultFlags));
-  std::vector<char*> args = {argv[0]};
-  for (std::string& flag : defaults) args.push_back(flag.data());
-  args.insert(args.end(), argv + 1, argv + argc);
-  args.push_back(nullptr);
-  int args_count = static_cast<int>(args.size()) - 1;
-  benchmark::Initialize(&args_count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) {
-    return 1;
-  }
+  const ConsoleFlags flags = ReadConsoleFlags(argc, argv);
+  if (!InitializeWithDefaults(argc, argv, kDefaultFlags)) return 1;
 
   RegisterBenchmarks();
   const RecordSizes sizes = SampleRecordSizes();
@@ -326,8 +237,8 @@ int Run(int argc, char** argv) {
   benchmark::AddCustomContext("turn_record_bytes", std::to_string(sizes.turn));
   benchmark::AddCustomContext("session_record_bytes",
                               std::to_string(sizes.session));
-  if (console) {
-    SortedRatioReporter reporter(console_options);
+  if (flags.console) {
+    SortedRatioReporter reporter(flags.options);
     benchmark::RunSpecifiedBenchmarks(&reporter);
   } else {
     benchmark::RunSpecifiedBenchmarks();
