@@ -9,17 +9,12 @@
 #include <string>
 
 #include "agentlog/turn.h"
+#include "ascii.h"
 
 namespace agentlog {
 namespace {
 
-constexpr std::array<bool, 256> kIsSpace = [] {
-  std::array<bool, 256> table{};
-  for (unsigned char c : {' ', '\t', '\n', '\r', '\f', '\v'}) table[c] = true;
-  return table;
-}();
-
-bool IsSpace(char c) { return kIsSpace[static_cast<unsigned char>(c)]; }
+using internal::IsAsciiSpace;
 
 void AppendLength(std::string* out, uint64_t size) {
   char prefix[8];
@@ -41,9 +36,9 @@ void AppendNormalised(std::string* out, std::string_view text) {
   const char* p = text.data();
   const char* const end = p + text.size();
   while (p < end) {
-    while (p < end && IsSpace(*p)) ++p;
+    while (p < end && IsAsciiSpace(*p)) ++p;
     const char* word = p;
-    while (p < end && !IsSpace(*p)) ++p;
+    while (p < end && !IsAsciiSpace(*p)) ++p;
     if (p == word) break;
     if (out->size() > start) out->push_back(' ');
     out->append(word, p - word);
