@@ -61,4 +61,10 @@ struct Session {
   leaseToken @20 :UInt64;
   leaseAcquiredMs @21 :Int64;
   leaseExpiresMs @22 :Int64;
+
+  # Echo verdicts of the session's turns, counted (format 5): EchoStats.
+  echoChecked @23 :UInt64;
+  echoExact @24 :UInt64;
+  echoNear @25 :UInt64;
+  echoSkipped @26 :UInt64;
 }

@@ -30,6 +30,16 @@ enum TurnStatus {
   failed @2;
 }
 
+# How a completed turn's response compared with the session's recent ones
+# (format 5). Turns written before format 5 read as none.
+enum EchoKind {
+  none @0;
+  new @1;
+  exact @2;
+  near @3;
+  skipped @4;
+}
+
 struct Turn {
   number @0 :UInt64;
   idempotencyKey @1 :Data $Json.hex;
@@ -42,4 +52,7 @@ struct Turn {
   finishedMs @8 :Int64;             # 0 while processing.
   tokens @9 :Session.TokenCounts;
   costMicros @10 :Int64;
+  echoKind @11 :EchoKind;
+  echoTurn @12 :UInt64;         # The turn an exact or near echo repeats.
+  echoSimilarity @13 :Float64;  # Estimated Jaccard similarity with it.
 }

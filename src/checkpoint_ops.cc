@@ -108,6 +108,7 @@ Result<TurnWithCheckpoint> StoreImpl::CompleteTurnWithCheckpoint(
   AGENTLOG_RETURN_IF_ERROR(ValidateUsage(usage));
   AGENTLOG_RETURN_IF_ERROR(ValidateCheckpointSpec(options_, spec));
   const EncodedPayload payload(spec.payload);
+  const std::optional<EchoFingerprint> echo = FingerprintForEcho(output);
   TurnWithCheckpoint out;
   Session session;
   auto add_checkpoint = [&](Session& s, rocksdb::WriteBatch& batch) {
@@ -123,7 +124,8 @@ Result<TurnWithCheckpoint> StoreImpl::CompleteTurnWithCheckpoint(
                       t.usage = usage;
                       return Status::OK();
                     },
-                    &checkpoint, &session, payload.stored().size() + 4096));
+                    echo ? &*echo : nullptr, &checkpoint, &session,
+                    payload.stored().size() + 4096));
   PublishFloors(session, wo);
   return out;
 }

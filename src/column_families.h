@@ -63,7 +63,9 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //   3: lease fields in Session (likewise).
 //   4: run_once (a library that knows only 3 would open it without its
 //      expiry filter).
-inline constexpr uint32_t kFormatVersion = 4;
+//   5: echo verdicts in Turn and their counts in Session (a library that
+//      knows only 4 would lose them when rewriting a record).
+inline constexpr uint32_t kFormatVersion = 5;
 
 }  // namespace agentlog::internal
 

@@ -2,6 +2,7 @@
 // JSON exports.
 
 #include "agentlog/checkpoint.h"
+#include "agentlog/echo.h"
 #include "agentlog/session.h"
 #include "agentlog/turn.h"
 
@@ -55,6 +56,22 @@ std::string_view CheckpointCodecName(CheckpointCodec codec) {
       return "none";
     case CheckpointCodec::kLz4:
       return "lz4";
+  }
+  return "unknown";
+}
+
+std::string_view EchoKindName(EchoKind kind) {
+  switch (kind) {
+    case EchoKind::kNone:
+      return "none";
+    case EchoKind::kNew:
+      return "new";
+    case EchoKind::kExact:
+      return "exact";
+    case EchoKind::kNear:
+      return "near";
+    case EchoKind::kSkipped:
+      return "skipped";
   }
   return "unknown";
 }

@@ -194,6 +194,10 @@ EncodedRecord EncodeSession(const Session& s) {
   b.setLeaseToken(s.lease.token);
   b.setLeaseAcquiredMs(s.lease.acquired_ms);
   b.setLeaseExpiresMs(s.lease.expires_ms);
+  b.setEchoChecked(s.echo.checked);
+  b.setEchoExact(s.echo.exact);
+  b.setEchoNear(s.echo.near);
+  b.setEchoSkipped(s.echo.skipped);
   return Flatten(message);
 }
 
@@ -233,6 +237,10 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
         s->lease.token = r.getLeaseToken();
         s->lease.acquired_ms = r.getLeaseAcquiredMs();
         s->lease.expires_ms = r.getLeaseExpiresMs();
+        s->echo = {.checked = r.getEchoChecked(),
+                   .exact = r.getEchoExact(),
+                   .near = r.getEchoNear(),
+                   .skipped = r.getEchoSkipped()};
         if (s->oldest_checkpoint > s->last_checkpoint) {
           *problem = fmt::format("checkpoint floor {} is past the last version {}",
                                  s->oldest_checkpoint, s->last_checkpoint);
@@ -258,6 +266,9 @@ EncodedRecord EncodeTurn(const Turn& t) {
   b.setFinishedMs(t.finished_ms);
   SetTokens(b.initTokens(), t.usage.tokens);
   b.setCostMicros(t.usage.cost_micros);
+  b.setEchoKind(static_cast<schema::EchoKind>(t.echo.kind));
+  b.setEchoTurn(t.echo.turn);
+  b.setEchoSimilarity(t.echo.similarity);
   return Flatten(message);
 }
 
@@ -293,6 +304,13 @@ Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes) {
         t->finished_ms = r.getFinishedMs();
         t->usage.tokens = GetTokens(r.getTokens());
         t->usage.cost_micros = r.getCostMicros();
+        if (!MapEnum(r.getEchoKind(), EchoKind::kSkipped, &t->echo.kind)) {
+          *problem = fmt::format("unknown echo kind {}",
+                                 static_cast<int>(r.getEchoKind()));
+          return false;
+        }
+        t->echo.turn = r.getEchoTurn();
+        t->echo.similarity = r.getEchoSimilarity();
         return true;
       });
 }

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "agentlog/session.h"
 #include "agentlog/session_id.h"
+#include "echo.h"
 
 namespace agentlog::internal {
 
@@ -16,6 +18,8 @@ namespace agentlog::internal {
 // every change to a session is written to RocksDB under its stripe's lock
 // and the cached copy changed with it, so under that lock a cached session
 // is exactly the stored one and the append path skips a Get and a decode.
+// Each entry may also hold the session's echo window, loaded on first use,
+// kept in step by completions and dropped with the entry.
 //
 // Not thread-safe: used only under its stripe's mutex.
 class SessionCache {
@@ -50,8 +54,18 @@ class SessionCache {
       }
     }
     slot->session = std::move(session);
+    slot->echo.reset();
     slot->used = ++tick_;
     return &slot->session;
+  }
+
+  // The echo window slot of a cached session (empty until loaded), or
+  // nullptr when the session is not cached.
+  std::optional<EchoWindow>* Echo(const SessionId& id) {
+    for (Entry& e : entries_) {
+      if (e.session.id == id) return &e.echo;
+    }
+    return nullptr;
   }
 
   void Erase(const SessionId& id) {
@@ -61,6 +75,7 @@ class SessionCache {
  private:
   struct Entry {
     Session session;
+    std::optional<EchoWindow> echo;
     uint64_t used = 0;
   };
   std::vector<Entry> entries_;

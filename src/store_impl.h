@@ -18,6 +18,7 @@
 #include "agentlog/store.h"
 #include "checkpoint_payload.h"
 #include "column_families.h"
+#include "echo.h"
 #include "function_ref.h"
 #include "retention.h"
 #include "session_stripes.h"
@@ -123,6 +124,10 @@ class StoreImpl final : public Store {
       const WriteOptions& wo) override;
   Result<RunOnceOutcome> GetRunOnce(std::string_view key) override;
 
+  Result<EchoVerdict> CheckEcho(const SessionId& session,
+                                std::string_view text) override;
+  Result<EchoStats> GetEchoStats(const SessionId& session) override;
+
   Result<StoreInfo> Info() override;
   Result<VerifyReport> Verify() override;
   Status SyncWal() override;
@@ -220,22 +225,51 @@ class StoreImpl final : public Store {
   static Status CheckFencing(const Session& session, const WriteOptions& wo);
   // Tells AcquireLease calls waiting on a held lease that one was released.
   void WakeLeaseWaiters();
-  // The common part of BeginTurn and AppendTurn.
+  // The common part of BeginTurn and AppendTurn; `echo` is the
+  // fingerprint of `output` when it is given.
   Result<BeginTurnResult> StartTurn(const SessionId& session,
                                     std::string_view idempotency_key,
                                     std::span<const Message> input,
                                     std::span<const Message> output,
                                     const TurnUsage* usage,
+                                    const EchoFingerprint* echo,
                                     const WriteOptions& wo);
-  // Moves a processing turn to a final state.
+  // Moves a processing turn to a final state; `echo` is the fingerprint of
+  // the response of a completion (null for a failure).
   // With `also`, the records it adds go into the same batch (a checkpoint).
   using AlsoWrite = FunctionRef<Status(Session&, rocksdb::WriteBatch&)>;
   Result<Turn> FinishTurn(const SessionId& session, uint64_t number,
                           const WriteOptions& wo,
                           FunctionRef<Status(Turn&)> finish,
+                          const EchoFingerprint* echo,
                           const AlsoWrite* also = nullptr,
                           Session* session_out = nullptr,
                           size_t batch_bytes = 0);
+
+  // --- Echo detection (echo_ops.cc) ---
+
+  // The fingerprint of a response, computed before the session's lock is
+  // taken; nullopt when echo detection is off.
+  std::optional<EchoFingerprint> FingerprintForEcho(
+      std::span<const Message> output) const;
+  // Under the session's lock, with `s` cached: its echo window, rebuilt from
+  // the turn log when not in memory.
+  Result<EchoWindow*> EchoWindowFor(const Session& s);
+  // Under the session's lock, for turn `t` completing with a response of
+  // fingerprint `fp` (ignored when null): judges it against the window,
+  // refuses an exact echo if `wo` says so, records the verdict in `t` and
+  // `s`, and remembers the response. The window is changed before the
+  // write; MutateSession drops the cache entry, window included, should the
+  // write fail.
+  Status RecordEcho(Session& s, Turn& t, const EchoFingerprint* fp,
+                    const WriteOptions& wo);
+  // Under the session's lock: takes a removed completed turn's verdict out
+  // of `s`'s counts and drops the session's window.
+  void ForgetEcho(Session& s, const Turn& removed);
+  // Under the session's lock: drops its window, rebuilt on next use. For a
+  // change that removes turns; should the write fail, MutateSession drops
+  // the whole cache entry anyway.
+  void DropEchoWindow(const SessionId& id);
 
   Options options_;
   std::shared_ptr<Clock> clock_;

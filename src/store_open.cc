@@ -245,11 +245,11 @@ Status StoreImpl::CheckFormatVersion() {
   report_.format_version = static_cast<uint32_t>(version);
   if (version < kFormatVersion && mode_ == AccessMode::kReadWrite) {
     // 1 -> 2 added the checkpoint column families and 3 -> 4 run_once
-    // (open has just created them), 2 -> 3 the lease fields of sessions;
-    // new session fields read
-    // as 0 in older records: nothing to rewrite. The stamp is what keeps
-    // older libraries, which would drop those fields when rewriting a
-    // session, away from the store.
+    // (open has just created them); 2 -> 3 added the lease fields of
+    // sessions and 4 -> 5 the echo fields of sessions and turns, which read
+    // as 0 (no lease, no verdict) in older records: nothing to rewrite. The
+    // stamp is what keeps older libraries, which would drop those fields
+    // when rewriting a record, away from the store.
     std::string encoded;
     AppendU64(&encoded, kFormatVersion);
     rocksdb::WriteOptions wo;

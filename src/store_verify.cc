@@ -22,6 +22,8 @@ struct SessionFacts {
   uint64_t turns_seen = 0;
   std::vector<uint64_t> processing_seen;  // From the turn records.
   uint64_t checkpoints_seen = 0;          // Kept versions with a header.
+  EchoStats echo;                         // From the session record.
+  EchoStats echo_seen;                    // Summed over the turn records.
 };
 
 namespace {
@@ -202,7 +204,8 @@ Result<VerifyReport> StoreImpl::Verify() {
         sessions[*id] = {.turn_count = s->turn_count,
                          .processing = s->processing_turns,
                          .last_checkpoint = s->last_checkpoint,
-                         .oldest_checkpoint = s->oldest_checkpoint};
+                         .oldest_checkpoint = s->oldest_checkpoint,
+                         .echo = s->echo};
       }));
 
   AGENTLOG_RETURN_IF_ERROR(scan(Cf::kTurns, [&](std::string_view k,
@@ -228,6 +231,27 @@ Result<VerifyReport> StoreImpl::Verify() {
     if (t->status == TurnStatus::kProcessing) {
       it->second.processing_seen.push_back(key->number);
     }
+    EchoStats& echo = it->second.echo_seen;
+    switch (t->echo.kind) {
+      case EchoKind::kNone:
+        break;
+      case EchoKind::kSkipped:
+        ++echo.skipped;
+        break;
+      case EchoKind::kExact:
+      case EchoKind::kNear:
+        if (t->echo.turn == 0 || t->echo.turn >= t->number) {
+          problem(Cf::kTurns, name,
+                  fmt::format("echoes turn {}, which is not an earlier turn",
+                              t->echo.turn));
+        }
+        echo.exact += t->echo.kind == EchoKind::kExact;
+        echo.near += t->echo.kind == EchoKind::kNear;
+        [[fallthrough]];
+      case EchoKind::kNew:
+        ++echo.checked;
+        break;
+    }
   }));
 
   for (const auto& [id, facts] : sessions) {
@@ -239,6 +263,17 @@ Result<VerifyReport> StoreImpl::Verify() {
     if (facts.processing != facts.processing_seen) {
       problem(Cf::kSessions, id.ToString(),
               "processing turn list disagrees with the turn records");
+    }
+    // (With a turn missing or unreadable, reported above, they cannot.)
+    if (facts.turns_seen == facts.turn_count && facts.echo != facts.echo_seen) {
+      problem(Cf::kSessions, id.ToString(),
+              fmt::format("echo counts (checked {}, exact {}, near {}, "
+                          "skipped {}) disagree with the turn records' "
+                          "verdicts ({}, {}, {}, {})",
+                          facts.echo.checked, facts.echo.exact,
+                          facts.echo.near, facts.echo.skipped,
+                          facts.echo_seen.checked, facts.echo_seen.exact,
+                          facts.echo_seen.near, facts.echo_seen.skipped));
     }
   }
 

@@ -66,7 +66,7 @@ Result<BeginTurnResult> StoreImpl::BeginTurn(const SessionId& session,
                                              std::string_view idempotency_key,
                                              std::span<const Message> input,
                                              const WriteOptions& wo) {
-  return StartTurn(session, idempotency_key, input, {}, nullptr, wo);
+  return StartTurn(session, idempotency_key, input, {}, nullptr, nullptr, wo);
 }
 
 Result<BeginTurnResult> StoreImpl::AppendTurn(const SessionId& session,
@@ -75,7 +75,11 @@ Result<BeginTurnResult> StoreImpl::AppendTurn(const SessionId& session,
                                               std::span<const Message> output,
                                               const TurnUsage& usage,
                                               const WriteOptions& wo) {
-  return StartTurn(session, idempotency_key, input, output, &usage, wo);
+  // Validated first: fingerprinting is the costly part.
+  AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, output, "output", false));
+  const std::optional<EchoFingerprint> echo = FingerprintForEcho(output);
+  return StartTurn(session, idempotency_key, input, output, &usage,
+                   echo ? &*echo : nullptr, wo);
 }
 
 Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
@@ -83,15 +87,13 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
                                              std::span<const Message> input,
                                              std::span<const Message> output,
                                              const TurnUsage* usage,
+                                             const EchoFingerprint* echo,
                                              const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   AGENTLOG_RETURN_IF_ERROR(ValidateIdempotencyKey(options_, key));
   AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, input, "input", true));
-  if (usage != nullptr) {
-    AGENTLOG_RETURN_IF_ERROR(
-        ValidateMessages(options_, output, "output", false));
-    AGENTLOG_RETURN_IF_ERROR(ValidateUsage(*usage));
-  }
+  // AppendTurn validated `output` before fingerprinting it.
+  if (usage != nullptr) AGENTLOG_RETURN_IF_ERROR(ValidateUsage(*usage));
   const InputDigest digest = ComputeInputDigest(input);
   BeginTurnResult result;
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
@@ -136,6 +138,7 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
       t.usage = *usage;
       t.finished_ms = t.started_ms;
       ++s.completed_turns;
+      AGENTLOG_RETURN_IF_ERROR(RecordEcho(s, t, echo, wo));
     } else {
       t.status = TurnStatus::kProcessing;
       s.processing_turns.push_back(t.number);
@@ -168,6 +171,7 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
 Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
                                    const WriteOptions& wo,
                                    FunctionRef<Status(Turn&)> finish,
+                                   const EchoFingerprint* echo,
                                    const AlsoWrite* also,
                                    Session* session_out, size_t batch_bytes) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
@@ -184,6 +188,7 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
     if (turn.status == TurnStatus::kCompleted) {
       AGENTLOG_RETURN_IF_ERROR(AddUsage(s, turn.usage));
       ++s.completed_turns;
+      AGENTLOG_RETURN_IF_ERROR(RecordEcho(s, turn, echo, wo));
     } else {
       ++s.failed_turns;
     }
@@ -208,23 +213,30 @@ Result<Turn> StoreImpl::CompleteTurn(const SessionId& id, uint64_t number,
                                      const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, output, "output", false));
   AGENTLOG_RETURN_IF_ERROR(ValidateUsage(usage));
-  return FinishTurn(id, number, wo, [&](Turn& t) {
-    t.status = TurnStatus::kCompleted;
-    t.output.assign(output.begin(), output.end());
-    t.usage = usage;
-    return Status::OK();
-  });
+  const std::optional<EchoFingerprint> echo = FingerprintForEcho(output);
+  return FinishTurn(
+      id, number, wo,
+      [&](Turn& t) {
+        t.status = TurnStatus::kCompleted;
+        t.output.assign(output.begin(), output.end());
+        t.usage = usage;
+        return Status::OK();
+      },
+      echo ? &*echo : nullptr);
 }
 
 Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
                                  std::string_view error,
                                  const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(ValidateError(options_, error));
-  return FinishTurn(id, number, wo, [&](Turn& t) {
-    t.status = TurnStatus::kFailed;
-    t.error = std::string(error);
-    return Status::OK();
-  });
+  return FinishTurn(
+      id, number, wo,
+      [&](Turn& t) {
+        t.status = TurnStatus::kFailed;
+        t.error = std::string(error);
+        return Status::OK();
+      },
+      nullptr);
 }
 
 Result<Turn> StoreImpl::GetTurn(const SessionId& id, uint64_t number) {
@@ -349,6 +361,7 @@ Result<Turn> StoreImpl::PopTurn(const SessionId& id, const WriteOptions& wo) {
       case TurnStatus::kCompleted:
         --s.completed_turns;
         SubtractUsage(s, turn.usage);
+        ForgetEcho(s, turn);
         break;
       case TurnStatus::kFailed:
         --s.failed_turns;
@@ -383,6 +396,8 @@ Status StoreImpl::ClearTurns(const SessionId& id, const WriteOptions& wo) {
     s.tokens = {};
     s.cost_micros = 0;
     s.processing_turns.clear();
+    s.echo = {};
+    DropEchoWindow(id);
     return true;
   };
   return MutateSession(id, wo, false, mutation);

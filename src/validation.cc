@@ -52,6 +52,8 @@ Status ValidateOptions(const Options& o) {
                          "max_lease_owner_bytes"),
       CheckRange<size_t>(o.max_run_once_result_bytes, 0, 16 * kMiB,
                          "max_run_once_result_bytes"),
+      CheckRange<size_t>(o.echo_window, 0, 1000, "echo_window"),
+      CheckRange<size_t>(o.echo_min_chars, 0, kMiB, "echo_min_chars"),
       CheckRange<uint32_t>(o.checkpoint_keep_last, 1, kMaxKeepLast,
                            "checkpoint_keep_last"),
       CheckRange<int64_t>(o.retention_compaction_period.count(), 60,
@@ -59,6 +61,12 @@ Status ValidateOptions(const Options& o) {
   };
   for (const Status& s : checks) {
     if (!s.ok()) return s;
+  }
+  // Written so that NaN fails too.
+  if (!(o.echo_near_threshold > 0 && o.echo_near_threshold <= 1)) {
+    return Status::InvalidArgument(fmt::format(
+        "Options::echo_near_threshold is {}; allowed range is over 0 to 1",
+        o.echo_near_threshold));
   }
   switch (o.durability) {
     case Durability::kSync:

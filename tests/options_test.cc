@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 
 #include "validation.h"
@@ -37,6 +38,13 @@ TEST(OptionsTest, EachOutOfRangeFieldIsNamed) {
       {[](Options& o) { o.background_jobs = 0; }, "background_jobs"},
       {[](Options& o) { o.durability = static_cast<Durability>(9); },
        "durability"},
+      {[](Options& o) { o.echo_window = 1001; }, "echo_window"},
+      {[](Options& o) { o.echo_min_chars = 2 << 20; }, "echo_min_chars"},
+      {[](Options& o) { o.echo_near_threshold = 0; }, "echo_near_threshold"},
+      {[](Options& o) { o.echo_near_threshold = 1.01; },
+       "echo_near_threshold"},
+      {[](Options& o) { o.echo_near_threshold = std::nan(""); },
+       "echo_near_threshold"},
   };
   for (const Case& c : cases) {
     Options o;

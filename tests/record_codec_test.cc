@@ -31,6 +31,15 @@ Session FullSession() {
   s.tokens = {100, 200, 300, 400};
   s.cost_micros = 123'456;
   s.processing_turns = {8, 9};
+  s.last_checkpoint = 12;
+  s.oldest_checkpoint = 3;
+  s.checkpoint_keep_last = 10;
+  s.lease = {.session = s.id,
+             .owner = "worker-7",
+             .token = 5,
+             .acquired_ms = 1'700'000'000'100,
+             .expires_ms = 1'700'000'030'100};
+  s.echo = {.checked = 6, .exact = 2, .near = 1, .skipped = 3};
   return s;
 }
 
@@ -52,6 +61,11 @@ void ExpectSameSession(const Session& a, const Session& b) {
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_EQ(a.cost_micros, b.cost_micros);
   EXPECT_EQ(a.processing_turns, b.processing_turns);
+  EXPECT_EQ(a.last_checkpoint, b.last_checkpoint);
+  EXPECT_EQ(a.oldest_checkpoint, b.oldest_checkpoint);
+  EXPECT_EQ(a.checkpoint_keep_last, b.checkpoint_keep_last);
+  EXPECT_TRUE(a.lease == b.lease);
+  EXPECT_EQ(a.echo, b.echo);
 }
 
 TEST(RecordCodecTest, SessionRoundTrips) {
@@ -65,6 +79,7 @@ TEST(RecordCodecTest, SessionRoundTrips) {
 TEST(RecordCodecTest, EmptySessionRoundTrips) {
   Session s;
   s.id = SessionId::Generate(1);
+  s.lease.session = s.id;  // Always the session's own id once decoded.
   auto decoded = DecodeSession(s.id, EncodeSession(s).bytes());
   ASSERT_TRUE(decoded.ok());
   ExpectSameSession(s, *decoded);
@@ -85,6 +100,7 @@ TEST(RecordCodecTest, TurnRoundTrips) {
   t.started_ms = 10;
   t.finished_ms = 20;
   t.usage = {{1, 2, 3, 4}, 99};
+  t.echo = {.kind = EchoKind::kNear, .turn = 40, .similarity = 0.9375};
   auto decoded = DecodeTurn(t.session, EncodeTurn(t).bytes());
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(decoded->session, t.session);
@@ -99,6 +115,7 @@ TEST(RecordCodecTest, TurnRoundTrips) {
   EXPECT_EQ(decoded->finished_ms, t.finished_ms);
   EXPECT_EQ(decoded->usage.tokens, t.usage.tokens);
   EXPECT_EQ(decoded->usage.cost_micros, t.usage.cost_micros);
+  EXPECT_EQ(decoded->echo, t.echo);
 }
 
 TEST(RecordCodecTest, RecordsLargerThanTheScratchSegmentRoundTrip) {

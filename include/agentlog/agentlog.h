@@ -7,6 +7,7 @@
 #include "agentlog/backup.h"
 #include "agentlog/checkpoint.h"
 #include "agentlog/clock.h"
+#include "agentlog/echo.h"
 #include "agentlog/lease.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"

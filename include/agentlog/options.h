@@ -90,6 +90,22 @@ struct Options {
   // Lease owner name bytes. Range: 1 to 4 KiB. Default: 256.
   size_t max_lease_owner_bytes = 256;
 
+  // --- Echo detection (a session repeating its own responses) ---
+
+  // Responses of each session that completions and Store::CheckEcho compare
+  // with: the last N completed turns not skipped as too short. 0 turns echo
+  // detection off (completions then cost nothing extra). Range: 0 to 1000.
+  // Default: 10.
+  size_t echo_window = 10;
+  // Responses shorter than this many code points, after case and white
+  // space are folded, are skipped. Range: 0 to 1 MiB. Default: 20.
+  size_t echo_min_chars = 20;
+  // Estimated Jaccard similarity of word 3-shingles from which a response is
+  // a near echo. One changed word in a response of W words gives about
+  // (W - 5) / (W + 1): at 0.9, responses of 60 words or more. Range: over 0
+  // to 1. Default: 0.9.
+  double echo_near_threshold = 0.9;
+
   // --- Resources ---
 
   // Block cache shared by every column family. Range: 1 MiB to 1 TiB.
@@ -119,6 +135,10 @@ struct WriteOptions {
   // took the session) cannot overwrite what its successor wrote. Writes
   // without a token are never fenced.
   std::optional<uint64_t> fencing_token;
+  // CompleteTurn, CompleteTurnWithCheckpoint and AppendTurn: refuse (with
+  // Conflict, writing nothing) a response that exactly repeats one in the
+  // session's echo window. Default: false (the echo is recorded).
+  bool refuse_exact_echo = false;
 };
 
 }  // namespace agentlog

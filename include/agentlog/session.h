@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agentlog/echo.h"
 #include "agentlog/export.h"
 #include "agentlog/lease.h"
 #include "agentlog/session_id.h"
@@ -89,6 +90,9 @@ struct Session {
 
   // The lease (Store::AcquireLease); lease.session is this session's id.
   Lease lease;
+
+  // Counts of its turns' echo verdicts (Store::EchoStats).
+  EchoStats echo;
 };
 
 // A partial update of a session; fields left empty are unchanged. Limits as

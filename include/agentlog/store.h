@@ -13,6 +13,7 @@
 
 #include "agentlog/backup.h"
 #include "agentlog/checkpoint.h"
+#include "agentlog/echo.h"
 #include "agentlog/export.h"
 #include "agentlog/lease.h"
 #include "agentlog/options.h"
@@ -316,6 +317,26 @@ class AGENTLOG_EXPORT Store {
   // The recorded run of `key`, without running anything.
   // Errors: NotFound (never run, or expired).
   virtual Result<RunOnceOutcome> GetRunOnce(std::string_view key) = 0;
+
+  // --- Echo detection: a session repeating its own responses ---
+
+  // How `text` compares with the session's recent responses (the last
+  // Options::echo_window completed turns not skipped as too short), writing
+  // nothing: kExact with the newest turn of the same text once case and
+  // white space are folded; else kNear with the most similar turn whose
+  // estimated Jaccard similarity of word 3-shingles reaches
+  // Options::echo_near_threshold; else kNew. kSkipped when `text` is
+  // shorter than Options::echo_min_chars. Completing a turn records the
+  // same verdict in Turn::echo and counts it in Session::echo. The window
+  // stays in memory for recently written sessions and is rebuilt from the
+  // turn log on first use after an open.
+  // Errors: NotFound, FailedPrecondition (Options::echo_window is 0),
+  // InvalidArgument (text over Options::max_turn_content_bytes or not
+  // UTF-8).
+  virtual Result<EchoVerdict> CheckEcho(const SessionId& session,
+                                        std::string_view text) = 0;
+  // How often the session repeated itself (Session::echo). Errors: NotFound.
+  virtual Result<EchoStats> GetEchoStats(const SessionId& session) = 0;
 
   // --- Whole store ---
 

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agentlog/echo.h"
 #include "agentlog/export.h"
 #include "agentlog/session.h"
 #include "agentlog/session_id.h"
@@ -74,6 +75,9 @@ struct Turn {
   int64_t started_ms = 0;   // Unix milliseconds.
   int64_t finished_ms = 0;  // 0 while processing.
   TurnUsage usage;
+  // Completed turns: how the response compared with the session's recent
+  // ones when it completed (echo detection).
+  EchoVerdict echo;
 };
 
 // What BeginTurn returns.
