@@ -1,5 +1,8 @@
 #include "echo.h"
 
+// Inlined: a fingerprint hashes every word and shingle, a few bytes each,
+// where a call into the shared library costs as much as the hash.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <algorithm>
@@ -10,19 +13,25 @@ namespace agentlog::internal {
 namespace {
 
 // Appends `text` normalised to `out`: ASCII letters lower-cased, each run of
-// ASCII white space one space (none at either end of `out`).
+// ASCII white space one space (none at either end of `out`). Writes through
+// a pointer into space reserved up front: this loop is most of the cost of
+// a fingerprint.
 void AppendNormalised(std::string* out, std::string_view text) {
-  bool space = !out->empty();  // A separator is owed before the next word.
+  const size_t start = out->size();
+  out->resize(start + text.size() + 1);
+  char* const base = out->data();
+  char* w = base + start;
+  bool space = start > 0;  // A separator is owed before the next word.
   for (const char c : text) {
     if (IsAsciiSpace(c)) {
-      space = !out->empty();
+      space = w != base;
       continue;
     }
-    if (space) out->push_back(' ');
+    if (space) *w++ = ' ';
     space = false;
-    out->push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A'))
-                                        : c);
+    *w++ = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
   }
+  out->resize(w - base);
 }
 
 size_t CodePoints(std::string_view text) {

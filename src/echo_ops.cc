@@ -14,7 +14,7 @@ namespace agentlog::internal {
 
 std::optional<EchoFingerprint> StoreImpl::FingerprintForEcho(
     std::span<const Message> output) const {
-  if (options_.echo_window == 0) return std::nullopt;
+  if (!options_.detect_echoes) return std::nullopt;
   return FingerprintOutput(output);
 }
 
@@ -102,9 +102,9 @@ void StoreImpl::DropEchoWindow(const SessionId& id) {
 
 Result<EchoVerdict> StoreImpl::CheckEcho(const SessionId& id,
                                          std::string_view text) {
-  if (options_.echo_window == 0) {
+  if (!options_.detect_echoes) {
     return Status::FailedPrecondition(
-        "echo detection is off: Options::echo_window is 0");
+        "echo detection is off: Options::detect_echoes is false");
   }
   AGENTLOG_RETURN_IF_ERROR(CheckText(text, "text", options_.max_turn_content_bytes,
                                      "max_turn_content_bytes", false));

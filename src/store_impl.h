@@ -226,7 +226,7 @@ class StoreImpl final : public Store {
   // Tells AcquireLease calls waiting on a held lease that one was released.
   void WakeLeaseWaiters();
   // The common part of BeginTurn and AppendTurn; `echo` is the
-  // fingerprint of `output` when it is given.
+  // fingerprint of `output` when echo detection is on.
   Result<BeginTurnResult> StartTurn(const SessionId& session,
                                     std::string_view idempotency_key,
                                     std::span<const Message> input,

@@ -52,7 +52,7 @@ Status ValidateOptions(const Options& o) {
                          "max_lease_owner_bytes"),
       CheckRange<size_t>(o.max_run_once_result_bytes, 0, 16 * kMiB,
                          "max_run_once_result_bytes"),
-      CheckRange<size_t>(o.echo_window, 0, 1000, "echo_window"),
+      CheckRange<size_t>(o.echo_window, 1, 1000, "echo_window"),
       CheckRange<size_t>(o.echo_min_chars, 0, kMiB, "echo_min_chars"),
       CheckRange<uint32_t>(o.checkpoint_keep_last, 1, kMaxKeepLast,
                            "checkpoint_keep_last"),

@@ -35,6 +35,10 @@ std::string Distinct(int i) {
 
 class EchoStoreTest : public StoreTest {
  protected:
+  void SetUp() override {
+    options_.detect_echoes = true;
+    StoreTest::SetUp();
+  }
   // Appends a completed turn answering with `text`; returns its verdict.
   EchoVerdict Answer(const Session& s, const std::string& text,
                      const WriteOptions& wo = {}) {
@@ -264,8 +268,8 @@ TEST_F(EchoStoreTest, ConcurrentCompletionsJudgeInTurnOrder) {
                                  .exact = kThreads * kEach - 1}));
 }
 
-TEST_F(EchoStoreTest, OffWhenTheWindowIsZero) {
-  options_.echo_window = 0;
+TEST_F(EchoStoreTest, OffUnlessAskedFor) {
+  options_.detect_echoes = false;
   Reopen();
   const Session s = MakeSession();
   Answer(s, kAnswer);
@@ -273,7 +277,7 @@ TEST_F(EchoStoreTest, OffWhenTheWindowIsZero) {
   EXPECT_EQ(Stats(s), EchoStats{});
   EXPECT_TRUE(store_->CheckEcho(s.id, kAnswer).status().IsFailedPrecondition());
   // Turning it on later judges against the turns already logged.
-  options_.echo_window = 10;
+  options_.detect_echoes = true;
   Reopen();
   EXPECT_EQ(Check(s, kAnswer), Exact(2));
 }

@@ -38,6 +38,7 @@ TEST(OptionsTest, EachOutOfRangeFieldIsNamed) {
       {[](Options& o) { o.background_jobs = 0; }, "background_jobs"},
       {[](Options& o) { o.durability = static_cast<Durability>(9); },
        "durability"},
+      {[](Options& o) { o.echo_window = 0; }, "echo_window"},
       {[](Options& o) { o.echo_window = 1001; }, "echo_window"},
       {[](Options& o) { o.echo_min_chars = 2 << 20; }, "echo_min_chars"},
       {[](Options& o) { o.echo_near_threshold = 0; }, "echo_near_threshold"},

@@ -86,8 +86,10 @@ inline uint64_t Fnv1a(std::string_view s) {
   return h;
 }
 
+// Long enough to be judged by echo detection (Options::echo_min_chars).
 inline std::vector<Message> OutputFor(const std::string& key) {
-  return {Message{Role::kAssistant, "answer to " + key, "", ""}};
+  return {Message{Role::kAssistant, "the answer to " + key + " is stored",
+                  "", ""}};
 }
 
 inline TurnUsage UsageFor(const std::string& key) {

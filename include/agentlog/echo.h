@@ -13,7 +13,7 @@ namespace agentlog {
 // persistent in turn records; never renumber.
 enum class EchoKind : uint8_t {
   // Not checked: the turn is not completed, or echo detection was off
-  // (Options::echo_window 0) when it completed.
+  // (Options::detect_echoes) when it completed.
   kNone = 0,
   // Like none of the recent responses.
   kNew = 1,

@@ -92,10 +92,14 @@ struct Options {
 
   // --- Echo detection (a session repeating its own responses) ---
 
+  // Judge every completed response against the session's recent ones,
+  // recording the verdict in the turn (Turn::echo, Session::echo), and
+  // answer Store::CheckEcho. Costs a completion about 3 us of CPU per KiB of
+  // response, outside the session's lock. Default: false.
+  bool detect_echoes = false;
   // Responses of each session that completions and Store::CheckEcho compare
-  // with: the last N completed turns not skipped as too short. 0 turns echo
-  // detection off (completions then cost nothing extra). Range: 0 to 1000.
-  // Default: 10.
+  // with: the last N completed turns not skipped as too short. Range: 1 to
+  // 1000. Default: 10.
   size_t echo_window = 10;
   // Responses shorter than this many code points, after case and white
   // space are folded, are skipped. Range: 0 to 1 MiB. Default: 20.

@@ -330,7 +330,7 @@ class AGENTLOG_EXPORT Store {
   // same verdict in Turn::echo and counts it in Session::echo. The window
   // stays in memory for recently written sessions and is rebuilt from the
   // turn log on first use after an open.
-  // Errors: NotFound, FailedPrecondition (Options::echo_window is 0),
+  // Errors: NotFound, FailedPrecondition (Options::detect_echoes is false),
   // InvalidArgument (text over Options::max_turn_content_bytes or not
   // UTF-8).
   virtual Result<EchoVerdict> CheckEcho(const SessionId& session,
