@@ -50,6 +50,7 @@ std::unique_ptr<Store> OpenStore(const std::string& dir, Durability durability,
                                  std::string* error) {
   Options options;
   options.durability = durability;
+  options.detect_echoes = true;
   auto opened = Store::Open(options, dir);
   if (!opened.ok()) {
     *error = opened.status().ToString();

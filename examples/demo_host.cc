@@ -1,7 +1,7 @@
 // A small agent host: three agents hold conversations in parallel, each in
 // its own session, through the agentlog API. One retries a turn with the
 // same idempotency key (as a host does after a timeout), one model call
-// fails. After each answer the host saves its agent's state as a checkpoint,
+// fails, one answer repeats an earlier one (echo detection marks it). After each answer the host saves its agent's state as a checkpoint,
 // in the same atomic write as the turn. `./run demo` runs this, then shows
 // the store with `agentlog`.
 //
@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
   }
   agentlog::Options options;
   options.durability = agentlog::Durability::kSync;
+  options.detect_echoes = true;  // Mark responses that repeat recent ones.
   auto store = Must(agentlog::Store::Open(options, argv[1]), "open store");
   std::printf(
       "opened %s: %llu sessions, %zu interrupted turns, %lld us\n", argv[1],
@@ -165,6 +166,9 @@ int main(int argc, char** argv) {
          "create_refund"},
         {"How long will the refund take?", "", ""},
         {"How long will the refund take? (asking again)",
+         "Refunds reach your card in 3 to 5 business days.", ""},
+        // The bot answers the same again: echo detection marks it.
+        {"So when do I get my money back?",
          "Refunds reach your card in 3 to 5 business days.", ""}}},
   };
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "status_macros.h"
 #include "store_impl.h"
@@ -54,7 +55,7 @@ Result<Lease> StoreImpl::AcquireLease(const SessionId& id,
       releases = lease_releases_;
     }
     Lease lease;
-    Lease holder;
+    std::optional<Lease> holder;  // Set when another owner holds it.
     auto mutation = [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
       const int64_t now = Now();
       if (s.lease.held(now) && s.lease.owner != owner) {
@@ -74,7 +75,9 @@ Result<Lease> StoreImpl::AcquireLease(const SessionId& id,
       return true;
     };
     const Status status = MutateSession(id, wo, false, mutation);
-    if (!status.IsBusy()) {
+    // Only a held lease is worth waiting for: any other error, Busy from
+    // below included, goes back to the caller.
+    if (!holder) {
       AGENTLOG_RETURN_IF_ERROR(status);
       return lease;
     }
@@ -85,7 +88,7 @@ Result<Lease> StoreImpl::AcquireLease(const SessionId& id,
     if (now >= deadline) return status;
     const auto expiry =
         now + std::chrono::milliseconds(
-                  std::max<int64_t>(holder.expires_ms - Now(), 1));
+                  std::max<int64_t>(holder->expires_ms - Now(), 1));
     std::unique_lock<std::mutex> lock(lease_mu_);
     if (lease_releases_ != releases) continue;  // Released meanwhile.
     lease_cv_.wait_until(lock, std::min(deadline, expiry));

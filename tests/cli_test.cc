@@ -234,6 +234,41 @@ TEST_F(CliStoreTest, OutputsDescribeTheStore) {
   Reopen();
 }
 
+TEST_F(CliStoreTest, ShowMarksEchoes) {
+  options_.detect_echoes = true;
+  Reopen();
+  Session s = MakeSession();
+  const std::string answer =
+      "Refunds reach your card in three to five business days after we "
+      "receive the returned item at our warehouse in Porto, and you will get "
+      "an e-mail with the refund number as soon as it is issued by our bank. "
+      "If it has not arrived by then, reply to this message with your order "
+      "number and we will chase the payment with the bank the same day.";
+  std::string near = answer;
+  near.replace(near.find("Porto"), 5, "Braga");
+  for (const std::string& text : {answer, answer, near}) {
+    ASSERT_OK(store_->AppendTurn(s.id, "", UserInput("when?"),
+                                 AssistantOutput(text))
+                  .status());
+  }
+  Close();
+  CliResult show = RunCli("show " + path() + " " + s.id.ToString());
+  ASSERT_EQ(show.exit_code, 0);
+  EXPECT_NE(show.out.find("echoes: 1 exact, 1 near of 3 responses checked"),
+            std::string::npos)
+      << show.out;
+  EXPECT_NE(show.out.find("(repeats turn 1)"), std::string::npos);
+  EXPECT_NE(show.out.find("(nearly repeats turn 2: similarity 0.9"),
+            std::string::npos);
+  CliResult json = RunCli("turns " + path() + " " + s.id.ToString() + " --json");
+  ASSERT_EQ(json.exit_code, 0);
+  EXPECT_NE(json.out.find("\"echo\":\"exact\",\"echo_turn\":1,"
+                          "\"echo_similarity\":1.0000"),
+            std::string::npos)
+      << json.out;
+  Reopen();
+}
+
 TEST_F(CliStoreTest, ExitCodesSayWhatWentWrong) {
   Session s = MakeSession();
   Close();

@@ -56,6 +56,10 @@ std::string SessionJson(const Session& s) {
       .Add("cache_write_tokens", s.tokens.cache_write)
       .Add("cost_micros", s.cost_micros)
       .Add("metadata_bytes", static_cast<uint64_t>(s.metadata.size()))
+      .Add("echo_checked", s.echo.checked)
+      .Add("echo_exact", s.echo.exact)
+      .Add("echo_near", s.echo.near)
+      .Add("echo_skipped", s.echo.skipped)
       .Finish();
 }
 
@@ -91,6 +95,11 @@ std::string TurnJson(const Turn& t) {
       .Add("cache_write_tokens", t.usage.tokens.cache_write)
       .Add("cost_micros", t.usage.cost_micros);
   if (!t.error.empty()) o.Add("error", t.error);
+  if (t.echo.kind != EchoKind::kNone) {
+    o.Add("echo", EchoKindName(t.echo.kind))
+        .Add("echo_turn", t.echo.turn)
+        .AddRaw("echo_similarity", fmt::format("{:.4f}", t.echo.similarity));
+  }
   return o.Finish();
 }
 
@@ -221,6 +230,11 @@ int CmdShow(Store& store, const Args& args) {
   fmt::print("  created {} · last active {}\n", Timestamp(s.created_ms),
              Timestamp(s.last_active_ms));
   if (!s.tags.empty()) fmt::print("  tags {}\n", TagsText(s.tags));
+  if (s.echo.checked > 0) {
+    fmt::print("  echoes: {} exact, {} near of {} responses checked ({:.0f}%)\n",
+               s.echo.exact, s.echo.near, s.echo.checked,
+               100 * s.echo.repeat_rate());
+  }
   for (const Turn& t : turns) {
     std::string took =
         t.finished_ms > 0
@@ -239,6 +253,12 @@ int CmdShow(Store& store, const Args& args) {
                Timestamp(t.started_ms), took, key, tokens);
     for (const Message& m : t.input) PrintMessage(m);
     for (const Message& m : t.output) PrintMessage(m);
+    if (t.echo.kind == EchoKind::kExact) {
+      fmt::print("    (repeats turn {})\n", t.echo.turn);
+    } else if (t.echo.kind == EchoKind::kNear) {
+      fmt::print("    (nearly repeats turn {}: similarity {:.2f})\n",
+                 t.echo.turn, t.echo.similarity);
+    }
     if (t.status == TurnStatus::kFailed) fmt::print("    error: {}\n", t.error);
     if (t.status == TurnStatus::kProcessing)
       fmt::print("    (still processing)\n");

@@ -95,7 +95,10 @@ struct Options {
   // Judge every completed response against the session's recent ones,
   // recording the verdict in the turn (Turn::echo, Session::echo), and
   // answer Store::CheckEcho. Costs a completion about 3 us of CPU per KiB of
-  // response, outside the session's lock. Default: false.
+  // response, outside the session's lock, and memory: up to 2 KiB per
+  // remembered response for each of the (at most 2,048) sessions most
+  // recently used, about 40 MiB at worst with the default window.
+  // Default: false.
   bool detect_echoes = false;
   // Responses of each session that completions and Store::CheckEcho compare
   // with: the last N completed turns not skipped as too short. Range: 1 to
