@@ -136,15 +136,17 @@ double EstimateJaccard(std::span<const uint32_t> a, std::span<const uint32_t> b,
   return taken == 0 ? 1.0 : static_cast<double>(both) / taken;
 }
 
-EchoVerdict EchoWindow::Check(const EchoFingerprint& fp,
-                              double near_threshold) const {
+EchoVerdict EchoWindow::Check(const EchoFingerprint& fp, double near_threshold,
+                              uint64_t first, uint64_t before) const {
+  auto in_range = [&](uint64_t n) { return n >= first && n < before; };
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
-    if (it->second.exact == fp.exact) {
+    if (in_range(it->first) && it->second.exact == fp.exact) {
       return {.kind = EchoKind::kExact, .turn = it->first, .similarity = 1.0};
     }
   }
   EchoVerdict verdict{.kind = EchoKind::kNew};
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+    if (!in_range(it->first)) continue;
     // Only a better match matters: prune against the best so far.
     const double similarity =
         EstimateJaccard(fp.sketch, it->second.sketch,

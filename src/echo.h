@@ -55,6 +55,19 @@ EchoFingerprint FingerprintOutput(std::span<const Message> output);
 double EstimateJaccard(std::span<const uint32_t> a, std::span<const uint32_t> b,
                        double at_least = 0);
 
+// How far back a window looks, in turns per remembered response: a
+// window of N holds responses of the last 4N turns only, so that rebuilding
+// one reads at most 4N turns even when most of a session's turns failed or
+// were too short to remember.
+inline constexpr uint64_t kEchoLookbackPerEntry = 4;
+
+// The first turn number a window of `capacity` looks at in a session of
+// `turn_count` turns.
+inline uint64_t EchoLookbackStart(uint64_t turn_count, size_t capacity) {
+  const uint64_t span = kEchoLookbackPerEntry * capacity;
+  return turn_count > span ? turn_count - span + 1 : 1;
+}
+
 // The fingerprints of a session's last `capacity` remembered responses (the
 // highest-numbered completed turns not skipped as too short).
 //
@@ -64,11 +77,12 @@ class EchoWindow {
  public:
   explicit EchoWindow(size_t capacity) : capacity_(capacity) {}
 
-  // How `fingerprint` compares: kExact with the newest turn of the same
-  // text, else kNear with the most similar turn at or above
-  // `near_threshold` (the newest on a tie), else kNew.
-  EchoVerdict Check(const EchoFingerprint& fingerprint,
-                    double near_threshold) const;
+  // How `fingerprint` compares with the remembered turns numbered `first`
+  // to `before` - 1: kExact with the newest turn of the same text, else
+  // kNear with the most similar turn at or above `near_threshold` (the
+  // newest on a tie), else kNew.
+  EchoVerdict Check(const EchoFingerprint& fingerprint, double near_threshold,
+                    uint64_t first, uint64_t before) const;
   // Remembers turn `number`'s response; forgets the lowest-numbered one
   // when over capacity. Adding in any order keeps the same turns.
   void Add(uint64_t number, EchoFingerprint fingerprint);

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "keys.h"
 #include "record_codec.h"
 #include "rocksdb_status.h"
@@ -21,12 +23,13 @@ std::optional<EchoFingerprint> StoreImpl::FingerprintForEcho(
 Result<EchoWindow*> StoreImpl::EchoWindowFor(const Session& s) {
   std::optional<EchoWindow>* slot = stripes_.For(s.id).cache.Echo(s.id);
   if (slot->has_value()) return &**slot;
-  // Rebuild from the newest turns down: under the lock no turn of this
-  // session changes meanwhile, so the window is exactly what completions
-  // would have kept.
+  // Rebuild from the newest turns down to the look-back limit: under the
+  // lock no turn of this session changes meanwhile, so the window holds
+  // what completions would have kept, as far as Check looks.
   EchoWindow window(options_.echo_window);
   if (s.turn_count > 0) {
-    const std::string lower = TurnKey(s.id, 1);
+    const std::string lower = TurnKey(
+        s.id, EchoLookbackStart(s.turn_count, options_.echo_window));
     const rocksdb::Slice lower_slice(lower);
     rocksdb::ReadOptions ro;
     ro.iterate_lower_bound = &lower_slice;
@@ -55,7 +58,10 @@ Status StoreImpl::RecordEcho(Session& s, Turn& t, const EchoFingerprint* fp,
     return Status::OK();
   }
   AGENTLOG_ASSIGN_OR_RETURN(EchoWindow * window, EchoWindowFor(s));
-  t.echo = window->Check(*fp, options_.echo_near_threshold);
+  // Against earlier turns only: turns may complete out of order.
+  t.echo = window->Check(*fp, options_.echo_near_threshold,
+                         EchoLookbackStart(s.turn_count, options_.echo_window),
+                         t.number);
   if (t.echo.kind == EchoKind::kExact && wo.refuse_exact_echo) {
     return Status::Conflict(fmt::format(
         "the output of turn {} of session {} repeats turn {} exactly; "
@@ -124,7 +130,10 @@ Result<EchoVerdict> StoreImpl::CheckEcho(const SessionId& id,
     stripe.cache.Erase(id);
     return window.status();
   }
-  return (*window)->Check(fp, options_.echo_near_threshold);
+  return (*window)->Check(
+      fp, options_.echo_near_threshold,
+      EchoLookbackStart(session->turn_count, options_.echo_window),
+      std::numeric_limits<uint64_t>::max());
 }
 
 Result<EchoStats> StoreImpl::GetEchoStats(const SessionId& id) {

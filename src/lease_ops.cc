@@ -55,15 +55,19 @@ Result<Lease> StoreImpl::AcquireLease(const SessionId& id,
       releases = lease_releases_;
     }
     Lease lease;
-    std::optional<Lease> holder;  // Set when another owner holds it.
+    std::optional<Lease> holder;  // Set when another owner holds it...
+    Status busy;                  // ...with the error that says so.
     auto mutation = [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
       const int64_t now = Now();
       if (s.lease.held(now) && s.lease.owner != owner) {
+        // Write nothing and keep the cached session (an error would drop
+        // it, and a waiter would reload it on every wake-up).
         holder = s.lease;
-        return Status::Busy(fmt::format(
+        busy = Status::Busy(fmt::format(
             "session {} is leased to '{}' (lease {}) for another {} ms",
             id.ToString(), s.lease.owner, s.lease.token,
             s.lease.expires_ms - now));
+        return false;
       }
       // An expired lease needs no clean-up: taking it is enough.
       s.lease.owner = std::string(owner);
@@ -74,18 +78,13 @@ Result<Lease> StoreImpl::AcquireLease(const SessionId& id,
       lease.session = id;
       return true;
     };
-    const Status status = MutateSession(id, wo, false, mutation);
-    // Only a held lease is worth waiting for: any other error, Busy from
-    // below included, goes back to the caller.
-    if (!holder) {
-      AGENTLOG_RETURN_IF_ERROR(status);
-      return lease;
-    }
+    AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation));
+    if (!holder) return lease;
     // Wait for a release, the holder's expiry or the deadline. (The expiry
     // is on the store's clock; with an injected clock that does not move
     // with time, only releases and the deadline end the wait.)
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return status;
+    if (now >= deadline) return busy;
     const auto expiry =
         now + std::chrono::milliseconds(
                   std::max<int64_t>(holder->expires_ms - Now(), 1));

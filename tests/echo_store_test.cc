@@ -268,6 +268,62 @@ TEST_F(EchoStoreTest, ConcurrentCompletionsJudgeInTurnOrder) {
                                  .exact = kThreads * kEach - 1}));
 }
 
+TEST_F(EchoStoreTest, TurnsCompletedOutOfOrderAreJudgedAgainstEarlierOnes) {
+  const Session s = MakeSession();
+  ASSERT_OK(store_->BeginTurn(s.id, "", UserInput("q1")).status());
+  ASSERT_OK(store_->BeginTurn(s.id, "", UserInput("q2")).status());
+  ASSERT_OK_AND_ASSIGN(Turn second,
+                       store_->CompleteTurn(s.id, 2, AssistantOutput(kAnswer)));
+  EXPECT_EQ(second.echo, kNew);
+  // Turn 1 says the same, but turn 2 came after it: 1 repeats nothing.
+  ASSERT_OK_AND_ASSIGN(Turn first,
+                       store_->CompleteTurn(s.id, 1, AssistantOutput(kAnswer)));
+  EXPECT_EQ(first.echo, kNew);
+  EXPECT_EQ(Check(s, kAnswer), Exact(2));
+  EXPECT_TRUE(store_->Verify()->clean());
+  ASSERT_OK(store_->PopTurn(s.id).status());
+  EXPECT_EQ(Check(s, kAnswer), Exact(1));
+}
+
+TEST_F(EchoStoreTest, AFailedCompletionLeavesNoTraceInTheWindow) {
+  const Session s = MakeSession();
+  Answer(s, Distinct(1));
+  ASSERT_OK_AND_ASSIGN(BeginTurnResult begun,
+                       store_->BeginTurn(s.id, "", UserInput("q")));
+  CheckpointSpec spec;
+  spec.payload = "state";
+  spec.parent = 7;  // No such version: fails after the echo was judged.
+  EXPECT_TRUE(store_
+                  ->CompleteTurnWithCheckpoint(s.id, begun.turn.number,
+                                               AssistantOutput(kAnswer), {},
+                                               spec)
+                  .status()
+                  .IsInvalidArgument());
+  EXPECT_EQ(Check(s, kAnswer), kNew);
+  EXPECT_EQ(Stats(s), (EchoStats{.checked = 1}));
+}
+
+TEST_F(EchoStoreTest, TheWindowLooksBackFourTurnsPerResponse) {
+  options_.echo_window = 2;
+  Reopen();
+  const Session s = MakeSession();
+  Answer(s, kAnswer);  // Turn 1.
+  // Seven failed turns: turn 1 is now 8 turns back, the limit of a window
+  // of 2.
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_OK_AND_ASSIGN(BeginTurnResult b,
+                         store_->BeginTurn(s.id, "", UserInput("q")));
+    ASSERT_OK(store_->FailTurn(s.id, b.turn.number, "timeout").status());
+  }
+  EXPECT_EQ(Check(s, kAnswer), Exact(1));
+  ASSERT_OK_AND_ASSIGN(BeginTurnResult b,
+                       store_->BeginTurn(s.id, "", UserInput("q")));
+  ASSERT_OK(store_->FailTurn(s.id, b.turn.number, "timeout").status());
+  EXPECT_EQ(Check(s, kAnswer), kNew);  // Out of reach, kept in step...
+  Reopen();
+  EXPECT_EQ(Check(s, kAnswer), kNew);  // ...and rebuilt.
+}
+
 TEST_F(EchoStoreTest, OffUnlessAskedFor) {
   options_.detect_echoes = false;
   Reopen();
@@ -276,10 +332,13 @@ TEST_F(EchoStoreTest, OffUnlessAskedFor) {
   EXPECT_EQ(Answer(s, kAnswer), EchoVerdict{});  // kNone: not checked.
   EXPECT_EQ(Stats(s), EchoStats{});
   EXPECT_TRUE(store_->CheckEcho(s.id, kAnswer).status().IsFailedPrecondition());
-  // Turning it on later judges against the turns already logged.
+  // Turning it on later judges against the turns already logged, and
+  // their verdicts (none) agree with the counts (0).
   options_.detect_echoes = true;
   Reopen();
   EXPECT_EQ(Check(s, kAnswer), Exact(2));
+  EXPECT_EQ(Answer(s, kAnswer), Exact(2));
+  EXPECT_TRUE(store_->Verify()->clean());
 }
 
 TEST_F(EchoStoreTest, VerifyFindsVerdictsThatDisagreeWithTheCounts) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -149,10 +150,22 @@ TEST(EchoEstimate, StopsEarlyOnlyBelowTheThreshold) {
   EXPECT_EQ(EstimateJaccard(FingerprintText(a).sketch,
                             FingerprintText(b).sketch, 0.9),
             -1);
-  const double truth = Estimate(a, a);
-  EXPECT_EQ(EstimateJaccard(FingerprintText(a).sketch,
-                            FingerprintText(a).sketch, 0.9),
-            truth);
+  // A pair whose estimate e is strictly between 0.9 and 1 (two words
+  // changed in 400): asking for at least e must not stop early; asking for
+  // a hair more may stop (-1) or finish, never report more than e.
+  std::vector<std::string> words = RandomWords(rng, 400, 5000);
+  const std::string c = Join(words);
+  words[100] = "changed";
+  words[300] = "altered";
+  const std::string d = Join(words);
+  const std::vector<uint32_t> sc = FingerprintText(c).sketch;
+  const std::vector<uint32_t> sd = FingerprintText(d).sketch;
+  const double e = EstimateJaccard(sc, sd);
+  ASSERT_GT(e, 0.9);
+  ASSERT_LT(e, 1.0);
+  EXPECT_EQ(EstimateJaccard(sc, sd, e), e);
+  const double above = EstimateJaccard(sc, sd, e + 1e-6);
+  EXPECT_TRUE(above == -1 || above == e) << above;
 }
 
 // The acceptance test of the estimate: on a labelled set of pairs (texts of
@@ -220,6 +233,13 @@ TEST(EchoEstimate, WithinFiveHundredthsOfTheTruthOnALabelledSet) {
 
 EchoFingerprint Text(const std::string& text) { return FingerprintText(text); }
 
+// Against every remembered turn.
+EchoVerdict Check(const EchoWindow& window, const std::string& text,
+                  double threshold = 0.9) {
+  return window.Check(Text(text), threshold, 1,
+                      std::numeric_limits<uint64_t>::max());
+}
+
 TEST(EchoWindow, ExactBeatsNearAndTheNewestExactWins) {
   EchoWindow window(10);
   window.Add(1, Text(kAnswer));
@@ -227,21 +247,37 @@ TEST(EchoWindow, ExactBeatsNearAndTheNewestExactWins) {
   near.replace(near.find("vault"), 5, "safe");
   window.Add(2, Text(near));
   window.Add(3, Text(kAnswer));
-  EXPECT_EQ(window.Check(Text(kAnswer), 0.9),
+  EXPECT_EQ(Check(window, kAnswer),
             (EchoVerdict{EchoKind::kExact, 3, 1.0}));
   // Near turn 2 exactly; turns 1 and 3 are one word away.
-  EXPECT_EQ(window.Check(Text(near), 0.9).kind, EchoKind::kExact);
+  EXPECT_EQ(Check(window, near).kind, EchoKind::kExact);
   std::string other = near;
   other.replace(other.find("audit"), 5, "change");
-  const EchoVerdict v = window.Check(Text(other), 0.9);
+  const EchoVerdict v = Check(window, other);
   EXPECT_EQ(v.kind, EchoKind::kNear);
   EXPECT_EQ(v.turn, 2u);  // Most similar: one word away, not two.
   EXPECT_DOUBLE_EQ(v.similarity, TrueJaccard(other, near));
-  EXPECT_EQ(window.Check(Text("An entirely different answer about the "
-                              "weather in Lisbon this week."),
-                         0.9)
+  EXPECT_EQ(Check(window, "An entirely different answer about the "
+                               "weather in Lisbon this week.")
                 .kind,
             EchoKind::kNew);
+}
+
+TEST(EchoWindow, ChecksOnlyTheTurnsInRange) {
+  EchoWindow window(10);
+  window.Add(2, Text(kAnswer));
+  window.Add(5, Text(kAnswer));
+  auto check = [&](uint64_t first, uint64_t before) {
+    return window.Check(Text(kAnswer), 0.9, first, before);
+  };
+  EXPECT_EQ(check(1, 100), (EchoVerdict{EchoKind::kExact, 5, 1.0}));
+  EXPECT_EQ(check(1, 5), (EchoVerdict{EchoKind::kExact, 2, 1.0}));
+  EXPECT_EQ(check(3, 100), (EchoVerdict{EchoKind::kExact, 5, 1.0}));
+  EXPECT_EQ(check(3, 5).kind, EchoKind::kNew);
+  EXPECT_EQ(check(1, 2).kind, EchoKind::kNew);
+  EXPECT_EQ(EchoLookbackStart(0, 10), 1u);
+  EXPECT_EQ(EchoLookbackStart(40, 10), 1u);
+  EXPECT_EQ(EchoLookbackStart(41, 10), 2u);
 }
 
 TEST(EchoWindow, KeepsTheHighestNumberedTurnsWhateverTheOrder) {
@@ -251,7 +287,7 @@ TEST(EchoWindow, KeepsTheHighestNumberedTurnsWhateverTheOrder) {
   }
   EXPECT_EQ(window.turns(), (std::vector<uint64_t>{5, 6, 7}));
   EXPECT_TRUE(window.full());
-  EXPECT_EQ(window.Check(Text(std::string(kAnswer) + " 3"), 1.0).kind,
+  EXPECT_EQ(Check(window, std::string(kAnswer) + " 3", 1.0).kind,
             EchoKind::kNew);  // Forgotten.
   EXPECT_GT(window.MemoryBytes(), 3 * 60 * sizeof(uint32_t));
 }

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <time.h>
 
+#include <cmath>
+
 #include "command_util.h"
 #include "json_writer.h"
 #include "record_json.h"
@@ -256,8 +258,9 @@ int CmdShow(Store& store, const Args& args) {
     if (t.echo.kind == EchoKind::kExact) {
       fmt::print("    (repeats turn {})\n", t.echo.turn);
     } else if (t.echo.kind == EchoKind::kNear) {
+      // Rounded down: a near echo must not print as 1.00.
       fmt::print("    (nearly repeats turn {}: similarity {:.2f})\n",
-                 t.echo.turn, t.echo.similarity);
+                 t.echo.turn, std::floor(t.echo.similarity * 100) / 100);
     }
     if (t.status == TurnStatus::kFailed) fmt::print("    error: {}\n", t.error);
     if (t.status == TurnStatus::kProcessing)

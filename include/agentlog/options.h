@@ -94,22 +94,26 @@ struct Options {
 
   // Judge every completed response against the session's recent ones,
   // recording the verdict in the turn (Turn::echo, Session::echo), and
-  // answer Store::CheckEcho. Costs a completion about 3 us of CPU per KiB of
-  // response, outside the session's lock, and memory: up to 2 KiB per
-  // remembered response for each of the (at most 2,048) sessions most
-  // recently used, about 40 MiB at worst with the default window.
+  // answer Store::CheckEcho. Costs each completion its response's
+  // fingerprint, about 3 us of CPU per KiB, outside the session's lock.
+  // Windows are kept beside the sessions of the write cache (the 2,048 or
+  // so most recently used), up to 2 KiB per remembered response: about
+  // 40 MiB at worst with the default window. A session outside the cache
+  // has its window rebuilt under its lock on next use, reading and
+  // fingerprinting up to 4 x echo_window of its newest turns.
   // Default: false.
   bool detect_echoes = false;
   // Responses of each session that completions and Store::CheckEcho compare
-  // with: the last N completed turns not skipped as too short. Range: 1 to
-  // 1000. Default: 10.
+  // with: the last N completed turns not skipped as too short, among its
+  // last 4N turns. A completion is judged against those numbered before it.
+  // Range: 1 to 1000. Default: 10.
   size_t echo_window = 10;
   // Responses shorter than this many code points, after case and white
   // space are folded, are skipped. Range: 0 to 1 MiB. Default: 20.
   size_t echo_min_chars = 20;
   // Estimated Jaccard similarity of word 3-shingles from which a response is
   // a near echo. One changed word in a response of W words gives about
-  // (W - 5) / (W + 1): at 0.9, responses of 60 words or more. Range: over 0
+  // (W - 5) / (W + 1): at 0.9, responses of 59 words or more. Range: over 0
   // to 1. Default: 0.9.
   double echo_near_threshold = 0.9;
 
@@ -144,7 +148,8 @@ struct WriteOptions {
   std::optional<uint64_t> fencing_token;
   // CompleteTurn, CompleteTurnWithCheckpoint and AppendTurn: refuse (with
   // Conflict, writing nothing) a response that exactly repeats one in the
-  // session's echo window. Default: false (the echo is recorded).
+  // session's echo window. Only with Options::detect_echoes; responses too
+  // short to judge are never refused. Default: false (the echo is recorded).
   bool refuse_exact_echo = false;
 };
 

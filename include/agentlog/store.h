@@ -181,8 +181,11 @@ class AGENTLOG_EXPORT Store {
                                             const WriteOptions& wo = {}) = 0;
   // Completes a processing turn with its output and usage; adds the usage to
   // the session's totals in the same write.
+  // With Options::detect_echoes, also judges the output against the
+  // session's recent responses and records the verdict (Turn::echo).
   // Errors: NotFound, FailedPrecondition (not processing, archived),
-  // InvalidArgument.
+  // InvalidArgument, Conflict (a fencing token that is not the lease's, or
+  // an exact echo refused through WriteOptions::refuse_exact_echo).
   virtual Result<Turn> CompleteTurn(const SessionId& session, uint64_t number,
                                     std::span<const Message> output,
                                     const TurnUsage& usage = {},
@@ -192,7 +195,8 @@ class AGENTLOG_EXPORT Store {
                                 std::string_view error,
                                 const WriteOptions& wo = {}) = 0;
   // Begins and completes a turn in one atomic write: the way to log a turn
-  // that already happened. Idempotency as in BeginTurn.
+  // that already happened. Idempotency as in BeginTurn; echo detection and
+  // its errors as in CompleteTurn.
   virtual Result<BeginTurnResult> AppendTurn(const SessionId& session,
                                              std::string_view idempotency_key,
                                              std::span<const Message> input,
@@ -329,7 +333,7 @@ class AGENTLOG_EXPORT Store {
   // shorter than Options::echo_min_chars. Completing a turn records the
   // same verdict in Turn::echo and counts it in Session::echo. The window
   // stays in memory for recently written sessions and is rebuilt from the
-  // turn log on first use after an open.
+  // turn log when it is not (after an open, for one).
   // Errors: NotFound, FailedPrecondition (Options::detect_echoes is false),
   // InvalidArgument (text over Options::max_turn_content_bytes or not
   // UTF-8).
