@@ -7,8 +7,11 @@
 // numbering has no gaps, that every record decodes and agrees with the
 // session totals, that the recovery report names exactly the turns left
 // processing, and that every acknowledged checkpoint version retention keeps
-// reads back and verifies. One store directory serves every cycle, so state
-// accumulates (and retention prunes).
+// reads back and verifies. The child also takes and releases session
+// leases and runs run-once keys: every acknowledged lease's fencing token is
+// still covered by the session's after the kill (tokens are never reissued),
+// and every acknowledged run-once key reads back with its result. One store
+// directory serves every cycle, so state accumulates (and retention prunes).
 //
 // The child is this binary executed again (fork + exec), not a bare fork:
 // the parent has run RocksDB in earlier cycles, and a forked child would
@@ -29,6 +32,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -76,6 +80,9 @@ std::string PayloadFor(const std::string& key) {
   out.resize(size);
   return out;
 }
+
+// What a run-once key's operation returns.
+std::string RunOnceResultFor(const std::string& key) { return "did " + key; }
 
 CheckpointSpec CheckpointFor(const std::string& key) {
   thread_local std::string payload;
@@ -227,6 +234,25 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
       Result<CheckpointInfo> put = store.PutCheckpoint(id, CheckpointFor(key));
       if (!put.ok()) Die(fd, "PutCheckpoint: " + put.status().ToString());
       SendAck(fd, 'K', s, put->version, key);
+    } else if (dice < 39) {
+      // A lease, sometimes released at once; a lease left held (or held
+      // by another thread) makes the next attempt Busy until it expires.
+      Result<Lease> lease = store.AcquireLease(
+          id, fmt::format("worker-{}", thread), std::chrono::milliseconds(200));
+      if (lease.status().IsBusy()) continue;
+      if (!lease.ok()) Die(fd, "AcquireLease: " + lease.status().ToString());
+      SendAck(fd, 'L', s, lease->token, key);
+      if (rng() % 2 == 0) {
+        const Status released = store.ReleaseLease(id, lease->token);
+        if (!released.ok()) Die(fd, "ReleaseLease: " + released.ToString());
+      }
+    } else if (dice < 42) {
+      Result<RunOnceOutcome> ran = store.RunOnce(
+          key, std::chrono::hours(24),
+          [&]() -> Result<std::string> { return RunOnceResultFor(key); });
+      if (!ran.ok()) Die(fd, "RunOnce: " + ran.status().ToString());
+      if (!ran->ran) Die(fd, "RunOnce of a new key did not run: " + key);
+      SendAck(fd, 'Q', s, 0, key);
     } else if (dice < 45 && !last[s].first.empty()) {
       const auto& [old_key, old_number] = last[s];
       Result<BeginTurnResult> r =
@@ -297,7 +323,8 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
 // --- The parent ---
 
 // One acknowledgement: kind is B(egun), A(ppended), R(eplayed), C(ompleted),
-// F(ailed) or K (checkpoint put; `number` is its version).
+// F(ailed), K (checkpoint put; `number` is its version), L (lease acquired;
+// `number` is its token) or Q (run-once key `key` ran).
 struct Ack {
   char kind = 0;
   int session = 0;
@@ -381,6 +408,7 @@ class CrashTest : public ::testing::Test {
     known_.assign(kSessions, {});
     keys_.assign(kSessions, {});
     last_checkpoint_.assign(kSessions, 0);
+    lease_token_.assign(kSessions, 0);
   }
 
   // Starts the child: this test again, told by kChildEnv to play the child.
@@ -470,7 +498,7 @@ class CrashTest : public ::testing::Test {
         std::istringstream in(*line);
         in >> ack.kind >> ack.session >> ack.number >> ack.key;
         if (!in || ack.session < 0 || ack.session >= kSessions ||
-            std::string_view("BARCFK").find(ack.kind) == std::string::npos) {
+            std::string_view("BARCFKLQ").find(ack.kind) == std::string::npos) {
           errors.push_back("malformed ack: " + *line);
           kill_child();
           continue;
@@ -558,6 +586,9 @@ class CrashTest : public ::testing::Test {
     constexpr uint64_t kDefaultKeep = 10;
     ASSERT_GE(session.last_checkpoint, last_checkpoint_[s])
         << "checkpoint versions seen after an earlier crash are gone";
+    ASSERT_GE(session.lease.token, lease_token_[s])
+        << "the fencing token went backwards across a crash";
+    lease_token_[s] = session.lease.token;
     last_checkpoint_[s] = session.last_checkpoint;
     const uint64_t last = session.last_checkpoint;
     const uint64_t oldest =
@@ -587,6 +618,19 @@ class CrashTest : public ::testing::Test {
   void CheckAck(Store& store, const Ack& ack, const std::vector<Turn>& turns) {
     SCOPED_TRACE(fmt::format("ack {} {} {} {}", ack.kind, ack.session,
                              ack.number, ack.key));
+    if (ack.kind == 'L') {
+      // The token went to a worker: the session's can only be at or past
+      // it, or a later acquirer would be given the same one again.
+      ASSERT_OK_AND_ASSIGN(Lease lease, store.GetLease(sessions_[ack.session]));
+      EXPECT_GE(lease.token, ack.number) << "a fencing token went backwards";
+      return;
+    }
+    if (ack.kind == 'Q') {
+      ASSERT_OK_AND_ASSIGN(RunOnceOutcome ran, store.GetRunOnce(ack.key));
+      EXPECT_EQ(ran.result, RunOnceResultFor(ack.key));
+      ++run_once_checked_;
+      return;
+    }
     if (ack.kind == 'K') {
       const SessionId& id = sessions_[ack.session];
       ASSERT_LE(ack.number, last_checkpoint_[ack.session])
@@ -665,6 +709,8 @@ class CrashTest : public ::testing::Test {
   std::vector<std::vector<KnownTurn>> known_;
   std::vector<std::set<std::string>> keys_;
   std::vector<uint64_t> last_checkpoint_;  // Per session, newest version.
+  std::vector<uint64_t> lease_token_;      // Per session, newest token.
+  uint64_t run_once_checked_ = 0;
   uint64_t reported_processing_ = 0;
   uint64_t checkpoints_checked_ = 0;
 };
@@ -694,15 +740,20 @@ TEST_F(CrashTest, AcknowledgedTurnsSurviveSigkill) {
   for (const auto& known : known_) turns += known.size();
   uint64_t versions = 0;
   for (uint64_t last : last_checkpoint_) versions += last;
+  uint64_t leases = 0;
+  for (uint64_t token : lease_token_) leases += token;
   std::cout << "[ crash    ] " << total_acks << " acks, " << turns << " turns, "
             << reported_processing_ << " processing turns reported, "
             << versions << " checkpoint versions put, " << checkpoints_checked_
-            << " read back and verified" << std::endl;
+            << " read back and verified, " << leases << " leases, "
+            << run_once_checked_ << " run-once keys read back" << std::endl;
   // Guard against a test that kills children before they do anything.
   if (cycles >= 10) {
     EXPECT_GT(total_acks, 0u);
     EXPECT_GT(turns, 0u);
     EXPECT_GT(versions, 0u);
+    EXPECT_GT(leases, 0u);
+    EXPECT_GT(run_once_checked_, 0u);
   }
 }
 
