@@ -29,6 +29,8 @@ Status ValidatePrice(const ModelPrice& price) {
 }
 
 Result<int64_t> CostMicros(const ModelPrice& price, const TokenCounts& tokens) {
+  // Cheap, and what keeps the sum below from wrapping.
+  if (Status s = ValidatePrice(price); !s.ok()) return s;
   // Each product is below 2^64 * 2^40; their sum below 2^106.
   const unsigned __int128 total =
       static_cast<unsigned __int128>(tokens.input) * price.input +

@@ -23,8 +23,8 @@ Status ValidatePrice(const ModelPrice& price);
 
 // The cost of `tokens` at `price` in micro-dollars:
 // round_half_up(sum(tokens_k * price_k) / 1,000,000).
-// InvalidArgument when the result would not fit an int64.
-// REQUIRES: ValidatePrice(price).ok().
+// InvalidArgument when the price is invalid (ValidatePrice) or the result
+// would not fit an int64.
 Result<int64_t> CostMicros(const ModelPrice& price, const TokenCounts& tokens);
 
 }  // namespace agentlog::internal

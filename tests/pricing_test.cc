@@ -83,6 +83,18 @@ TEST(PricingTest, OverflowIsInvalidArgument) {
                        .cache_write = kMaxPricePerMillion};
   const uint64_t max = std::numeric_limits<uint64_t>::max();
   EXPECT_TRUE(CostMicros(top, {max, max, max, max}).status().IsInvalidArgument());
+  // Overflow that only the rounding causes: at half a micro-dollar a token,
+  // 2^64 - 1 tokens cost INT64_MAX + 0.5, which rounds up past INT64_MAX;
+  // one token fewer costs INT64_MAX exactly.
+  const ModelPrice half{.model = "m", .input = 500'000};
+  EXPECT_TRUE(CostMicros(half, {.input = max}).status().IsInvalidArgument());
+  EXPECT_EQ(Cost(half, {.input = max - 1}),
+            std::numeric_limits<int64_t>::max());
+  // An invalid price is refused here too, not wrapped into a wrong cost.
+  EXPECT_TRUE(CostMicros(ModelPrice{.model = "m", .input = -1, .output = 1},
+                         {.input = 1, .output = 1})
+                  .status()
+                  .IsInvalidArgument());
 }
 
 TEST(PricingTest, PricesOutOfRangeAreNamed) {
@@ -100,6 +112,12 @@ TEST(PricingTest, PricesOutOfRangeAreNamed) {
   p.model.clear();
   EXPECT_TRUE(ValidatePrice(p).IsInvalidArgument());
   EXPECT_TRUE(ValidatePrice(kSonnet).ok());
+  const ModelPrice top{.model = "m",
+                       .input = kMaxPricePerMillion,
+                       .output = kMaxPricePerMillion,
+                       .cache_read = kMaxPricePerMillion,
+                       .cache_write = kMaxPricePerMillion};
+  EXPECT_TRUE(ValidatePrice(top).ok());
 }
 
 }  // namespace
