@@ -108,7 +108,6 @@ Result<TurnWithCheckpoint> StoreImpl::CompleteTurnWithCheckpoint(
   AGENTLOG_RETURN_IF_ERROR(ValidateUsage(usage));
   AGENTLOG_RETURN_IF_ERROR(ValidateCheckpointSpec(options_, spec));
   const EncodedPayload payload(spec.payload);
-  const std::optional<EchoFingerprint> echo = FingerprintForEcho(output);
   TurnWithCheckpoint out;
   Session session;
   auto add_checkpoint = [&](Session& s, rocksdb::WriteBatch& batch) {
@@ -116,16 +115,8 @@ Result<TurnWithCheckpoint> StoreImpl::CompleteTurnWithCheckpoint(
   };
   const AlsoWrite checkpoint = add_checkpoint;
   AGENTLOG_ASSIGN_OR_RETURN(
-      out.turn, FinishTurn(
-                    id, number, wo,
-                    [&](Turn& t) {
-                      t.status = TurnStatus::kCompleted;
-                      t.output.assign(output.begin(), output.end());
-                      t.usage = usage;
-                      return Status::OK();
-                    },
-                    echo ? &*echo : nullptr, &checkpoint, &session,
-                    payload.stored().size() + 4096));
+      out.turn, CompleteValidated(id, number, output, usage, wo, &checkpoint,
+                                  &session, payload.stored().size() + 4096));
   PublishFloors(session, wo);
   return out;
 }

@@ -245,6 +245,16 @@ class StoreImpl final : public Store {
                           const AlsoWrite* also = nullptr,
                           Session* session_out = nullptr,
                           size_t batch_bytes = 0);
+  // Completes a processing turn with `output` and `usage`, already
+  // validated: fingerprints the output for echo detection, then FinishTurn.
+  // The common part of CompleteTurn and CompleteTurnWithCheckpoint.
+  Result<Turn> CompleteValidated(const SessionId& session, uint64_t number,
+                                 std::span<const Message> output,
+                                 const TurnUsage& usage,
+                                 const WriteOptions& wo,
+                                 const AlsoWrite* also = nullptr,
+                                 Session* session_out = nullptr,
+                                 size_t batch_bytes = 0);
 
   // --- Echo detection (echo_ops.cc) ---
 

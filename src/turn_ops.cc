@@ -213,6 +213,16 @@ Result<Turn> StoreImpl::CompleteTurn(const SessionId& id, uint64_t number,
                                      const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, output, "output", false));
   AGENTLOG_RETURN_IF_ERROR(ValidateUsage(usage));
+  return CompleteValidated(id, number, output, usage, wo);
+}
+
+Result<Turn> StoreImpl::CompleteValidated(const SessionId& id, uint64_t number,
+                                          std::span<const Message> output,
+                                          const TurnUsage& usage,
+                                          const WriteOptions& wo,
+                                          const AlsoWrite* also,
+                                          Session* session_out,
+                                          size_t batch_bytes) {
   const std::optional<EchoFingerprint> echo = FingerprintForEcho(output);
   return FinishTurn(
       id, number, wo,
@@ -222,7 +232,7 @@ Result<Turn> StoreImpl::CompleteTurn(const SessionId& id, uint64_t number,
         t.usage = usage;
         return Status::OK();
       },
-      echo ? &*echo : nullptr);
+      echo ? &*echo : nullptr, also, session_out, batch_bytes);
 }
 
 Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
