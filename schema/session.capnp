@@ -67,4 +67,9 @@ struct Session {
   echoExact @24 :UInt64;
   echoNear @25 :UInt64;
   echoSkipped @26 :UInt64;
+
+  # Usage (format 6): the seq of the newest usage record, and the prompt
+  # plus response tokens of that record (the context the next call resends).
+  lastUsageSeq @27 :UInt64;
+  contextTokens @28 :UInt64;
 }

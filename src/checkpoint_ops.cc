@@ -114,9 +114,14 @@ Result<TurnWithCheckpoint> StoreImpl::CompleteTurnWithCheckpoint(
     return AddCheckpoint(s, batch, payload, spec, &out.checkpoint);
   };
   const AlsoWrite checkpoint = add_checkpoint;
+  const std::optional<UsageSpec> usage_spec = ImplicitUsage(usage);
   AGENTLOG_ASSIGN_OR_RETURN(
-      out.turn, CompleteValidated(id, number, output, usage, wo, &checkpoint,
-                                  &session, payload.stored().size() + 4096));
+      out.turn,
+      CompleteValidated(
+          id, number, output,
+          usage_spec ? std::span(&*usage_spec, 1) : std::span<const UsageSpec>(),
+          wo,
+          &checkpoint, &session, payload.stored().size() + 4096));
   PublishFloors(session, wo);
   return out;
 }

@@ -5,6 +5,7 @@
 #include <rocksdb/table.h>
 
 #include "keys.h"
+#include "usage_totals.h"
 
 namespace agentlog::internal {
 
@@ -43,6 +44,7 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     case Cf::kIdempotency:
     case Cf::kInputs:
     case Cf::kCheckpoints:
+    case Cf::kUsage:
       // Every per-session key starts with the session id: a prefix Bloom
       // filter makes "everything of one session" a cheap bounded scan, and
       // the memtable filter keeps idempotency misses (the common case on
@@ -73,6 +75,10 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       cfo.blob_garbage_collection_age_cutoff = 0.25;
       cfo.blob_garbage_collection_force_threshold = 0.5;
       table.whole_key_filtering = true;
+      break;
+    case Cf::kUsageTotals:
+      // Totals are only ever merged on the write path (usage_totals.h).
+      cfo.merge_operator = NewTotalsMergeOperator();
       break;
     default:
       break;

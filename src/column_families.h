@@ -26,13 +26,19 @@ enum class Cf : uint8_t {
   kCheckpoints,  // session id, version -> CheckpointHeader
   kCheckpointData,  // session id, version -> stored payload bytes (BlobDB)
   kRunOnce,      // key bytes -> expires ms, recorded ms (u64 BE), result
+  kUsage,        // session id, seq -> UsageRecord
+  kUsageIds,     // message id -> session id, seq
+  kUsageTotals,  // scope, period, period index, name -> counters (merged)
+  kAlerts,       // scope, period, period index, threshold, name -> Alert
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Cf::kCount)>
     kCfNames = {"default", "sessions",    "turns",
                 "idempotency", "inputs",  "meta",
-                "checkpoints", "checkpoint_data", "run_once"};
+                "checkpoints", "checkpoint_data", "run_once",
+                "usage",       "usage_ids", "usage_totals",
+                "alerts"};
 
 // Payloads at least this large go to blob files; smaller ones stay in SSTs.
 inline constexpr uint64_t kMinBlobBytes = 4096;
@@ -65,7 +71,9 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //      expiry filter).
 //   5: echo verdicts in Turn and their counts in Session (a library that
 //      knows only 4 would lose them when rewriting a record).
-inline constexpr uint32_t kFormatVersion = 5;
+//   6: usage, usage_ids, usage_totals (with its merge operator) and alerts;
+//      usage fields in Session; prices and budgets in meta.
+inline constexpr uint32_t kFormatVersion = 6;
 
 }  // namespace agentlog::internal
 

@@ -5,6 +5,7 @@
 #include "agentlog/echo.h"
 #include "agentlog/session.h"
 #include "agentlog/turn.h"
+#include "agentlog/usage.h"
 
 namespace agentlog {
 
@@ -72,6 +73,60 @@ std::string_view EchoKindName(EchoKind kind) {
       return "near";
     case EchoKind::kSkipped:
       return "skipped";
+  }
+  return "unknown";
+}
+
+std::string_view CostSourceName(CostSource source) {
+  switch (source) {
+    case CostSource::kPriced:
+      return "priced";
+    case CostSource::kHost:
+      return "host";
+    case CostSource::kUnpriced:
+      return "unpriced";
+  }
+  return "unknown";
+}
+
+std::string_view UsageScopeName(UsageScope scope) {
+  switch (scope) {
+    case UsageScope::kStore:
+      return "store";
+    case UsageScope::kSession:
+      return "session";
+    case UsageScope::kAgent:
+      return "agent";
+    case UsageScope::kTag:
+      return "tag";
+    case UsageScope::kModel:
+      return "model";
+    case UsageScope::kOperation:
+      return "operation";
+  }
+  return "unknown";
+}
+
+std::string_view UsagePeriodName(UsagePeriod period) {
+  switch (period) {
+    case UsagePeriod::kLifetime:
+      return "lifetime";
+    case UsagePeriod::kDay:
+      return "day";
+    case UsagePeriod::kMonth:
+      return "month";
+  }
+  return "unknown";
+}
+
+std::string_view BudgetThresholdName(BudgetThreshold threshold) {
+  switch (threshold) {
+    case BudgetThreshold::kSoft:
+      return "soft";
+    case BudgetThreshold::kHard:
+      return "hard";
+    case BudgetThreshold::kEmergency:
+      return "emergency";
   }
   return "unknown";
 }

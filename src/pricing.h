@@ -27,6 +27,11 @@ Status ValidatePrice(const ModelPrice& price);
 // would not fit an int64.
 Result<int64_t> CostMicros(const ModelPrice& price, const TokenCounts& tokens);
 
+// What `cache_read` tokens saved against paying the input price for them:
+// round_half_up(cache_read * (input - cache_read price) / 1,000,000), 0
+// when caching is not cheaper. Saturates at INT64_MAX.
+int64_t CacheSavingMicros(const ModelPrice& price, uint64_t cache_read);
+
 }  // namespace agentlog::internal
 
 #endif  // AGENTLOG_SRC_PRICING_H_

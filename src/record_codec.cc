@@ -8,8 +8,10 @@
 #include <cstring>
 
 #include "checkpoint.capnp.h"
+#include "keys.h"
 #include "session.capnp.h"
 #include "turn.capnp.h"
+#include "usage.capnp.h"
 
 namespace agentlog::internal {
 namespace {
@@ -198,6 +200,8 @@ EncodedRecord EncodeSession(const Session& s) {
   b.setEchoExact(s.echo.exact);
   b.setEchoNear(s.echo.near);
   b.setEchoSkipped(s.echo.skipped);
+  b.setLastUsageSeq(s.usage_records);
+  b.setContextTokens(s.context_tokens);
   return Flatten(message);
 }
 
@@ -241,6 +245,8 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
                    .exact = r.getEchoExact(),
                    .near = r.getEchoNear(),
                    .skipped = r.getEchoSkipped()};
+        s->usage_records = r.getLastUsageSeq();
+        s->context_tokens = r.getContextTokens();
         if (s->oldest_checkpoint > s->last_checkpoint) {
           *problem = fmt::format("checkpoint floor {} is past the last version {}",
                                  s->oldest_checkpoint, s->last_checkpoint);
@@ -363,6 +369,179 @@ Result<CheckpointInfo> DecodeCheckpointHeader(const SessionId& id,
         }
         c->checksum = r.getXxh3();
         c->metadata = ToString(r.getMetadata());
+        return true;
+      });
+}
+
+std::string UsageRecordName(const SessionId& id, uint64_t seq) {
+  return fmt::format("usage/{}/{}", id.ToString(), seq);
+}
+
+EncodedRecord EncodeUsageRecord(const UsageRecord& u) {
+  capnp::MallocMessageBuilder message(Scratch());
+  auto b = message.initRoot<schema::UsageRecord>();
+  b.setSeq(u.seq);
+  b.setTurn(u.turn);
+  if (!u.message_id.empty()) b.setMessageId(AsText(u.message_id));
+  b.setModel(AsText(u.model));
+  b.setOperation(AsText(u.operation));
+  SetTokens(b.initTokens(), u.tokens);
+  b.setCostMicros(u.cost_micros);
+  b.setSavedMicros(u.saved_micros);
+  b.setCostSource(static_cast<schema::CostSource>(u.cost_source));
+  b.setPriceVersion(u.price_version);
+  b.setRecordedMs(u.recorded_ms);
+  return Flatten(message);
+}
+
+Result<UsageRecord> DecodeUsageRecord(const SessionId& id, uint64_t seq,
+                                      std::string_view bytes) {
+  return DecodeRecord<UsageRecord>(
+      bytes, [&] { return UsageRecordName(id, seq); },
+      [&](capnp::MessageReader& message, UsageRecord* u,
+          std::string* problem) {
+        auto r = message.getRoot<schema::UsageRecord>();
+        u->session = id;
+        u->seq = r.getSeq();
+        if (u->seq != seq) {
+          *problem = fmt::format("holds seq {}", u->seq);
+          return false;
+        }
+        u->turn = r.getTurn();
+        u->message_id = ToString(r.getMessageId());
+        u->model = ToString(r.getModel());
+        u->operation = ToString(r.getOperation());
+        u->tokens = GetTokens(r.getTokens());
+        u->cost_micros = r.getCostMicros();
+        u->saved_micros = r.getSavedMicros();
+        if (!MapEnum(r.getCostSource(), CostSource::kUnpriced,
+                     &u->cost_source)) {
+          *problem = fmt::format("unknown cost source {}",
+                                 static_cast<int>(r.getCostSource()));
+          return false;
+        }
+        u->price_version = r.getPriceVersion();
+        u->recorded_ms = r.getRecordedMs();
+        return true;
+      });
+}
+
+EncodedRecord EncodePrice(const PriceVersion& p) {
+  capnp::MallocMessageBuilder message(Scratch());
+  auto b = message.initRoot<schema::Price>();
+  b.setModel(AsText(p.price.model));
+  b.setVersion(p.version);
+  b.setEffectiveMs(p.effective_ms);
+  b.setSetMs(p.set_ms);
+  b.setInput(p.price.input);
+  b.setOutput(p.price.output);
+  b.setCacheRead(p.price.cache_read);
+  b.setCacheWrite(p.price.cache_write);
+  return Flatten(message);
+}
+
+Result<PriceVersion> DecodePrice(std::string_view key, std::string_view bytes) {
+  return DecodeRecord<PriceVersion>(
+      bytes, [&] { return fmt::format("meta/{}", Hex(key)); },
+      [&](capnp::MessageReader& message, PriceVersion* p, std::string*) {
+        auto r = message.getRoot<schema::Price>();
+        p->price.model = ToString(r.getModel());
+        p->version = r.getVersion();
+        p->effective_ms = r.getEffectiveMs();
+        p->set_ms = r.getSetMs();
+        p->price.input = r.getInput();
+        p->price.output = r.getOutput();
+        p->price.cache_read = r.getCacheRead();
+        p->price.cache_write = r.getCacheWrite();
+        return true;
+      });
+}
+
+EncodedRecord EncodeBudget(const StoredBudget& budget) {
+  capnp::MallocMessageBuilder message(Scratch());
+  auto b = message.initRoot<schema::Budget>();
+  const BudgetSpec& spec = budget.spec;
+  b.setScope(static_cast<schema::UsageScope>(spec.scope));
+  b.setName(AsText(spec.name));
+  b.setPeriod(static_cast<schema::UsagePeriod>(spec.period));
+  b.setLimitMicros(spec.limit_micros);
+  b.setSoftPercent(spec.soft_percent);
+  b.setHardPercent(spec.hard_percent);
+  b.setEmergencyPercent(spec.emergency_percent);
+  b.setLiftedThroughSeq(budget.lifted_through_seq);
+  b.setCreatedMs(budget.created_ms);
+  return Flatten(message);
+}
+
+Result<StoredBudget> DecodeBudget(std::string_view key,
+                                  std::string_view bytes) {
+  return DecodeRecord<StoredBudget>(
+      bytes, [&] { return fmt::format("meta/{}", Hex(key)); },
+      [&](capnp::MessageReader& message, StoredBudget* budget,
+          std::string* problem) {
+        auto r = message.getRoot<schema::Budget>();
+        BudgetSpec& spec = budget->spec;
+        if (!MapEnum(r.getScope(), UsageScope::kOperation, &spec.scope) ||
+            !MapEnum(r.getPeriod(), UsagePeriod::kMonth, &spec.period)) {
+          *problem = "unknown scope or period";
+          return false;
+        }
+        spec.name = ToString(r.getName());
+        spec.limit_micros = r.getLimitMicros();
+        spec.soft_percent = r.getSoftPercent();
+        spec.hard_percent = r.getHardPercent();
+        spec.emergency_percent = r.getEmergencyPercent();
+        budget->lifted_through_seq = r.getLiftedThroughSeq();
+        budget->created_ms = r.getCreatedMs();
+        return true;
+      });
+}
+
+EncodedRecord EncodeAlert(const BudgetAlert& a) {
+  capnp::MallocMessageBuilder message(Scratch());
+  auto b = message.initRoot<schema::Alert>();
+  b.setSeq(a.seq);
+  b.setScope(static_cast<schema::UsageScope>(a.scope));
+  b.setName(AsText(a.name));
+  b.setPeriod(static_cast<schema::UsagePeriod>(a.period));
+  b.setPeriodStartMs(a.period_start_ms);
+  b.setThreshold(static_cast<schema::BudgetThreshold>(a.threshold));
+  b.setLimitMicros(a.limit_micros);
+  b.setThresholdMicros(a.threshold_micros);
+  b.setSpentMicros(a.spent_micros);
+  b.setSession(capnp::Data::Reader(a.session.bytes().data(), SessionId::kBytes));
+  b.setRaisedMs(a.raised_ms);
+  return Flatten(message);
+}
+
+Result<BudgetAlert> DecodeAlert(std::string_view key, std::string_view bytes) {
+  return DecodeRecord<BudgetAlert>(
+      bytes, [&] { return fmt::format("alerts/{}", Hex(key)); },
+      [&](capnp::MessageReader& message, BudgetAlert* a,
+          std::string* problem) {
+        auto r = message.getRoot<schema::Alert>();
+        a->seq = r.getSeq();
+        if (!MapEnum(r.getScope(), UsageScope::kOperation, &a->scope) ||
+            !MapEnum(r.getPeriod(), UsagePeriod::kMonth, &a->period) ||
+            !MapEnum(r.getThreshold(), BudgetThreshold::kEmergency,
+                     &a->threshold)) {
+          *problem = "unknown scope, period or threshold";
+          return false;
+        }
+        a->name = ToString(r.getName());
+        a->period_start_ms = r.getPeriodStartMs();
+        a->limit_micros = r.getLimitMicros();
+        a->threshold_micros = r.getThresholdMicros();
+        a->spent_micros = r.getSpentMicros();
+        const capnp::Data::Reader session = r.getSession();
+        if (session.size() != SessionId::kBytes) {
+          *problem = fmt::format("session is {} bytes", session.size());
+          return false;
+        }
+        std::array<uint8_t, SessionId::kBytes> raw;
+        std::memcpy(raw.data(), session.begin(), raw.size());
+        a->session = SessionId::FromBytes(raw);
+        a->raised_ms = r.getRaisedMs();
         return true;
       });
 }

@@ -20,6 +20,8 @@
 #include "agentlog/result.h"
 #include "agentlog/session.h"
 #include "agentlog/turn.h"
+#include "agentlog/usage.h"
+#include "budget_ledger.h"
 
 namespace agentlog::internal {
 
@@ -68,11 +70,27 @@ Result<CheckpointInfo> DecodeCheckpointHeader(const SessionId& id,
                                               uint64_t version,
                                               std::string_view bytes);
 
-// "sessions/<id>", "turns/<id>/<n>", "checkpoints/<id>/<v>": how records are
-// named in messages.
+// Usage records (`usage`), keyed by session and seq; Corruption also when
+// the record holds another seq than its key.
+EncodedRecord EncodeUsageRecord(const UsageRecord& usage);
+Result<UsageRecord> DecodeUsageRecord(const SessionId& id, uint64_t seq,
+                                      std::string_view bytes);
+// Price versions and budgets (`meta`) and alerts (`alerts`); `key` names
+// the record in errors.
+EncodedRecord EncodePrice(const PriceVersion& price);
+Result<PriceVersion> DecodePrice(std::string_view key, std::string_view bytes);
+EncodedRecord EncodeBudget(const StoredBudget& budget);
+Result<StoredBudget> DecodeBudget(std::string_view key,
+                                  std::string_view bytes);
+EncodedRecord EncodeAlert(const BudgetAlert& alert);
+Result<BudgetAlert> DecodeAlert(std::string_view key, std::string_view bytes);
+
+// "sessions/<id>", "turns/<id>/<n>", "checkpoints/<id>/<v>", "usage/<id>/<s>":
+// how records are named in messages.
 std::string SessionRecordName(const SessionId& id);
 std::string TurnRecordName(const SessionId& id, uint64_t number);
 std::string CheckpointRecordName(const SessionId& id, uint64_t version);
+std::string UsageRecordName(const SessionId& id, uint64_t seq);
 
 }  // namespace agentlog::internal
 

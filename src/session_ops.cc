@@ -179,7 +179,7 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   rocksdb::WriteBatch batch;
   DeleteRanges(&batch, id,
                {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
-                Cf::kCheckpointData});
+                Cf::kCheckpointData, Cf::kUsage});
   batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
   stripe.cache.Erase(id);
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));

@@ -16,12 +16,16 @@
 #include <string>
 
 #include "agentlog/store.h"
+#include "budget_ledger.h"
 #include "checkpoint_payload.h"
 #include "column_families.h"
 #include "echo.h"
 #include "function_ref.h"
+#include "price_book.h"
+#include "rate_window.h"
 #include "retention.h"
 #include "session_stripes.h"
+#include "usage_id_locks.h"
 #include "wal_syncer.h"
 
 namespace agentlog::internal {
@@ -32,7 +36,7 @@ struct SessionFacts;  // store_verify.cc
 // this file is about how: a session's writes happen under its stripe lock as
 // read-modify-write of the session record plus the records it governs, all
 // in one WriteBatch.
-class StoreImpl final : public Store {
+class StoreImpl final : public Store, private BudgetReader {
  public:
   // Used by Store::Open / OpenReadOnly (store_open.cc).
   static Result<std::unique_ptr<StoreImpl>> OpenImpl(const Options& options,
@@ -127,6 +131,44 @@ class StoreImpl final : public Store {
   Result<EchoVerdict> CheckEcho(const SessionId& session,
                                 std::string_view text) override;
   Result<EchoStats> GetEchoStats(const SessionId& session) override;
+
+  Result<PriceVersion> SetPrice(const ModelPrice& price,
+                                std::optional<int64_t> effective_ms,
+                                const WriteOptions& wo) override;
+  Result<std::vector<PriceVersion>> ListPrices() override;
+  Result<RecordUsageResult> RecordUsage(const SessionId& session,
+                                        const UsageSpec& usage,
+                                        const WriteOptions& wo) override;
+  Result<TurnWithUsage> CompleteTurnWithUsage(const SessionId& session,
+                                              uint64_t number,
+                                              std::span<const Message> output,
+                                              std::span<const UsageSpec> usage,
+                                              const WriteOptions& wo) override;
+  Result<std::vector<UsageRecord>> ListUsage(const SessionId& session) override;
+  Result<UsageTotals> GetUsageTotals(UsageScope scope, std::string_view name,
+                                     UsagePeriod period,
+                                     std::optional<int64_t> at_ms) override;
+  Result<std::vector<UsageTotalsRow>> ListUsageTotals(
+      UsageScope scope, UsagePeriod period) override;
+  Result<BudgetStatus> SetBudget(const BudgetSpec& spec,
+                                 const WriteOptions& wo) override;
+  Status RemoveBudget(UsageScope scope, std::string_view name,
+                      UsagePeriod period, const WriteOptions& wo) override;
+  Result<std::vector<BudgetStatus>> ListBudgets() override;
+  Result<BudgetStatus> LiftBudgetBlock(UsageScope scope, std::string_view name,
+                                       UsagePeriod period,
+                                       const WriteOptions& wo) override;
+  Result<std::vector<BudgetAlert>> ListAlerts() override;
+  Result<BudgetProjection> ProjectBudget(UsageScope scope,
+                                         std::string_view name,
+                                         UsagePeriod period,
+                                         std::chrono::hours window) override;
+  Result<ContextPrediction> PredictOverflow(const SessionId& session,
+                                            uint64_t estimated_tokens) override;
+  Result<RateDecision> CheckRate(UsageScope scope, std::string_view name,
+                                 std::chrono::milliseconds window,
+                                 uint64_t max_tokens,
+                                 uint64_t max_requests) override;
 
   Result<StoreInfo> Info() override;
   Result<VerifyReport> Verify() override;
@@ -240,21 +282,63 @@ class StoreImpl final : public Store {
   using AlsoWrite = FunctionRef<Status(Session&, rocksdb::WriteBatch&)>;
   Result<Turn> FinishTurn(const SessionId& session, uint64_t number,
                           const WriteOptions& wo,
-                          FunctionRef<Status(Turn&)> finish,
+                          FunctionRef<Status(Session&, Turn&,
+                                             rocksdb::WriteBatch&)> finish,
                           const EchoFingerprint* echo,
                           const AlsoWrite* also = nullptr,
                           Session* session_out = nullptr,
                           size_t batch_bytes = 0);
-  // Completes a processing turn with `output` and `usage`, already
-  // validated: fingerprints the output for echo detection, then FinishTurn.
-  // The common part of CompleteTurn and CompleteTurnWithCheckpoint.
-  Result<Turn> CompleteValidated(const SessionId& session, uint64_t number,
-                                 std::span<const Message> output,
-                                 const TurnUsage& usage,
-                                 const WriteOptions& wo,
-                                 const AlsoWrite* also = nullptr,
-                                 Session* session_out = nullptr,
-                                 size_t batch_bytes = 0);
+  // Completes a processing turn with `output` and the usage records of
+  // `usage`, already validated: fingerprints the output for echo detection,
+  // then FinishTurn. The common part of CompleteTurn,
+  // CompleteTurnWithCheckpoint and CompleteTurnWithUsage; `results` (if
+  // given) receives what each UsageSpec became.
+  Result<Turn> CompleteValidated(
+      const SessionId& session, uint64_t number,
+      std::span<const Message> output, std::span<const UsageSpec> usage,
+      const WriteOptions& wo, const AlsoWrite* also = nullptr,
+      Session* session_out = nullptr, size_t batch_bytes = 0,
+      std::vector<RecordUsageResult>* results = nullptr);
+
+  // --- Usage (usage_ops.cc) ---
+
+  // The usage of one write, built under the session's lock by AddUsage:
+  // what each spec became, the spend admitted to the budgets (taken back
+  // unless Finish is called) and what the turn's TurnUsage sums to.
+  struct UsageWrite {
+    int64_t now_ms = 0;
+    std::vector<RecordUsageResult> results;
+    TurnUsage sum;  // Records written (duplicates excluded).
+    BudgetLedger::Admission admission;
+    // The session's scopes as they were, for the rate windows.
+    std::string session_name;
+    std::string agent;
+    std::vector<std::string> tags;
+  };
+  // A TurnUsage given to CompleteTurn or AppendTurn as a usage spec:
+  // nullopt when it is all zero.
+  static std::optional<UsageSpec> ImplicitUsage(const TurnUsage& usage);
+  // Under the session's lock: adds the records of `specs` for turn `turn`
+  // (0: none) of `s` to `batch`, with their usage ids, totals and the
+  // alerts they raise; refuses (BudgetExceeded) what a budget forbids.
+  Status AddUsage(Session& s, uint64_t turn, std::span<const UsageSpec> specs,
+                  const WriteOptions& wo, rocksdb::WriteBatch& batch,
+                  UsageWrite& out);
+  // After the write of `w` was acknowledged: keeps its spend, feeds the
+  // rate windows and delivers its alerts. Call with no lock held.
+  void FinishUsage(UsageWrite& w);
+  // The record `message_id` names, if recorded; of a deleted session only
+  // its session, seq and message id.
+  Result<std::optional<UsageRecord>> FindUsageById(std::string_view message_id);
+  // Refuses (BudgetExceeded) beginning work in `s`'s scopes, per the
+  // budgets and `wo`.
+  Status CheckBudgets(const Session& s, const WriteOptions& wo);
+  // Loads prices, budgets and alerts at open.
+  Status LoadUsageState();
+  // BudgetReader.
+  Result<int64_t> SpentIn(UsageScope scope, std::string_view name,
+                          UsagePeriod period, uint32_t index) override;
+  Result<bool> AlertRaised(std::string_view alert_key) override;
 
   // --- Echo detection (echo_ops.cc) ---
 
@@ -309,6 +393,12 @@ class StoreImpl final : public Store {
   std::map<std::string, std::shared_ptr<RunningOnce>, std::less<>>
       running_once_;
   std::mutex backup_mu_;  // One BackupEngine writer at a time.
+  // Usage.
+  PriceBook prices_;
+  std::mutex set_price_mu_;  // Numbers price versions one at a time.
+  BudgetLedger budgets_{this};
+  std::unique_ptr<RateWindows> rates_;
+  UsageIdLocks usage_id_locks_;
   // AcquireLease waiters sleep on lease_cv_; every release bumps
   // lease_releases_ (guarded by lease_mu_) and wakes them.
   std::mutex lease_mu_;

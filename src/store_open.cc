@@ -193,6 +193,7 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   }
   AGENTLOG_RETURN_IF_ERROR(CheckFormatVersion());
   AGENTLOG_RETURN_IF_ERROR(Recover());
+  AGENTLOG_RETURN_IF_ERROR(LoadUsageState());
   if (mode_ == AccessMode::kReadWrite) {
     syncer_ = std::make_unique<WalSyncer>(
         [this] { return SyncWalAndRetention().ok(); }, options.sync_interval);

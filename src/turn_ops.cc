@@ -16,7 +16,7 @@ namespace agentlog::internal {
 namespace {
 
 // Adds `usage` to a session's totals, refusing any sum that would overflow.
-Status AddUsage(Session& s, const TurnUsage& usage) {
+Status AddToSessionTotals(Session& s, const TurnUsage& usage) {
   const uint64_t* add[] = {&usage.tokens.input, &usage.tokens.output,
                            &usage.tokens.cache_read, &usage.tokens.cache_write};
   uint64_t* sum[] = {&s.tokens.input, &s.tokens.output, &s.tokens.cache_read,
@@ -95,7 +95,10 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
   // AppendTurn validated `output` before fingerprinting it.
   if (usage != nullptr) AGENTLOG_RETURN_IF_ERROR(ValidateUsage(*usage));
   const InputDigest digest = ComputeInputDigest(input);
+  const std::optional<UsageSpec> implicit_usage =
+      usage != nullptr ? ImplicitUsage(*usage) : std::nullopt;
   BeginTurnResult result;
+  UsageWrite usage_write;
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
     const std::string idem_key = key.empty() ? "" : IdempotencyKey(id, key);
     if (!key.empty()) {
@@ -124,6 +127,7 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
         return FromRocksDB(st, "read idempotency key");
       }
     }
+    AGENTLOG_RETURN_IF_ERROR(CheckBudgets(s, wo));
     Turn& t = result.turn;
     t.session = id;
     t.number = s.turn_count + 1;
@@ -132,10 +136,15 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
     t.input_digest = digest;
     t.started_ms = Now();
     if (usage != nullptr) {
-      AGENTLOG_RETURN_IF_ERROR(AddUsage(s, *usage));
+      if (implicit_usage) {
+        AGENTLOG_RETURN_IF_ERROR(AddUsage(s, t.number,
+                                          std::span(&*implicit_usage, 1), wo,
+                                          batch, usage_write));
+      }
+      t.usage = usage_write.sum;
+      AGENTLOG_RETURN_IF_ERROR(AddToSessionTotals(s, t.usage));
       t.status = TurnStatus::kCompleted;
       t.output.assign(output.begin(), output.end());
-      t.usage = *usage;
       t.finished_ms = t.started_ms;
       ++s.completed_turns;
       AGENTLOG_RETURN_IF_ERROR(RecordEcho(s, t, echo, wo));
@@ -165,12 +174,15 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
   for (const Message& m : output) batch_bytes += m.content.size() + 64;
   AGENTLOG_RETURN_IF_ERROR(
       MutateSession(id, wo, false, mutation, nullptr, batch_bytes));
+  FinishUsage(usage_write);
   return result;
 }
 
 Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
                                    const WriteOptions& wo,
-                                   FunctionRef<Status(Turn&)> finish,
+                                   FunctionRef<Status(Session&, Turn&,
+                                                      rocksdb::WriteBatch&)>
+                                       finish,
                                    const EchoFingerprint* echo,
                                    const AlsoWrite* also,
                                    Session* session_out, size_t batch_bytes) {
@@ -184,9 +196,9 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
           "completed or failed",
           number, id.ToString(), TurnStatusName(turn.status)));
     }
-    AGENTLOG_RETURN_IF_ERROR(finish(turn));
+    AGENTLOG_RETURN_IF_ERROR(finish(s, turn, batch));
     if (turn.status == TurnStatus::kCompleted) {
-      AGENTLOG_RETURN_IF_ERROR(AddUsage(s, turn.usage));
+      AGENTLOG_RETURN_IF_ERROR(AddToSessionTotals(s, turn.usage));
       ++s.completed_turns;
       AGENTLOG_RETURN_IF_ERROR(RecordEcho(s, turn, echo, wo));
     } else {
@@ -213,26 +225,39 @@ Result<Turn> StoreImpl::CompleteTurn(const SessionId& id, uint64_t number,
                                      const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, output, "output", false));
   AGENTLOG_RETURN_IF_ERROR(ValidateUsage(usage));
-  return CompleteValidated(id, number, output, usage, wo);
+  const std::optional<UsageSpec> spec = ImplicitUsage(usage);
+  return CompleteValidated(
+      id, number, output,
+      spec ? std::span(&*spec, 1) : std::span<const UsageSpec>(), wo);
 }
 
-Result<Turn> StoreImpl::CompleteValidated(const SessionId& id, uint64_t number,
-                                          std::span<const Message> output,
-                                          const TurnUsage& usage,
-                                          const WriteOptions& wo,
-                                          const AlsoWrite* also,
-                                          Session* session_out,
-                                          size_t batch_bytes) {
+Result<Turn> StoreImpl::CompleteValidated(
+    const SessionId& id, uint64_t number, std::span<const Message> output,
+    std::span<const UsageSpec> usage, const WriteOptions& wo,
+    const AlsoWrite* also, Session* session_out, size_t batch_bytes,
+    std::vector<RecordUsageResult>* results) {
   const std::optional<EchoFingerprint> echo = FingerprintForEcho(output);
-  return FinishTurn(
-      id, number, wo,
-      [&](Turn& t) {
-        t.status = TurnStatus::kCompleted;
-        t.output.assign(output.begin(), output.end());
-        t.usage = usage;
-        return Status::OK();
-      },
-      echo ? &*echo : nullptr, also, session_out, batch_bytes);
+  UsageIdLocks::Held id_locks = usage_id_locks_.Lock(usage);
+  UsageWrite usage_write;
+  AGENTLOG_ASSIGN_OR_RETURN(
+      Turn turn,
+      FinishTurn(
+          id, number, wo,
+          [&](Session& s, Turn& t, rocksdb::WriteBatch& batch) -> Status {
+            t.status = TurnStatus::kCompleted;
+            t.output.assign(output.begin(), output.end());
+            if (!usage.empty()) {
+              AGENTLOG_RETURN_IF_ERROR(
+                  AddUsage(s, number, usage, wo, batch, usage_write));
+            }
+            t.usage = usage_write.sum;
+            return Status::OK();
+          },
+          echo ? &*echo : nullptr, also, session_out, batch_bytes));
+  id_locks.clear();
+  FinishUsage(usage_write);
+  if (results != nullptr) *results = std::move(usage_write.results);
+  return turn;
 }
 
 Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
@@ -241,7 +266,7 @@ Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
   AGENTLOG_RETURN_IF_ERROR(ValidateError(options_, error));
   return FinishTurn(
       id, number, wo,
-      [&](Turn& t) {
+      [&](Session&, Turn& t, rocksdb::WriteBatch&) {
         t.status = TurnStatus::kFailed;
         t.error = std::string(error);
         return Status::OK();

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "status_macros.h"
+
 #include <cstring>
 #include <limits>
 
@@ -58,6 +60,10 @@ Status ValidateOptions(const Options& o) {
                            "checkpoint_keep_last"),
       CheckRange<int64_t>(o.retention_compaction_period.count(), 60,
                           365 * 24 * 3600, "retention_compaction_period (s)"),
+      CheckRange<uint32_t>(o.context_warning_percent, 1, 100,
+                           "context_warning_percent"),
+      CheckRange<int64_t>(o.max_rate_window.count(), 1000, 86'400'000,
+                          "max_rate_window (ms)"),
   };
   for (const Status& s : checks) {
     if (!s.ok()) return s;
@@ -257,9 +263,116 @@ Status ValidateMessages(const Options& o, std::span<const Message> msgs,
 }
 
 Status ValidateUsage(const TurnUsage& usage) {
-  if (usage.cost_micros < 0) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateTokens(usage.tokens, "TurnUsage::tokens"));
+  if (usage.cost_micros < 0 || usage.cost_micros > kMaxCostMicros) {
     return Status::InvalidArgument(fmt::format(
-        "TurnUsage::cost_micros is {}; it must be >= 0", usage.cost_micros));
+        "TurnUsage::cost_micros is {}; allowed range is 0 to {}",
+        usage.cost_micros, kMaxCostMicros));
+  }
+  return Status::OK();
+}
+
+Status ValidateTokens(const TokenCounts& tokens, std::string_view field) {
+  const std::pair<uint64_t, const char*> counts[] = {
+      {tokens.input, "input"},
+      {tokens.output, "output"},
+      {tokens.cache_read, "cache_read"},
+      {tokens.cache_write, "cache_write"}};
+  for (const auto& [count, name] : counts) {
+    if (count > kMaxTokensPerCall) {
+      // A negative count cast to uint64 lands here too.
+      return Status::InvalidArgument(fmt::format(
+          "{}.{} is {}; limit is {} per call (negative counts wrap to "
+          "huge ones)",
+          field, name, count, kMaxTokensPerCall));
+    }
+  }
+  return Status::OK();
+}
+
+Status ValidateUsageSpec(const Options& o, const UsageSpec& spec) {
+  if (spec.message_id.size() > o.max_idempotency_key_bytes) {
+    return Status::InvalidArgument(fmt::format(
+        "UsageSpec::message_id is {} bytes; limit is {} "
+        "(Options::max_idempotency_key_bytes)",
+        spec.message_id.size(), o.max_idempotency_key_bytes));
+  }
+  AGENTLOG_RETURN_IF_ERROR(CheckText(spec.model, "UsageSpec::model",
+                                     o.max_name_bytes, "max_name_bytes",
+                                     false));
+  AGENTLOG_RETURN_IF_ERROR(CheckText(spec.operation, "UsageSpec::operation",
+                                     o.max_name_bytes, "max_name_bytes",
+                                     false));
+  AGENTLOG_RETURN_IF_ERROR(ValidateTokens(spec.tokens, "UsageSpec::tokens"));
+  if (spec.cost_micros &&
+      (*spec.cost_micros < 0 || *spec.cost_micros > kMaxCostMicros)) {
+    return Status::InvalidArgument(fmt::format(
+        "UsageSpec::cost_micros is {}; allowed range is 0 to {}",
+        *spec.cost_micros, kMaxCostMicros));
+  }
+  return Status::OK();
+}
+
+Status ValidateBudgetScope(const Options& o, UsageScope scope,
+                           std::string_view name) {
+  switch (scope) {
+    case UsageScope::kStore:
+      if (!name.empty()) {
+        return Status::InvalidArgument(fmt::format(
+            "budget name is '{}'; the store scope takes no name", name));
+      }
+      return Status::OK();
+    case UsageScope::kSession:
+      if (!SessionId::Parse(name).ok()) {
+        return Status::InvalidArgument(fmt::format(
+            "budget name '{}' is not a session id (26 characters of "
+            "Crockford base32)",
+            name));
+      }
+      return Status::OK();
+    case UsageScope::kAgent:
+      return CheckText(name, "budget name (agent)", o.max_name_bytes,
+                       "max_name_bytes", true);
+    case UsageScope::kTag:
+      return CheckText(name, "budget name (tag)", o.max_tag_bytes,
+                       "max_tag_bytes", true);
+    case UsageScope::kModel:
+    case UsageScope::kOperation:
+      break;
+  }
+  return Status::InvalidArgument(fmt::format(
+      "budget scope is {} ({}); budgets apply to store, session, agent or tag",
+      static_cast<int>(scope), UsageScopeName(scope)));
+}
+
+Status ValidatePeriod(UsagePeriod period) {
+  switch (period) {
+    case UsagePeriod::kLifetime:
+    case UsagePeriod::kDay:
+    case UsagePeriod::kMonth:
+      return Status::OK();
+  }
+  return Status::InvalidArgument(fmt::format(
+      "period is {}; it must be lifetime, day or month",
+      static_cast<int>(period)));
+}
+
+Status ValidateBudgetSpec(const Options& o, const BudgetSpec& spec) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateBudgetScope(o, spec.scope, spec.name));
+  AGENTLOG_RETURN_IF_ERROR(ValidatePeriod(spec.period));
+  if (spec.limit_micros < 1 || spec.limit_micros > kMaxCostMicros) {
+    return Status::InvalidArgument(fmt::format(
+        "BudgetSpec::limit_micros is {}; allowed range is 1 to {}",
+        spec.limit_micros, kMaxCostMicros));
+  }
+  if (!(spec.soft_percent >= 1 && spec.soft_percent < spec.hard_percent &&
+        spec.hard_percent < spec.emergency_percent &&
+        spec.emergency_percent <= kMaxBudgetPercent)) {
+    return Status::InvalidArgument(fmt::format(
+        "BudgetSpec thresholds are soft {} %, hard {} %, emergency {} %; they "
+        "must rise strictly, from 1 to {}",
+        spec.soft_percent, spec.hard_percent, spec.emergency_percent,
+        kMaxBudgetPercent));
   }
   return Status::OK();
 }

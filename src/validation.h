@@ -15,6 +15,7 @@
 #include "agentlog/session.h"
 #include "agentlog/status.h"
 #include "agentlog/turn.h"
+#include "agentlog/usage.h"
 
 namespace agentlog::internal {
 
@@ -42,6 +43,21 @@ Status ValidateMessages(const Options& options, std::span<const Message> msgs,
                         std::string_view field, bool required);
 Status ValidateUsage(const TurnUsage& usage);
 Status ValidateError(const Options& options, std::string_view error);
+
+// Usage: a call's token counts are at most kMaxTokensPerCall each (so that
+// sums over billions of records stay far from overflow, and negative
+// counts cast to uint64 are caught); costs and limits at most
+// kMaxCostMicros ($4.6 trillion).
+inline constexpr uint64_t kMaxTokensPerCall = uint64_t{1} << 40;
+inline constexpr int64_t kMaxCostMicros = int64_t{1} << 62;
+inline constexpr uint32_t kMaxBudgetPercent = 10'000;
+Status ValidateTokens(const TokenCounts& tokens, std::string_view field);
+Status ValidateUsageSpec(const Options& options, const UsageSpec& spec);
+// Budgets apply to store (no name), session (an id's text), agent or tag.
+Status ValidateBudgetScope(const Options& options, UsageScope scope,
+                           std::string_view name);
+Status ValidatePeriod(UsagePeriod period);
+Status ValidateBudgetSpec(const Options& options, const BudgetSpec& spec);
 Status ValidateCheckpointSpec(const Options& options,
                               const CheckpointSpec& spec);
 

@@ -635,7 +635,9 @@ TEST_F(StoreTest, InfoCountsSessionsAndNamesColumnFamilies) {
   for (const auto& cf : info.column_families) names.push_back(cf.name);
   EXPECT_EQ(names, (std::vector<std::string>{"sessions", "turns", "idempotency",
                                              "inputs", "meta", "checkpoints",
-                                             "checkpoint_data", "run_once"}));
+                                             "checkpoint_data", "run_once",
+                                             "usage", "usage_ids",
+                                             "usage_totals", "alerts"}));
 }
 
 TEST_F(StoreTest, EveryDurabilityModeAcknowledgesDurablyAcrossReopen) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "agentlog/clock.h"
+#include "agentlog/usage.h"
 
 namespace agentlog {
 
@@ -117,6 +118,20 @@ struct Options {
   // to 1. Default: 0.9.
   double echo_near_threshold = 0.9;
 
+  // --- Usage and budgets ---
+
+  // Receives every budget alert once it is durable (usage.h). Called on
+  // the writing thread, after the write and outside every lock of the
+  // store; it may call the store. Default: none (alerts are still recorded:
+  // Store::ListAlerts).
+  AlertListener alert_listener;
+  // Store::PredictOverflow warns from this share of the context window.
+  // Range: 1 to 100. Default: 80.
+  uint32_t context_warning_percent = 80;
+  // The longest window Store::CheckRate accepts; usage is kept in memory
+  // for this long. Range: 1 s to 1 day. Default: 1 hour.
+  std::chrono::milliseconds max_rate_window{3'600'000};
+
   // --- Resources ---
 
   // Block cache shared by every column family. Range: 1 MiB to 1 TiB.
@@ -151,6 +166,9 @@ struct WriteOptions {
   // session's echo window. Only with Options::detect_echoes; responses too
   // short to judge are never refused. Default: false (the echo is recorded).
   bool refuse_exact_echo = false;
+  // Lets a call through a budget's hard threshold (never through an
+  // emergency block). Default: false.
+  bool override_budget = false;
 };
 
 }  // namespace agentlog

@@ -93,6 +93,13 @@ struct Session {
 
   // Counts of its turns' echo verdicts (Store::EchoStats).
   EchoStats echo;
+
+  // Usage records of the session (Store::RecordUsage), numbered
+  // 1..usage_records.
+  uint64_t usage_records = 0;
+  // The newest usage record's prompt and response tokens: the context the
+  // session's next call sends again (Store::PredictOverflow).
+  uint64_t context_tokens = 0;
 };
 
 // A partial update of a session; fields left empty are unchanged. Limits as

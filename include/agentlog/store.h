@@ -23,6 +23,7 @@
 #include "agentlog/session_id.h"
 #include "agentlog/status.h"
 #include "agentlog/turn.h"
+#include "agentlog/usage.h"
 
 namespace agentlog {
 
@@ -96,6 +97,13 @@ struct VerifyReport {
 struct TurnWithCheckpoint {
   Turn turn;
   CheckpointInfo checkpoint;
+};
+
+// What CompleteTurnWithUsage wrote.
+struct TurnWithUsage {
+  Turn turn;
+  // One per UsageSpec, in order; duplicates as RecordUsage reports them.
+  std::vector<RecordUsageResult> usage;
 };
 
 // An agentlog store: durable sessions and their turns in one directory.
@@ -341,6 +349,110 @@ class AGENTLOG_EXPORT Store {
                                         std::string_view text) = 0;
   // How often the session repeated itself (Session::echo). Errors: NotFound.
   virtual Result<EchoStats> GetEchoStats(const SessionId& session) = 0;
+
+  // --- Usage, cost and budgets ---
+  //
+  // Every model call's usage is a record of the `usage` column family,
+  // priced when recorded, deduplicated by message id, and added in the same
+  // atomic write to the totals of its scopes (store, session, agent, each
+  // tag, model, operation) per period (lifetime, UTC day, UTC month). Totals
+  // are a ledger: popping or clearing turns, or deleting a session, takes
+  // nothing back out of them. CompleteTurn and AppendTurn record the
+  // TurnUsage they are given (when not all zero) as one usage record with
+  // the session's model and operation "turn", priced unless it has a cost.
+  //
+  // Budgets (BudgetSpec) are checked by every call that begins a turn or
+  // records usage in their scopes: a scope whose spending reached a hard
+  // threshold refuses them with BudgetExceeded, writing nothing.
+
+  // Stores a new version of `price.model`'s price, in effect from
+  // `effective_ms` (default: now) for usage recorded from then on.
+  // Errors: InvalidArgument (a price over kMaxPricePerMillion, 10^12
+  // micro-dollars per million tokens; an empty or too long model).
+  virtual Result<PriceVersion> SetPrice(
+      const ModelPrice& price, std::optional<int64_t> effective_ms = {},
+      const WriteOptions& wo = {}) = 0;
+  // Every version of every model's price, by model and version.
+  virtual Result<std::vector<PriceVersion>> ListPrices() = 0;
+
+  // Records one call's usage, not tied to a turn. A message id already
+  // recorded anywhere in the store returns that record (duplicate = true)
+  // and writes nothing. Unknown models are recorded at cost 0
+  // (CostSource::kUnpriced), never refused.
+  // Errors: NotFound, FailedPrecondition (archived), InvalidArgument,
+  // BudgetExceeded, Conflict (fencing).
+  virtual Result<RecordUsageResult> RecordUsage(const SessionId& session,
+                                                const UsageSpec& usage,
+                                                const WriteOptions& wo = {}) = 0;
+  // Completes a processing turn with `output` and the usage of the calls
+  // that produced it, all in one atomic write. The turn's TurnUsage is the
+  // sum of the records written (duplicates excluded).
+  // Errors: as CompleteTurn and RecordUsage.
+  virtual Result<TurnWithUsage> CompleteTurnWithUsage(
+      const SessionId& session, uint64_t number,
+      std::span<const Message> output, std::span<const UsageSpec> usage,
+      const WriteOptions& wo = {}) = 0;
+  // The session's usage records, oldest first. Errors: NotFound.
+  virtual Result<std::vector<UsageRecord>> ListUsage(
+      const SessionId& session) = 0;
+  // The totals of one scope in the period containing `at_ms` (default:
+  // now); zeros when nothing was recorded. One point read. The name is as
+  // in UsageTotalsRow: empty for the store, the id's text for a session.
+  // Errors: InvalidArgument (scope or period unknown; day and month totals
+  // are kept only for store, session, agent and tag).
+  virtual Result<UsageTotals> GetUsageTotals(
+      UsageScope scope, std::string_view name,
+      UsagePeriod period = UsagePeriod::kLifetime,
+      std::optional<int64_t> at_ms = {}) = 0;
+  // Every scope's totals of one kind in one kind of period, ordered by
+  // period start, then name. Errors: InvalidArgument as above.
+  virtual Result<std::vector<UsageTotalsRow>> ListUsageTotals(
+      UsageScope scope, UsagePeriod period) = 0;
+
+  // Sets (creates or replaces) the budget of spec.scope / spec.name in
+  // spec.period. A replaced budget keeps its period's spending and alerts.
+  // Errors: InvalidArgument (scope not store, session, agent or tag; name;
+  // limit outside 1 to 2^62; thresholds not strictly rising).
+  virtual Result<BudgetStatus> SetBudget(const BudgetSpec& spec,
+                                         const WriteOptions& wo = {}) = 0;
+  // Errors: NotFound, InvalidArgument.
+  virtual Status RemoveBudget(UsageScope scope, std::string_view name,
+                              UsagePeriod period,
+                              const WriteOptions& wo = {}) = 0;
+  // Every budget with its current period's spending.
+  virtual Result<std::vector<BudgetStatus>> ListBudgets() = 0;
+  // Unblocks a budget whose emergency threshold was crossed. Its spending
+  // is unchanged: the hard threshold still applies.
+  // Errors: NotFound, FailedPrecondition (not blocked).
+  virtual Result<BudgetStatus> LiftBudgetBlock(UsageScope scope,
+                                               std::string_view name,
+                                               UsagePeriod period,
+                                               const WriteOptions& wo = {}) = 0;
+  // Every alert ever raised, oldest first.
+  virtual Result<std::vector<BudgetAlert>> ListAlerts() = 0;
+  // A budget's burn rate over the last `window` (1 hour to 31 days, read
+  // from day totals: whole UTC days, today included) and where it leads.
+  // Errors: NotFound, InvalidArgument.
+  virtual Result<BudgetProjection> ProjectBudget(
+      UsageScope scope, std::string_view name, UsagePeriod period,
+      std::chrono::hours window) = 0;
+
+  // Whether `estimated_tokens` more would fit the session's context window
+  // after its current context (Session::context_tokens).
+  // Errors: NotFound, FailedPrecondition (the session's context window is
+  // unknown: 0).
+  virtual Result<ContextPrediction> PredictOverflow(
+      const SessionId& session, uint64_t estimated_tokens) = 0;
+  // Whether usage recorded in the scope over the last `window` (by this
+  // process: the window is kept in memory) is below `max_tokens` and
+  // `max_requests` (0: no limit), and if not, how long until it will be.
+  // Errors: InvalidArgument (window outside 1 ms to
+  // Options::max_rate_window, both maxima 0).
+  virtual Result<RateDecision> CheckRate(UsageScope scope,
+                                         std::string_view name,
+                                         std::chrono::milliseconds window,
+                                         uint64_t max_tokens,
+                                         uint64_t max_requests) = 0;
 
   // --- Whole store ---
 

@@ -1,0 +1,629 @@
+// Usage, cost and budget operations of StoreImpl.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "keys.h"
+#include "pricing.h"
+#include "record_codec.h"
+#include "rocksdb_status.h"
+#include "status_macros.h"
+#include "store_impl.h"
+#include "uint128.h"
+#include "usage_keys.h"
+#include "usage_period.h"
+#include "usage_totals.h"
+#include "validation.h"
+
+namespace agentlog::internal {
+namespace {
+
+constexpr std::string_view kDefaultOperation = "call";
+constexpr std::string_view kTurnOperation = "turn";
+
+// Where a session's spending counts for budgets: the store, the session,
+// its agent and each of its tags. The views point into `s` and `id_text`.
+std::vector<SpendScope> BudgetScopes(const Session& s,
+                                     const std::string& id_text) {
+  std::vector<SpendScope> scopes = {{UsageScope::kStore, ""},
+                                    {UsageScope::kSession, id_text},
+                                    {UsageScope::kAgent, s.agent}};
+  for (const std::string& tag : s.tags) {
+    scopes.push_back({UsageScope::kTag, tag});
+  }
+  return scopes;
+}
+
+// Day and month totals are kept for the scopes budgets apply to.
+bool HasPeriods(UsageScope scope) {
+  return scope == UsageScope::kStore || scope == UsageScope::kSession ||
+         scope == UsageScope::kAgent || scope == UsageScope::kTag;
+}
+
+Status ValidateTotalsQuery(UsageScope scope, UsagePeriod period) {
+  if (static_cast<uint8_t>(scope) > static_cast<uint8_t>(UsageScope::kOperation)) {
+    return Status::InvalidArgument(fmt::format(
+        "usage scope is {}; it must be store, session, agent, tag, model or "
+        "operation",
+        static_cast<int>(scope)));
+  }
+  AGENTLOG_RETURN_IF_ERROR(ValidatePeriod(period));
+  if (period != UsagePeriod::kLifetime && !HasPeriods(scope)) {
+    return Status::InvalidArgument(fmt::format(
+        "{} totals are kept for the lifetime only, not per {}",
+        UsageScopeName(scope), UsagePeriodName(period)));
+  }
+  return Status::OK();
+}
+
+Status CheckedAdd(int64_t& sum, int64_t add, std::string_view what) {
+  if (__builtin_add_overflow(sum, add, &sum)) {
+    return Status::InvalidArgument(
+        fmt::format("the {} of this call would overflow int64", what));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::optional<UsageSpec> StoreImpl::ImplicitUsage(const TurnUsage& usage) {
+  if (usage.tokens == TokenCounts{} && usage.cost_micros == 0) {
+    return std::nullopt;
+  }
+  UsageSpec spec;
+  spec.operation = std::string(kTurnOperation);
+  spec.tokens = usage.tokens;
+  if (usage.cost_micros != 0) spec.cost_micros = usage.cost_micros;
+  return spec;
+}
+
+// --- Prices ---
+
+Result<PriceVersion> StoreImpl::SetPrice(const ModelPrice& price,
+                                         std::optional<int64_t> effective_ms,
+                                         const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(ValidatePrice(price));
+  AGENTLOG_RETURN_IF_ERROR(CheckText(price.model, "ModelPrice::model",
+                                     options_.max_name_bytes, "max_name_bytes",
+                                     true));
+  if (effective_ms && *effective_ms < 0) {
+    return Status::InvalidArgument(fmt::format(
+        "effective_ms is {}; it must be a Unix time in milliseconds >= 0",
+        *effective_ms));
+  }
+  std::lock_guard lock(set_price_mu_);
+  PriceVersion v{.price = price,
+                 .version = prices_.NextVersion(price.model),
+                 .set_ms = Now()};
+  v.effective_ms = effective_ms.value_or(v.set_ms);
+  rocksdb::WriteBatch batch;
+  const EncodedRecord record = EncodePrice(v);
+  batch.Put(handle(Cf::kMeta), PriceKey(price.model, v.version),
+            rocksdb::Slice(record.bytes()))
+      .PermitUncheckedError();
+  AGENTLOG_RETURN_IF_ERROR(
+      FromRocksDB(WriteRaw(&batch, wo), "write price of " + price.model));
+  prices_.Add(v);
+  return v;
+}
+
+Result<std::vector<PriceVersion>> StoreImpl::ListPrices() {
+  return prices_.All();
+}
+
+// --- Recording ---
+
+Result<std::optional<UsageRecord>> StoreImpl::FindUsageById(
+    std::string_view message_id) {
+  rocksdb::PinnableSlice ref_bytes;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsageIds),
+                               message_id, &ref_bytes);
+  if (s.IsNotFound()) return std::optional<UsageRecord>();
+  if (!s.ok()) return FromRocksDB(s, "read usage id");
+  const std::optional<UsageRef> ref = DecodeUsageRef(ref_bytes.ToStringView());
+  if (!ref) {
+    return Status::Corruption(fmt::format(
+        "usage_ids/{} is {} bytes; expected 24", Hex(message_id),
+        ref_bytes.size()));
+  }
+  rocksdb::PinnableSlice record;
+  s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsage),
+               NumberedKey(ref->session, ref->seq), &record);
+  if (s.IsNotFound()) {
+    // Its session was deleted; the id still counted once.
+    UsageRecord gone;
+    gone.session = ref->session;
+    gone.seq = ref->seq;
+    gone.message_id = std::string(message_id);
+    return std::optional<UsageRecord>(std::move(gone));
+  }
+  if (!s.ok()) {
+    return FromRocksDB(s, "read " + UsageRecordName(ref->session, ref->seq));
+  }
+  AGENTLOG_ASSIGN_OR_RETURN(
+      UsageRecord found,
+      DecodeUsageRecord(ref->session, ref->seq, record.ToStringView()));
+  return std::optional<UsageRecord>(std::move(found));
+}
+
+Status StoreImpl::AddUsage(Session& s, uint64_t turn,
+                           std::span<const UsageSpec> specs,
+                           const WriteOptions& wo, rocksdb::WriteBatch& batch,
+                           UsageWrite& w) {
+  w.now_ms = Now();
+  w.session_name = s.id.ToString();
+  const uint32_t day = PeriodIndex(UsagePeriod::kDay, w.now_ms);
+  const uint32_t month = PeriodIndex(UsagePeriod::kMonth, w.now_ms);
+  TotalsDeltas deltas;
+  auto add_totals = [&](UsageScope scope, std::string_view name,
+                        const UsageTotals& delta) {
+    deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kLifetime, 0, name}),
+               delta);
+    if (HasPeriods(scope)) {
+      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kDay, day, name}), delta);
+      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kMonth, month, name}),
+                 delta);
+    }
+  };
+
+  int64_t cost = 0;
+  bool wrote = false;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const UsageSpec& spec = specs[i];
+    w.results.emplace_back();
+    if (!spec.message_id.empty()) {
+      // Seen earlier in this call, or recorded before: counted once.
+      const auto earlier = std::find_if(
+          specs.begin(), specs.begin() + i,
+          [&](const UsageSpec& e) { return e.message_id == spec.message_id; });
+      if (earlier != specs.begin() + i) {
+        w.results[i] = {w.results[earlier - specs.begin()].record, true};
+        continue;
+      }
+      AGENTLOG_ASSIGN_OR_RETURN(std::optional<UsageRecord> existing,
+                                FindUsageById(spec.message_id));
+      if (existing) {
+        w.results[i] = {std::move(*existing), true};
+        continue;
+      }
+    }
+    UsageRecord& u = w.results[i].record;
+    u.session = s.id;
+    u.seq = s.usage_records + 1;
+    u.turn = turn;
+    u.message_id = spec.message_id;
+    u.model = spec.model.empty() ? s.model : spec.model;
+    u.operation =
+        spec.operation.empty() ? std::string(kDefaultOperation) : spec.operation;
+    u.tokens = spec.tokens;
+    u.recorded_ms = w.now_ms;
+    if (spec.cost_micros) {
+      u.cost_source = CostSource::kHost;
+      u.cost_micros = *spec.cost_micros;
+    } else if (const auto price = prices_.At(u.model, w.now_ms)) {
+      u.cost_source = CostSource::kPriced;
+      u.price_version = price->version;
+      AGENTLOG_ASSIGN_OR_RETURN(u.cost_micros,
+                                CostMicros(price->price, u.tokens));
+      u.saved_micros = CacheSavingMicros(price->price, u.tokens.cache_read);
+    } else {
+      // Never lose a record for want of a price: flag it instead.
+      u.cost_source = CostSource::kUnpriced;
+    }
+    AGENTLOG_RETURN_IF_ERROR(CheckedAdd(cost, u.cost_micros, "cost"));
+    s.usage_records = u.seq;
+    s.context_tokens = u.tokens.total();
+    w.sum.tokens.input += u.tokens.input;
+    w.sum.tokens.output += u.tokens.output;
+    w.sum.tokens.cache_read += u.tokens.cache_read;
+    w.sum.tokens.cache_write += u.tokens.cache_write;
+    w.sum.cost_micros = cost;
+
+    const EncodedRecord record = EncodeUsageRecord(u);
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        batch.Put(handle(Cf::kUsage), NumberedKey(s.id, u.seq),
+                  rocksdb::Slice(record.bytes())),
+        "batch usage record"));
+    if (!u.message_id.empty()) {
+      AGENTLOG_RETURN_IF_ERROR(
+          FromRocksDB(batch.Put(handle(Cf::kUsageIds), u.message_id,
+                                EncodeUsageRef(s.id, u.seq)),
+                      "batch usage id"));
+    }
+    const UsageTotals delta{.records = 1,
+                            .tokens = u.tokens,
+                            .cost_micros = u.cost_micros,
+                            .saved_micros = u.saved_micros};
+    add_totals(UsageScope::kStore, "", delta);
+    add_totals(UsageScope::kSession, w.session_name, delta);
+    add_totals(UsageScope::kAgent, s.agent, delta);
+    for (const std::string& tag : s.tags) add_totals(UsageScope::kTag, tag, delta);
+    add_totals(UsageScope::kModel, u.model, delta);
+    add_totals(UsageScope::kOperation, u.operation, delta);
+    wrote = true;
+  }
+  if (!wrote) return Status::OK();
+
+  AGENTLOG_ASSIGN_OR_RETURN(
+      w.admission,
+      budgets_.Admit(BudgetScopes(s, w.session_name), cost, w.now_ms,
+                     wo.override_budget, s.id));
+  for (const BudgetAlert& a : w.admission.alerts()) {
+    const EncodedRecord record = EncodeAlert(a);
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        batch.Put(handle(Cf::kAlerts),
+                  AlertKey(a.scope, a.period,
+                           PeriodIndex(a.period, a.period_start_ms),
+                           a.threshold, a.name),
+                  rocksdb::Slice(record.bytes())),
+        "batch alert"));
+  }
+  AGENTLOG_RETURN_IF_ERROR(deltas.AddTo(batch, handle(Cf::kUsageTotals)));
+  w.agent = s.agent;
+  w.tags = s.tags;
+  return Status::OK();
+}
+
+void StoreImpl::FinishUsage(UsageWrite& w) {
+  w.admission.Commit();
+  for (const RecordUsageResult& r : w.results) {
+    if (r.duplicate) continue;
+    std::vector<SpendScope> scopes = {
+        {UsageScope::kStore, ""},
+        {UsageScope::kSession, w.session_name},
+        {UsageScope::kAgent, w.agent},
+        {UsageScope::kModel, r.record.model},
+        {UsageScope::kOperation, r.record.operation}};
+    for (const std::string& tag : w.tags) scopes.push_back({UsageScope::kTag, tag});
+    rates_->Record(scopes, w.now_ms, r.record.tokens.total());
+  }
+  if (options_.alert_listener) {
+    for (const BudgetAlert& a : w.admission.alerts()) options_.alert_listener(a);
+  }
+}
+
+Status StoreImpl::CheckBudgets(const Session& s, const WriteOptions& wo) {
+  if (budgets_.empty()) return Status::OK();
+  const std::string id_text = s.id.ToString();
+  return budgets_.Check(BudgetScopes(s, id_text), Now(), wo.override_budget);
+}
+
+Result<RecordUsageResult> StoreImpl::RecordUsage(const SessionId& id,
+                                                 const UsageSpec& spec,
+                                                 const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(ValidateUsageSpec(options_, spec));
+  const std::span<const UsageSpec> specs(&spec, 1);
+  UsageIdLocks::Held id_locks = usage_id_locks_.Lock(specs);
+  UsageWrite w;
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(
+      id, wo, false,
+      [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
+        AGENTLOG_RETURN_IF_ERROR(AddUsage(s, 0, specs, wo, batch, w));
+        return !w.results[0].duplicate;
+      },
+      nullptr, 1024));
+  id_locks.clear();
+  FinishUsage(w);
+  return std::move(w.results[0]);
+}
+
+Result<TurnWithUsage> StoreImpl::CompleteTurnWithUsage(
+    const SessionId& id, uint64_t number, std::span<const Message> output,
+    std::span<const UsageSpec> usage, const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateMessages(options_, output, "output", false));
+  for (const UsageSpec& spec : usage) {
+    AGENTLOG_RETURN_IF_ERROR(ValidateUsageSpec(options_, spec));
+  }
+  TurnWithUsage out;
+  AGENTLOG_ASSIGN_OR_RETURN(
+      out.turn, CompleteValidated(id, number, output, usage, wo, nullptr,
+                                  nullptr, 0, &out.usage));
+  return out;
+}
+
+// --- Reading ---
+
+Result<std::vector<UsageRecord>> StoreImpl::ListUsage(const SessionId& id) {
+  const ReadView view(*this);
+  AGENTLOG_RETURN_IF_ERROR(LoadSession(id, view.snapshot()).status());
+  std::vector<UsageRecord> out;
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsage);
+  if (cf == nullptr) return out;
+  const std::string upper = SessionRangeEnd(id);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = view.snapshot();
+  ro.iterate_upper_bound = &upper_slice;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+  for (it->Seek(SessionRangeBegin(id)); it->Valid(); it->Next()) {
+    const auto key = ParseNumberedKey(it->key().ToStringView());
+    if (!key) {
+      return Status::Corruption(fmt::format("usage key {} is malformed",
+                                            Hex(it->key().ToStringView())));
+    }
+    AGENTLOG_ASSIGN_OR_RETURN(
+        UsageRecord u,
+        DecodeUsageRecord(id, key->number, it->value().ToStringView()));
+    out.push_back(std::move(u));
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage"));
+  return out;
+}
+
+Result<UsageTotals> StoreImpl::GetUsageTotals(UsageScope scope,
+                                              std::string_view name,
+                                              UsagePeriod period,
+                                              std::optional<int64_t> at_ms) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateTotalsQuery(scope, period));
+  const TotalsKey key{scope, period,
+                      PeriodIndex(period, at_ms.value_or(Now())), name};
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsageTotals);
+  if (cf == nullptr) return UsageTotals{};
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf, EncodeTotalsKey(key), &value);
+  if (s.IsNotFound()) return UsageTotals{};
+  if (!s.ok()) return FromRocksDB(s, "read usage totals");
+  return DecodeTotals(value.ToStringView(), "usage_totals value");
+}
+
+Result<std::vector<UsageTotalsRow>> StoreImpl::ListUsageTotals(
+    UsageScope scope, UsagePeriod period) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateTotalsQuery(scope, period));
+  std::vector<UsageTotalsRow> out;
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsageTotals);
+  if (cf == nullptr) return out;
+  const std::string prefix = TotalsPrefix(scope, period);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    const std::optional<TotalsKey> key =
+        ParseTotalsKey(it->key().ToStringView());
+    if (!key) {
+      return Status::Corruption(fmt::format("usage_totals key {} is malformed",
+                                            Hex(it->key().ToStringView())));
+    }
+    AGENTLOG_ASSIGN_OR_RETURN(
+        UsageTotals totals,
+        DecodeTotals(it->value().ToStringView(),
+                     fmt::format("usage_totals/{}", Hex(it->key().ToStringView()))));
+    out.push_back({.scope = scope,
+                   .name = std::string(key->name),
+                   .period = period,
+                   .period_start_ms = PeriodStartMs(period, key->index),
+                   .totals = totals});
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage totals"));
+  return out;
+}
+
+// --- Budgets ---
+
+Result<int64_t> StoreImpl::SpentIn(UsageScope scope, std::string_view name,
+                                   UsagePeriod period, uint32_t index) {
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsageTotals);
+  if (cf == nullptr) return int64_t{0};
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf,
+               EncodeTotalsKey({scope, period, index, name}), &value);
+  if (s.IsNotFound()) return int64_t{0};
+  if (!s.ok()) return FromRocksDB(s, "read usage totals");
+  AGENTLOG_ASSIGN_OR_RETURN(
+      const UsageTotals totals,
+      DecodeTotals(value.ToStringView(), "usage_totals value"));
+  return totals.cost_micros;
+}
+
+Result<bool> StoreImpl::AlertRaised(std::string_view alert_key) {
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kAlerts);
+  if (cf == nullptr) return false;
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf, alert_key, &value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return FromRocksDB(s, "read alert");
+  return true;
+}
+
+Result<BudgetStatus> StoreImpl::SetBudget(const BudgetSpec& spec,
+                                          const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(ValidateBudgetSpec(options_, spec));
+  return budgets_.Set(
+      spec, Now(), [&](const std::string& key, const StoredBudget* budget) {
+        rocksdb::WriteBatch batch;
+        const EncodedRecord record = EncodeBudget(*budget);
+        batch.Put(handle(Cf::kMeta), key, rocksdb::Slice(record.bytes()))
+            .PermitUncheckedError();
+        return FromRocksDB(WriteRaw(&batch, wo), "write budget");
+      });
+}
+
+Status StoreImpl::RemoveBudget(UsageScope scope, std::string_view name,
+                               UsagePeriod period, const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(ValidateBudgetScope(options_, scope, name));
+  AGENTLOG_RETURN_IF_ERROR(ValidatePeriod(period));
+  return budgets_.Remove(
+      scope, name, period, [&](const std::string& key, const StoredBudget*) {
+        rocksdb::WriteBatch batch;
+        batch.Delete(handle(Cf::kMeta), key).PermitUncheckedError();
+        return FromRocksDB(WriteRaw(&batch, wo), "delete budget");
+      });
+}
+
+Result<std::vector<BudgetStatus>> StoreImpl::ListBudgets() {
+  return budgets_.List(Now());
+}
+
+Result<BudgetStatus> StoreImpl::LiftBudgetBlock(UsageScope scope,
+                                                std::string_view name,
+                                                UsagePeriod period,
+                                                const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(ValidateBudgetScope(options_, scope, name));
+  AGENTLOG_RETURN_IF_ERROR(ValidatePeriod(period));
+  return budgets_.Lift(
+      scope, name, period, Now(),
+      [&](const std::string& key, const StoredBudget* budget) {
+        rocksdb::WriteBatch batch;
+        const EncodedRecord record = EncodeBudget(*budget);
+        batch.Put(handle(Cf::kMeta), key, rocksdb::Slice(record.bytes()))
+            .PermitUncheckedError();
+        return FromRocksDB(WriteRaw(&batch, wo), "write budget");
+      });
+}
+
+Result<std::vector<BudgetAlert>> StoreImpl::ListAlerts() {
+  std::vector<BudgetAlert> out;
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kAlerts);
+  if (cf == nullptr) return out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    AGENTLOG_ASSIGN_OR_RETURN(BudgetAlert a,
+                              DecodeAlert(it->key().ToStringView(),
+                                          it->value().ToStringView()));
+    out.push_back(std::move(a));
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan alerts"));
+  std::sort(out.begin(), out.end(),
+            [](const BudgetAlert& a, const BudgetAlert& b) {
+              return a.seq < b.seq;
+            });
+  return out;
+}
+
+Result<BudgetProjection> StoreImpl::ProjectBudget(UsageScope scope,
+                                                  std::string_view name,
+                                                  UsagePeriod period,
+                                                  std::chrono::hours window) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateBudgetScope(options_, scope, name));
+  AGENTLOG_RETURN_IF_ERROR(ValidatePeriod(period));
+  if (window < std::chrono::hours(1) || window > std::chrono::hours(31 * 24)) {
+    return Status::InvalidArgument(fmt::format(
+        "window is {} hours; allowed range is 1 to 744 (31 days)",
+        window.count()));
+  }
+  const int64_t now = Now();
+  BudgetProjection p;
+  AGENTLOG_ASSIGN_OR_RETURN(p.status, budgets_.Get(scope, name, period, now));
+  // Whole UTC days from the one the window starts in through today.
+  constexpr int64_t kMsPerHour = 3'600'000;
+  const uint32_t first =
+      PeriodIndex(UsagePeriod::kDay, now - window.count() * kMsPerHour);
+  const uint32_t today = PeriodIndex(UsagePeriod::kDay, now);
+  for (uint32_t d = first; d <= today; ++d) {
+    AGENTLOG_ASSIGN_OR_RETURN(const int64_t spent,
+                              SpentIn(scope, name, UsagePeriod::kDay, d));
+    p.window_spent_micros += spent;
+  }
+  const int64_t elapsed_ms =
+      std::max<int64_t>(1, now - PeriodStartMs(UsagePeriod::kDay, first));
+  p.burn_rate_per_hour = static_cast<double>(p.window_spent_micros) *
+                         kMsPerHour / static_cast<double>(elapsed_ms);
+  const uint32_t index = PeriodIndex(period, now);
+  if (period != UsagePeriod::kLifetime) {
+    const double hours_left =
+        static_cast<double>(PeriodEndMs(period, index) - now) / kMsPerHour;
+    p.projected_period_end_micros =
+        p.status.spent_micros +
+        static_cast<int64_t>(p.burn_rate_per_hour * hours_left);
+  }
+  const int64_t hard = ThresholdMicros(p.status.spec, BudgetThreshold::kHard);
+  if (p.status.spent_micros >= hard) {
+    p.time_to_hard_limit = std::chrono::milliseconds(0);
+  } else if (p.burn_rate_per_hour > 0) {
+    p.time_to_hard_limit = std::chrono::milliseconds(static_cast<int64_t>(
+        static_cast<double>(hard - p.status.spent_micros) /
+        p.burn_rate_per_hour * kMsPerHour));
+  }
+  return p;
+}
+
+// --- Context and rate ---
+
+Result<ContextPrediction> StoreImpl::PredictOverflow(const SessionId& id,
+                                                     uint64_t estimated) {
+  AGENTLOG_ASSIGN_OR_RETURN(const Session s, LoadSession(id));
+  if (s.context_window == 0) {
+    return Status::FailedPrecondition(fmt::format(
+        "session {} has no context window (0: unknown); set it with "
+        "UpdateSession",
+        id.ToString()));
+  }
+  if (estimated > kMaxTokensPerCall) {
+    return Status::InvalidArgument(fmt::format(
+        "estimated_tokens is {}; limit is {}", estimated, kMaxTokensPerCall));
+  }
+  ContextPrediction p;
+  p.context_window = s.context_window;
+  p.current_tokens = s.context_tokens;
+  p.estimated_tokens = estimated;
+  const uint64_t total = s.context_tokens + estimated;
+  p.fits = total <= s.context_window;
+  p.overflow_tokens = p.fits ? 0 : total - s.context_window;
+  p.warning = static_cast<Uint128>(total) * 100 >=
+              static_cast<Uint128>(s.context_window) *
+                  options_.context_warning_percent;
+  return p;
+}
+
+Result<RateDecision> StoreImpl::CheckRate(UsageScope scope,
+                                          std::string_view name,
+                                          std::chrono::milliseconds window,
+                                          uint64_t max_tokens,
+                                          uint64_t max_requests) {
+  AGENTLOG_RETURN_IF_ERROR(ValidateTotalsQuery(scope, UsagePeriod::kLifetime));
+  if (window.count() < 1 || window > options_.max_rate_window) {
+    return Status::InvalidArgument(fmt::format(
+        "window is {} ms; allowed range is 1 to {} (Options::max_rate_window)",
+        window.count(), options_.max_rate_window.count()));
+  }
+  if (max_tokens == 0 && max_requests == 0) {
+    return Status::InvalidArgument(
+        "max_tokens and max_requests are both 0; set at least one limit");
+  }
+  return rates_->Check(scope, name, window, max_tokens, max_requests, Now());
+}
+
+// --- Open ---
+
+Status StoreImpl::LoadUsageState() {
+  rates_ = std::make_unique<RateWindows>(options_.max_rate_window);
+  rocksdb::ColumnFamilyHandle* meta = handle(Cf::kMeta);
+  if (meta != nullptr) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), meta));
+    for (it->Seek(kBudgetKeyPrefix);
+         it->Valid() && it->key().starts_with(kBudgetKeyPrefix); it->Next()) {
+      AGENTLOG_ASSIGN_OR_RETURN(const StoredBudget b,
+                                DecodeBudget(it->key().ToStringView(),
+                                             it->value().ToStringView()));
+      budgets_.Load(b);
+    }
+    for (it->Seek(kPriceKeyPrefix);
+         it->Valid() && it->key().starts_with(kPriceKeyPrefix); it->Next()) {
+      AGENTLOG_ASSIGN_OR_RETURN(const PriceVersion p,
+                                DecodePrice(it->key().ToStringView(),
+                                            it->value().ToStringView()));
+      prices_.Add(p);
+    }
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan meta"));
+  }
+  // Alerts are few (at most three per budget and period): a full scan
+  // finds the newest seq and each budget's newest emergency.
+  AGENTLOG_ASSIGN_OR_RETURN(const std::vector<BudgetAlert> alerts,
+                            ListAlerts());
+  for (const BudgetAlert& a : alerts) budgets_.NoteAlert(a);
+  return Status::OK();
+}
+
+}  // namespace agentlog::internal

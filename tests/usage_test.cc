@@ -1,0 +1,410 @@
+// Usage records, prices and totals through the Store API.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <tuple>
+
+#include "agentlog/store.h"
+#include "test_util.h"
+#include "usage_period.h"
+
+namespace agentlog::testing {
+namespace {
+
+// 2023-11-14 22:13:20 UTC, the ManualClock's start.
+constexpr int64_t kStart = 1'700'000'000'000;
+constexpr int64_t kHour = 3'600'000;
+
+UsageSpec Spec(std::string message_id, std::string model, TokenCounts tokens,
+               std::string operation = "chat") {
+  UsageSpec spec;
+  spec.message_id = std::move(message_id);
+  spec.model = std::move(model);
+  spec.operation = std::move(operation);
+  spec.tokens = tokens;
+  return spec;
+}
+
+class UsageTest : public StoreTest {
+ protected:
+  // $3 / $15 / $0.30 / $3.75 per million tokens.
+  static ModelPrice Sonnet() {
+    return {.model = "sonnet",
+            .input = 3'000'000,
+            .output = 15'000'000,
+            .cache_read = 300'000,
+            .cache_write = 3'750'000};
+  }
+
+  Session MakeTagged(const std::string& agent,
+                     std::vector<std::string> tags) {
+    SessionSpec spec;
+    spec.agent = agent;
+    spec.model = "sonnet";
+    spec.tags = std::move(tags);
+    auto s = store_->CreateSession(spec);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? *s : Session{};
+  }
+
+  UsageTotals Totals(UsageScope scope, const std::string& name,
+                     UsagePeriod period = UsagePeriod::kLifetime) {
+    auto t = store_->GetUsageTotals(scope, name, period);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : UsageTotals{};
+  }
+};
+
+TEST_F(UsageTest, RecordIsPricedExactlyWithThePriceInEffect) {
+  ASSERT_OK(store_->SetPrice(Sonnet()).status());
+  ModelPrice cheaper = Sonnet();
+  cheaper.input = 1'000'000;
+  ASSERT_OK_AND_ASSIGN(PriceVersion v2,
+                       store_->SetPrice(cheaper, kStart + kHour));
+  EXPECT_EQ(v2.version, 2u);
+  const Session s = MakeSession();
+
+  // 1,234 input, 567 output, 10,000 cache-read, 2,000 cache-write tokens:
+  // 3,702,000,000 + 8,505,000,000 + 3,000,000,000 + 7,500,000,000
+  // = 22,707,000,000 / 10^6 = 22,707 micro-dollars. Caching saved
+  // 10,000 x (3,000,000 - 300,000) / 10^6 = 27,000.
+  ASSERT_OK_AND_ASSIGN(
+      RecordUsageResult r,
+      store_->RecordUsage(s.id, Spec("m1", "sonnet", {1234, 567, 10000, 2000})));
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.record.cost_micros, 22'707);
+  EXPECT_EQ(r.record.saved_micros, 27'000);
+  EXPECT_EQ(r.record.cost_source, CostSource::kPriced);
+  EXPECT_EQ(r.record.price_version, 1u);
+  EXPECT_EQ(r.record.seq, 1u);
+  EXPECT_EQ(r.record.turn, 0u);
+
+  // Version 2 applies from its effective time: 1,234 x 1,000,000 / 10^6.
+  clock_->Advance(kHour);
+  ASSERT_OK_AND_ASSIGN(r, store_->RecordUsage(
+                              s.id, Spec("m2", "sonnet", {1234, 0, 0, 0})));
+  EXPECT_EQ(r.record.cost_micros, 1'234);
+  EXPECT_EQ(r.record.price_version, 2u);
+  // Rounded half up, once per record: 1 token at $0.5 per million.
+  ModelPrice tiny{.model = "tiny", .input = 500'000};
+  ASSERT_OK(store_->SetPrice(tiny).status());
+  ASSERT_OK_AND_ASSIGN(
+      r, store_->RecordUsage(s.id, Spec("m3", "tiny", {1, 0, 0, 0})));
+  EXPECT_EQ(r.record.cost_micros, 1);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<PriceVersion> prices, store_->ListPrices());
+  ASSERT_EQ(prices.size(), 3u);
+  EXPECT_EQ(prices[0].price, Sonnet());
+  Reopen();  // Prices persist.
+  ASSERT_OK_AND_ASSIGN(std::vector<PriceVersion> reopened, store_->ListPrices());
+  ASSERT_EQ(reopened.size(), 3u);
+  EXPECT_EQ(reopened[1].price, cheaper);
+  EXPECT_EQ(reopened[1].effective_ms, kStart + kHour);
+}
+
+TEST_F(UsageTest, UnknownModelIsRecordedAtZeroCostAndFlagged) {
+  const Session s = MakeSession();
+  ASSERT_OK_AND_ASSIGN(RecordUsageResult r,
+                       store_->RecordUsage(s.id, Spec("", "mystery", {10, 20, 0, 0})));
+  EXPECT_EQ(r.record.cost_source, CostSource::kUnpriced);
+  EXPECT_EQ(r.record.cost_micros, 0);
+  EXPECT_EQ(Totals(UsageScope::kModel, "mystery").records, 1u);
+  // The host's own cost is kept as given.
+  UsageSpec host = Spec("", "mystery", {10, 20, 0, 0});
+  host.cost_micros = 777;
+  ASSERT_OK_AND_ASSIGN(r, store_->RecordUsage(s.id, host));
+  EXPECT_EQ(r.record.cost_source, CostSource::kHost);
+  EXPECT_EQ(r.record.cost_micros, 777);
+  // An empty model means the session's; an empty operation, "call".
+  ASSERT_OK_AND_ASSIGN(r, store_->RecordUsage(s.id, Spec("", "", {1, 0, 0, 0}, "")));
+  EXPECT_EQ(r.record.model, "model-x");
+  EXPECT_EQ(r.record.operation, "call");
+}
+
+TEST_F(UsageTest, MessageIdIsCountedOnceAcrossSessionsCallsAndReopen) {
+  ASSERT_OK(store_->SetPrice(Sonnet()).status());
+  const Session a = MakeSession();
+  const Session b = MakeSession();
+  ASSERT_OK_AND_ASSIGN(RecordUsageResult first,
+                       store_->RecordUsage(a.id, Spec("msg-1", "sonnet", {100, 50, 0, 0})));
+  ASSERT_OK_AND_ASSIGN(RecordUsageResult again,
+                       store_->RecordUsage(b.id, Spec("msg-1", "sonnet", {999, 999, 0, 0})));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.record.session, a.id);
+  EXPECT_EQ(again.record.tokens, first.record.tokens);
+
+  // Within one completion, and against earlier records, duplicates are
+  // skipped and do not count in the turn's usage.
+  ASSERT_OK_AND_ASSIGN(BeginTurnResult t,
+                       store_->BeginTurn(b.id, "", UserInput("q")));
+  const std::vector<UsageSpec> calls = {
+      Spec("msg-2", "sonnet", {10, 1, 0, 0}), Spec("msg-2", "sonnet", {10, 1, 0, 0}),
+      Spec("msg-1", "sonnet", {10, 1, 0, 0}), Spec("msg-3", "sonnet", {20, 2, 0, 0})};
+  ASSERT_OK_AND_ASSIGN(TurnWithUsage done,
+                       store_->CompleteTurnWithUsage(b.id, t.turn.number,
+                                                     AssistantOutput("a"), calls));
+  ASSERT_EQ(done.usage.size(), 4u);
+  EXPECT_FALSE(done.usage[0].duplicate);
+  EXPECT_TRUE(done.usage[1].duplicate);
+  EXPECT_TRUE(done.usage[2].duplicate);
+  EXPECT_FALSE(done.usage[3].duplicate);
+  EXPECT_EQ(done.turn.usage.tokens, (TokenCounts{30, 3, 0, 0}));
+  EXPECT_EQ(done.turn.usage.cost_micros,
+            done.usage[0].record.cost_micros + done.usage[3].record.cost_micros);
+  EXPECT_EQ(done.usage[3].record.turn, t.turn.number);
+
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(RecordUsageResult later,
+                       store_->RecordUsage(a.id, Spec("msg-3", "sonnet", {1, 1, 0, 0})));
+  EXPECT_TRUE(later.duplicate);
+  const UsageTotals store_totals = Totals(UsageScope::kStore, "");
+  EXPECT_EQ(store_totals.records, 3u);
+  EXPECT_EQ(store_totals.tokens.input, 130u);
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRecord> of_b, store_->ListUsage(b.id));
+  EXPECT_EQ(of_b.size(), 2u);
+}
+
+TEST_F(UsageTest, CompletionAndItsUsageAreOneWrite) {
+  const Session s = MakeSession();
+  ASSERT_OK_AND_ASSIGN(BeginTurnResult t, store_->BeginTurn(s.id, "", UserInput("q")));
+  ASSERT_OK(store_->FailTurn(s.id, t.turn.number, "boom").status());
+  // The turn is no longer processing: nothing of the usage is written.
+  EXPECT_EQ(store_
+                ->CompleteTurnWithUsage(s.id, t.turn.number, AssistantOutput("a"),
+                                        std::vector{Spec("x", "m", {5, 5, 0, 0})})
+                .status()
+                .code(),
+            Code::kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRecord> records, store_->ListUsage(s.id));
+  EXPECT_TRUE(records.empty());
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, 0u);
+  // Nor did the message id get taken.
+  ASSERT_OK_AND_ASSIGN(RecordUsageResult r,
+                       store_->RecordUsage(s.id, Spec("x", "m", {5, 5, 0, 0})));
+  EXPECT_FALSE(r.duplicate);
+
+  // CompleteTurn's TurnUsage becomes one record of the session's model.
+  ASSERT_OK_AND_ASSIGN(t, store_->BeginTurn(s.id, "", UserInput("q2")));
+  ASSERT_OK_AND_ASSIGN(Turn done,
+                       store_->CompleteTurn(s.id, t.turn.number, AssistantOutput("a"),
+                                            {{7, 8, 0, 0}, 42}));
+  EXPECT_EQ(done.usage.cost_micros, 42);
+  ASSERT_OK_AND_ASSIGN(records, store_->ListUsage(s.id));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].model, "model-x");
+  EXPECT_EQ(records[1].operation, "turn");
+  EXPECT_EQ(records[1].turn, t.turn.number);
+  EXPECT_EQ(records[1].cost_source, CostSource::kHost);
+  ASSERT_OK_AND_ASSIGN(Session after, store_->GetSession(s.id));
+  EXPECT_EQ(after.usage_records, 2u);
+  EXPECT_EQ(after.context_tokens, 15u);
+  // A completion without usage records nothing.
+  ASSERT_OK_AND_ASSIGN(t, store_->BeginTurn(s.id, "", UserInput("q3")));
+  ASSERT_OK(store_->CompleteTurn(s.id, t.turn.number, AssistantOutput("a")).status());
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, 2u);
+}
+
+// What every totals row should be, summed from the raw records.
+using TotalsMap =
+    std::map<std::tuple<UsageScope, UsagePeriod, int64_t, std::string>,
+             UsageTotals>;
+
+TotalsMap BruteForce(Store& store) {
+  TotalsMap expected;
+  auto s = store.ListSessions();
+  EXPECT_TRUE(s.ok());
+  for (const Session& session : *s) {
+    auto records = store.ListUsage(session.id);
+    EXPECT_TRUE(records.ok());
+    for (const UsageRecord& u : *records) {
+      const UsageTotals delta{.records = 1,
+                              .tokens = u.tokens,
+                              .cost_micros = u.cost_micros,
+                              .saved_micros = u.saved_micros};
+      auto add = [&](UsageScope scope, const std::string& name, bool periods) {
+        std::vector<UsagePeriod> kinds = {UsagePeriod::kLifetime};
+        if (periods) kinds = {UsagePeriod::kLifetime, UsagePeriod::kDay,
+                              UsagePeriod::kMonth};
+        for (UsagePeriod p : kinds) {
+          const int64_t start = internal::PeriodStartMs(
+              p, internal::PeriodIndex(p, u.recorded_ms));
+          UsageTotals& t = expected[{scope, p, start, name}];
+          t.records += delta.records;
+          t.tokens.input += delta.tokens.input;
+          t.tokens.output += delta.tokens.output;
+          t.tokens.cache_read += delta.tokens.cache_read;
+          t.tokens.cache_write += delta.tokens.cache_write;
+          t.cost_micros += delta.cost_micros;
+          t.saved_micros += delta.saved_micros;
+        }
+      };
+      add(UsageScope::kStore, "", true);
+      add(UsageScope::kSession, session.id.ToString(), true);
+      add(UsageScope::kAgent, session.agent, true);
+      for (const std::string& tag : session.tags) add(UsageScope::kTag, tag, true);
+      add(UsageScope::kModel, u.model, false);
+      add(UsageScope::kOperation, u.operation, false);
+    }
+  }
+  return expected;
+}
+
+TotalsMap Stored(Store& store) {
+  TotalsMap stored;
+  for (UsageScope scope :
+       {UsageScope::kStore, UsageScope::kSession, UsageScope::kAgent,
+        UsageScope::kTag, UsageScope::kModel, UsageScope::kOperation}) {
+    for (UsagePeriod p :
+         {UsagePeriod::kLifetime, UsagePeriod::kDay, UsagePeriod::kMonth}) {
+      auto rows = store.ListUsageTotals(scope, p);
+      if (scope == UsageScope::kModel || scope == UsageScope::kOperation) {
+        if (p != UsagePeriod::kLifetime) {
+          EXPECT_EQ(rows.status().code(), Code::kInvalidArgument);
+          continue;
+        }
+      }
+      EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+      for (const UsageTotalsRow& r : *rows) {
+        stored[{r.scope, r.period, r.period_start_ms, r.name}] = r.totals;
+      }
+    }
+  }
+  return stored;
+}
+
+TEST_F(UsageTest, EveryAggregateEqualsTheSumOfTheRecords) {
+  std::mt19937_64 rng(20261124);
+  ASSERT_OK(store_->SetPrice(Sonnet()).status());
+  ASSERT_OK(store_->SetPrice({.model = "haiku", .input = 800'000,
+                              .output = 4'000'000, .cache_read = 80'000,
+                              .cache_write = 1'000'000})
+                .status());
+  std::vector<Session> sessions;
+  const std::vector<std::string> tags = {"prod", "eval", "team-a", "team-b"};
+  for (int i = 0; i < 24; ++i) {
+    std::vector<std::string> mine;
+    for (const std::string& t : tags) {
+      if (rng() % 3 == 0) mine.push_back(t);
+    }
+    sessions.push_back(MakeTagged("agent-" + std::to_string(i % 5), mine));
+  }
+  const std::vector<std::string> models = {"sonnet", "haiku", "unpriced-model"};
+  const std::vector<std::string> operations = {"chat", "embed", "summarise"};
+  int written = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    // About 14 months of hourly traffic: days and months roll over.
+    clock_->Advance(static_cast<int64_t>(rng() % (2 * kHour)));
+    if (i == 5'000) {
+      ModelPrice raised = Sonnet();
+      raised.output = 18'000'000;
+      ASSERT_OK(store_->SetPrice(raised).status());
+    }
+    const Session& s = sessions[rng() % sessions.size()];
+    UsageSpec spec = Spec(rng() % 10 == 0 ? "dup-" + std::to_string(rng() % 50)
+                                          : "id-" + std::to_string(i),
+                          models[rng() % models.size()],
+                          {rng() % 5000, rng() % 2000, rng() % 20000, rng() % 3000},
+                          operations[rng() % operations.size()]);
+    if (rng() % 7 == 0) spec.cost_micros = static_cast<int64_t>(rng() % 100'000);
+    if (rng() % 4 == 0) {
+      // With a turn, sometimes two calls in one completion.
+      ASSERT_OK_AND_ASSIGN(BeginTurnResult t,
+                           store_->BeginTurn(s.id, "", UserInput("q")));
+      UsageSpec second = spec;
+      second.message_id += "-b";
+      ASSERT_OK_AND_ASSIGN(
+          TurnWithUsage done,
+          store_->CompleteTurnWithUsage(s.id, t.turn.number, AssistantOutput("a"),
+                                        std::vector{spec, second}));
+      for (const auto& r : done.usage) written += r.duplicate ? 0 : 1;
+    } else {
+      ASSERT_OK_AND_ASSIGN(RecordUsageResult r, store_->RecordUsage(s.id, spec));
+      written += r.duplicate ? 0 : 1;
+    }
+  }
+  TotalsMap expected = BruteForce(*store_);
+  EXPECT_EQ((expected[{UsageScope::kStore, UsagePeriod::kLifetime, 0, ""}].records),
+            static_cast<uint64_t>(written));
+  size_t months = 0;
+  for (const auto& [key, t] : expected) {
+    months += std::get<1>(key) == UsagePeriod::kMonth &&
+              std::get<0>(key) == UsageScope::kStore;
+  }
+  EXPECT_GE(months, 12u);
+  EXPECT_EQ(Stored(*store_), expected);
+  // Point reads agree with the scan.
+  EXPECT_EQ(Totals(UsageScope::kAgent, "agent-3", UsagePeriod::kMonth),
+            (expected[{UsageScope::kAgent, UsagePeriod::kMonth,
+                       internal::PeriodStartMs(
+                           UsagePeriod::kMonth,
+                           internal::PeriodIndex(UsagePeriod::kMonth,
+                                                 clock_->NowMillis())),
+                       "agent-3"}]));
+
+  Reopen();
+  EXPECT_EQ(Stored(*store_), expected);
+  ASSERT_OK(store_->Compact());  // Merges folded into values.
+  EXPECT_EQ(Stored(*store_), expected);
+}
+
+TEST_F(UsageTest, ContextWindowPrediction) {
+  SessionSpec spec;
+  spec.agent = "a";
+  spec.context_window = 1000;
+  ASSERT_OK_AND_ASSIGN(Session s, store_->CreateSession(spec));
+  ASSERT_OK_AND_ASSIGN(ContextPrediction p, store_->PredictOverflow(s.id, 100));
+  EXPECT_TRUE(p.fits);
+  EXPECT_FALSE(p.warning);
+  // The last call: 500 prompt + 200 cached + 100 response = 800 resent.
+  ASSERT_OK(store_->RecordUsage(s.id, Spec("", "m", {500, 100, 200, 0})).status());
+  ASSERT_OK_AND_ASSIGN(p, store_->PredictOverflow(s.id, 100));
+  EXPECT_EQ(p.current_tokens, 800u);
+  EXPECT_TRUE(p.fits);
+  EXPECT_TRUE(p.warning);  // 900 >= 80 % of 1000.
+  ASSERT_OK_AND_ASSIGN(p, store_->PredictOverflow(s.id, 250));
+  EXPECT_FALSE(p.fits);
+  EXPECT_EQ(p.overflow_tokens, 50u);
+  const Session unknown = MakeSession();
+  EXPECT_EQ(store_->PredictOverflow(unknown.id, 1).status().code(),
+            Code::kFailedPrecondition);
+}
+
+TEST_F(UsageTest, RateCheckSlidesWithTheClock) {
+  const Session s = MakeSession("rater");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(store_->RecordUsage(s.id, Spec("", "m", {100, 0, 0, 0})).status());
+    clock_->Advance(100);
+  }
+  // Calls at +0, +100, +200; now +300.
+  const auto window = std::chrono::milliseconds(1000);
+  ASSERT_OK_AND_ASSIGN(RateDecision d,
+                       store_->CheckRate(UsageScope::kAgent, "rater", window, 0, 4));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.window_requests, 3u);
+  EXPECT_EQ(d.window_tokens, 300u);
+  ASSERT_OK_AND_ASSIGN(d, store_->CheckRate(UsageScope::kAgent, "rater", window, 0, 3));
+  EXPECT_FALSE(d.allowed);
+  // The first call leaves the window at +1000.
+  EXPECT_EQ(d.wait, std::chrono::milliseconds(700));
+  // Tokens: below 150 only once two have left, at +1100.
+  ASSERT_OK_AND_ASSIGN(d, store_->CheckRate(UsageScope::kStore, "", window, 150, 0));
+  EXPECT_EQ(d.wait, std::chrono::milliseconds(800));
+  clock_->Advance(700);
+  ASSERT_OK_AND_ASSIGN(d, store_->CheckRate(UsageScope::kAgent, "rater", window, 0, 3));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.window_requests, 2u);
+  EXPECT_EQ(store_->CheckRate(UsageScope::kAgent, "rater", window, 0, 0).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(store_
+                ->CheckRate(UsageScope::kAgent, "rater",
+                            options_.max_rate_window + std::chrono::milliseconds(1),
+                            1, 0)
+                .status()
+                .code(),
+            Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace agentlog::testing
