@@ -7,6 +7,8 @@
 #include <functional>
 
 #include "column_families.h"
+#include "pricing.h"
+#include "validation.h"
 #include "store_impl.h"
 #include "test_util.h"
 
@@ -73,6 +75,27 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
   Session archived = MakeSession();
   ASSERT_OK(store_->ArchiveSession(archived.id));
   Session empty = MakeSession();
+  // Usage fixtures: a price at the limit, and a session whose budget is
+  // spent.
+  ASSERT_OK(store_
+                ->SetPrice({.model = "costly",
+                            .input = internal::kMaxPricePerMillion,
+                            .output = internal::kMaxPricePerMillion,
+                            .cache_read = internal::kMaxPricePerMillion,
+                            .cache_write = internal::kMaxPricePerMillion})
+                .status());
+  ASSERT_OK(store_
+                ->SetBudget({.scope = UsageScope::kSession,
+                             .name = empty.id.ToString(),
+                             .period = UsagePeriod::kLifetime,
+                             .limit_micros = 1})
+                .status());
+  ASSERT_OK(store_->RecordUsage(empty.id, {.model = "m", .cost_micros = 1})
+                .status());
+  const uint64_t kTooMany = internal::kMaxTokensPerCall + 1;
+  const TokenCounts max_tokens = {
+      internal::kMaxTokensPerCall, internal::kMaxTokensPerCall,
+      internal::kMaxTokensPerCall, internal::kMaxTokensPerCall};
 
   const SessionId unknown = SessionId::Generate(1);
   const std::string big_metadata(65, 'm');
@@ -297,6 +320,120 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
          return st->ArchiveSession(archived.id);
        },
        Code::kFailedPrecondition, "already archived"},
+      // Usage, prices and budgets.
+      {"negative token count",
+       [&](Store* st, const Session& s) {
+         return St(st->RecordUsage(
+             s.id, {.tokens = {static_cast<uint64_t>(-1), 0, 0, 0}}));
+       },
+       Code::kInvalidArgument, "UsageSpec::tokens.input"},
+      {"token count over the limit",
+       [&](Store* st, const Session& s) {
+         return St(st->RecordUsage(s.id, {.tokens = {0, kTooMany, 0, 0}}));
+       },
+       Code::kInvalidArgument, "UsageSpec::tokens.output"},
+      {"negative host cost",
+       [&](Store* st, const Session& s) {
+         return St(st->RecordUsage(s.id, {.cost_micros = -5}));
+       },
+       Code::kInvalidArgument, "UsageSpec::cost_micros"},
+      {"message id too long",
+       [&](Store* st, const Session& s) {
+         return St(st->RecordUsage(
+             s.id, {.message_id = std::string(
+                        options_.max_idempotency_key_bytes + 1, 'm')}));
+       },
+       Code::kInvalidArgument, "UsageSpec::message_id"},
+      {"operation not UTF-8",
+       [&](Store* st, const Session& s) {
+         return St(st->RecordUsage(s.id, {.operation = bad_utf8}));
+       },
+       Code::kInvalidArgument, "UsageSpec::operation"},
+      {"cost of one call overflows int64",
+       [&](Store* st, const Session& s) {
+         // Each costs 4 x 2^40 x 10^12 / 10^6, about 4.4e18: three pass
+         // INT64_MAX.
+         const std::vector<UsageSpec> calls(
+             3, UsageSpec{.model = "costly", .tokens = max_tokens});
+         return St(st->CompleteTurnWithUsage(s.id, 3, Msgs(Role::kAssistant, "a"),
+                                             calls));
+       },
+       Code::kInvalidArgument, "overflow int64"},
+      {"usage of an unknown session",
+       [&](Store* st, const Session&) {
+         return St(st->RecordUsage(unknown, {.model = "m"}));
+       },
+       Code::kNotFound, "not found"},
+      {"usage of an archived session",
+       [&](Store* st, const Session&) {
+         return St(st->RecordUsage(archived.id, {.model = "m"}));
+       },
+       Code::kFailedPrecondition, "archived"},
+      {"usage past a spent budget",
+       [&](Store* st, const Session&) {
+         return St(st->RecordUsage(empty.id, {.model = "m", .cost_micros = 1}));
+       },
+       Code::kBudgetExceeded, "hard threshold"},
+      {"turn past a spent budget",
+       [&](Store* st, const Session&) {
+         return St(st->BeginTurn(empty.id, "", Msgs(Role::kUser, "q")));
+       },
+       Code::kBudgetExceeded, "hard threshold"},
+      {"price over the limit",
+       [&](Store* st, const Session&) {
+         return St(st->SetPrice(
+             {.model = "p", .input = internal::kMaxPricePerMillion + 1}));
+       },
+       Code::kInvalidArgument, "ModelPrice::input"},
+      {"negative price",
+       [&](Store* st, const Session&) {
+         return St(st->SetPrice({.model = "p", .cache_write = -1}));
+       },
+       Code::kInvalidArgument, "ModelPrice::cache_write"},
+      {"price without a model",
+       [&](Store* st, const Session&) { return St(st->SetPrice({})); },
+       Code::kInvalidArgument, "ModelPrice::model"},
+      {"budget thresholds out of order",
+       [&](Store* st, const Session&) {
+         return St(st->SetBudget({.limit_micros = 10,
+                                  .soft_percent = 90,
+                                  .hard_percent = 90}));
+       },
+       Code::kInvalidArgument, "thresholds"},
+      {"budget of an unknown scope",
+       [&](Store* st, const Session&) {
+         return St(st->SetBudget(
+             {.scope = static_cast<UsageScope>(42), .limit_micros = 10}));
+       },
+       Code::kInvalidArgument, "budget scope"},
+      {"budget of a model",
+       [&](Store* st, const Session&) {
+         return St(st->SetBudget(
+             {.scope = UsageScope::kModel, .name = "m", .limit_micros = 10}));
+       },
+       Code::kInvalidArgument, "store, session, agent or tag"},
+      {"budget limit over int64 range",
+       [&](Store* st, const Session&) {
+         return St(st->SetBudget({.limit_micros = internal::kMaxCostMicros + 1}));
+       },
+       Code::kInvalidArgument, "BudgetSpec::limit_micros"},
+      {"lift a budget that is not blocked",
+       [&](Store* st, const Session&) {
+         return St(st->LiftBudgetBlock(UsageScope::kSession, empty.id.ToString(),
+                                       UsagePeriod::kLifetime));
+       },
+       Code::kFailedPrecondition, "not blocked"},
+      {"remove a budget that does not exist",
+       [&](Store* st, const Session&) {
+         return st->RemoveBudget(UsageScope::kAgent, "nobody",
+                                 UsagePeriod::kDay);
+       },
+       Code::kNotFound, "agent 'nobody'"},
+      {"totals of an unknown scope",
+       [&](Store* st, const Session&) {
+         return St(st->GetUsageTotals(static_cast<UsageScope>(7), ""));
+       },
+       Code::kInvalidArgument, "usage scope"},
   };
 
   const auto before = Contents();
