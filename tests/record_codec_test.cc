@@ -40,6 +40,8 @@ Session FullSession() {
              .acquired_ms = 1'700'000'000'100,
              .expires_ms = 1'700'000'030'100};
   s.echo = {.checked = 6, .exact = 2, .near = 1, .skipped = 3};
+  s.usage_records = 12;
+  s.context_tokens = 4321;
   return s;
 }
 
@@ -66,6 +68,8 @@ void ExpectSameSession(const Session& a, const Session& b) {
   EXPECT_EQ(a.checkpoint_keep_last, b.checkpoint_keep_last);
   EXPECT_TRUE(a.lease == b.lease);
   EXPECT_EQ(a.echo, b.echo);
+  EXPECT_EQ(a.usage_records, b.usage_records);
+  EXPECT_EQ(a.context_tokens, b.context_tokens);
 }
 
 TEST(RecordCodecTest, SessionRoundTrips) {

@@ -1,0 +1,240 @@
+// The building blocks of usage accounting: keys, periods, the totals codec
+// and merge operator, the record codecs, the price book and the budget
+// ledger on its own.
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include "budget_ledger.h"
+#include "price_book.h"
+#include "record_codec.h"
+#include "test_util.h"
+#include "usage_keys.h"
+#include "usage_period.h"
+#include "usage_totals.h"
+
+namespace agentlog::internal {
+namespace {
+
+using ::agentlog::testing::TempDir;
+
+TEST(UsageKeysTest, TotalsKeysRoundTripAndSortByScopePeriodTimeName) {
+  const TotalsKey a{UsageScope::kAgent, UsagePeriod::kDay, 20'000, "bot"};
+  const std::string encoded = EncodeTotalsKey(a);
+  const auto parsed = ParseTotalsKey(encoded);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->scope, a.scope);
+  EXPECT_EQ(parsed->period, a.period);
+  EXPECT_EQ(parsed->index, a.index);
+  EXPECT_EQ(parsed->name, a.name);
+  EXPECT_TRUE(encoded.starts_with(TotalsPrefix(a.scope, a.period)));
+  // A later day sorts after, whatever the names.
+  EXPECT_LT(encoded, EncodeTotalsKey({UsageScope::kAgent, UsagePeriod::kDay,
+                                      20'001, "a"}));
+  EXPECT_LT(encoded, EncodeTotalsKey({UsageScope::kAgent, UsagePeriod::kMonth,
+                                      0, ""}));
+  EXPECT_FALSE(ParseTotalsKey("abc").has_value());
+  EXPECT_FALSE(ParseTotalsKey(std::string("\x09\x00\x00\x00\x00\x00", 6)));
+  EXPECT_FALSE(ParseTotalsKey(std::string("\x00\x07\x00\x00\x00\x00", 6)));
+}
+
+TEST(UsageKeysTest, PriceKeysGroupAModelsVersionsInOrder) {
+  EXPECT_LT(PriceKey("m", 1), PriceKey("m", 2));
+  EXPECT_LT(PriceKey("m", 255), PriceKey("m", 256));
+  // Length-prefixed: "m" and "m2" never interleave.
+  EXPECT_FALSE(PriceKey("m2", 1).starts_with(PriceKey("m", 1).substr(0, 11)));
+  EXPECT_TRUE(PriceKey("m", 1).starts_with(kPriceKeyPrefix));
+}
+
+TEST(UsageKeysTest, UsageRefsRoundTrip) {
+  const SessionId id = SessionId::Generate(99);
+  const auto ref = DecodeUsageRef(EncodeUsageRef(id, 1ULL << 33));
+  ASSERT_TRUE(ref.has_value());
+  EXPECT_EQ(ref->session, id);
+  EXPECT_EQ(ref->seq, 1ULL << 33);
+  EXPECT_FALSE(DecodeUsageRef("short").has_value());
+}
+
+TEST(UsagePeriodTest, DaysAndMonthsAreUtcCalendarPeriods) {
+  // 2024-02-29 12:00 UTC (a leap day).
+  const int64_t leap_noon = 1'709'208'000'000;
+  const uint32_t day = PeriodIndex(UsagePeriod::kDay, leap_noon);
+  EXPECT_EQ(PeriodStartMs(UsagePeriod::kDay, day), leap_noon - 12 * 3'600'000);
+  const uint32_t month = PeriodIndex(UsagePeriod::kMonth, leap_noon);
+  EXPECT_EQ(month, (2024 - 1970) * 12 + 1);
+  EXPECT_EQ(PeriodStartMs(UsagePeriod::kMonth, month), 1'706'745'600'000);
+  // March 1 2024 00:00 UTC.
+  EXPECT_EQ(PeriodEndMs(UsagePeriod::kMonth, month), 1'709'251'200'000);
+  EXPECT_EQ(PeriodIndex(UsagePeriod::kMonth, 1'709'251'200'000 - 1), month);
+  EXPECT_EQ(PeriodIndex(UsagePeriod::kMonth, 1'709'251'200'000), month + 1);
+  // December rolls into the next year.
+  const uint32_t dec = (2025 - 1970) * 12 + 11;
+  EXPECT_EQ(PeriodEndMs(UsagePeriod::kMonth, dec), 1'767'225'600'000);
+  EXPECT_EQ(PeriodIndex(UsagePeriod::kLifetime, leap_noon), 0u);
+  EXPECT_EQ(PeriodIndex(UsagePeriod::kDay, -5), 0u);
+}
+
+TEST(UsageTotalsTest, CodecAndMergeOperatorAdd) {
+  const UsageTotals a{.records = 1, .tokens = {1, 2, 3, 4}, .cost_micros = 5,
+                      .saved_micros = 6};
+  const UsageTotals b{.records = 2, .tokens = {10, 20, 30, 40},
+                      .cost_micros = 50, .saved_micros = 60};
+  auto decoded = DecodeTotals(EncodeTotals(a), "t");
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(*decoded, a);
+  EXPECT_EQ(DecodeTotals("short", "usage_totals/x").status().code(),
+            Code::kCorruption);
+
+  // Through RocksDB: merges before and after a flush, and a put base.
+  TempDir dir;
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.merge_operator = NewTotalsMergeOperator();
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(o, dir.Sub("db"), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  const rocksdb::WriteOptions wo;
+  ASSERT_TRUE(db->Merge(wo, "k", EncodeTotals(a)).ok());
+  ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+  ASSERT_TRUE(db->Merge(wo, "k", EncodeTotals(b)).ok());
+  ASSERT_TRUE(db->Merge(wo, "k", EncodeTotals(b)).ok());
+  std::string value;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "k", &value).ok());
+  decoded = DecodeTotals(value, "k");
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(*decoded, (UsageTotals{.records = 5,
+                                   .tokens = {21, 42, 63, 84},
+                                   .cost_micros = 105,
+                                   .saved_micros = 126}));
+  // A malformed operand fails the read instead of being guessed at.
+  ASSERT_TRUE(db->Merge(wo, "k", "garbage").ok());
+  EXPECT_FALSE(db->Get(rocksdb::ReadOptions(), "k", &value).ok());
+}
+
+TEST(UsageCodecTest, RecordsPricesBudgetsAndAlertsRoundTrip) {
+  UsageRecord u;
+  u.session = SessionId::Generate(4);
+  u.seq = 7;
+  u.turn = 3;
+  u.message_id = "msg_01";
+  u.model = "sonnet";
+  u.operation = "chat";
+  u.tokens = {1, 2, 3, 4};
+  u.cost_micros = 55;
+  u.saved_micros = 66;
+  u.cost_source = CostSource::kHost;
+  u.price_version = 2;
+  u.recorded_ms = 123;
+  auto record = DecodeUsageRecord(u.session, 7, EncodeUsageRecord(u).bytes());
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  EXPECT_EQ(record->message_id, u.message_id);
+  EXPECT_EQ(record->tokens, u.tokens);
+  EXPECT_EQ(record->cost_source, u.cost_source);
+  EXPECT_EQ(record->saved_micros, u.saved_micros);
+  EXPECT_EQ(record->recorded_ms, u.recorded_ms);
+  EXPECT_EQ(record->turn, u.turn);
+  const Status wrong_seq =
+      DecodeUsageRecord(u.session, 8, EncodeUsageRecord(u).bytes()).status();
+  EXPECT_EQ(wrong_seq.code(), Code::kCorruption);
+  EXPECT_NE(wrong_seq.message().find("usage/"), std::string::npos);
+
+  const PriceVersion p{.price = {"m", 1, 2, 3, 4}, .version = 5,
+                       .effective_ms = 6, .set_ms = 7};
+  auto price = DecodePrice("k", EncodePrice(p).bytes());
+  ASSERT_TRUE(price.ok());
+  EXPECT_EQ(price->price, p.price);
+  EXPECT_EQ(price->version, 5u);
+  EXPECT_EQ(price->effective_ms, 6);
+
+  const StoredBudget b{.spec = {.scope = UsageScope::kTag, .name = "prod",
+                                .period = UsagePeriod::kDay,
+                                .limit_micros = 9, .soft_percent = 10,
+                                .hard_percent = 20, .emergency_percent = 30},
+                       .created_ms = 11, .lifted_through_seq = 12};
+  auto budget = DecodeBudget("k", EncodeBudget(b).bytes());
+  ASSERT_TRUE(budget.ok());
+  EXPECT_EQ(budget->spec.name, "prod");
+  EXPECT_EQ(budget->spec.period, UsagePeriod::kDay);
+  EXPECT_EQ(budget->spec.emergency_percent, 30u);
+  EXPECT_EQ(budget->lifted_through_seq, 12u);
+
+  const BudgetAlert a{.seq = 3, .scope = UsageScope::kAgent, .name = "bot",
+                      .period = UsagePeriod::kMonth, .period_start_ms = 100,
+                      .threshold = BudgetThreshold::kEmergency,
+                      .limit_micros = 10, .threshold_micros = 12,
+                      .spent_micros = 13, .session = u.session,
+                      .raised_ms = 14};
+  auto alert = DecodeAlert("k", EncodeAlert(a).bytes());
+  ASSERT_TRUE(alert.ok());
+  EXPECT_EQ(alert->threshold, BudgetThreshold::kEmergency);
+  EXPECT_EQ(alert->session, u.session);
+  EXPECT_EQ(alert->spent_micros, 13);
+  EXPECT_EQ(DecodeAlert("k", "garbage!").status().code(), Code::kCorruption);
+}
+
+TEST(PriceBookTest, PicksTheLatestVersionInEffect) {
+  PriceBook book;
+  EXPECT_FALSE(book.At("m", 100).has_value());
+  EXPECT_EQ(book.NextVersion("m"), 1u);
+  book.Add({.price = {.model = "m", .input = 1}, .version = 1, .effective_ms = 100});
+  book.Add({.price = {.model = "m", .input = 3}, .version = 3, .effective_ms = 50});
+  book.Add({.price = {.model = "m", .input = 2}, .version = 2, .effective_ms = 200});
+  EXPECT_EQ(book.NextVersion("m"), 4u);
+  EXPECT_FALSE(book.At("m", 49).has_value());
+  EXPECT_EQ(book.At("m", 50)->version, 3u);   // Effective first.
+  EXPECT_EQ(book.At("m", 150)->version, 1u);  // Latest effective <= 150.
+  EXPECT_EQ(book.At("m", 250)->version, 2u);
+  EXPECT_EQ(book.All().size(), 3u);
+  EXPECT_EQ(book.All()[0].version, 1u);
+}
+
+// A ledger over an empty store.
+class NothingSpent final : public BudgetReader {
+ public:
+  Result<int64_t> SpentIn(UsageScope, std::string_view, UsagePeriod,
+                          uint32_t) override {
+    return int64_t{0};
+  }
+  Result<bool> AlertRaised(std::string_view) override { return false; }
+};
+
+TEST(BudgetLedgerTest, RolledBackAdmissionsTakeTheirSpendAndAlertsBack) {
+  NothingSpent reader;
+  BudgetLedger ledger(&reader);
+  auto persist = [](const std::string&, const StoredBudget*) {
+    return Status::OK();
+  };
+  ASSERT_TRUE(ledger
+                  .Set({.scope = UsageScope::kStore,
+                        .period = UsagePeriod::kLifetime,
+                        .limit_micros = 100},
+                       0, persist)
+                  .ok());
+  const SpendScope store[] = {{UsageScope::kStore, ""}};
+  const SessionId id = SessionId::Generate(1);
+  {
+    auto a = ledger.Admit(store, 90, 0, false, id);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->alerts().size(), 1u);  // Soft.
+    // Not committed: the write "failed".
+  }
+  auto status = ledger.List(0);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ((*status)[0].spent_micros, 0);
+  // The soft alert is raised again by the next crossing.
+  auto b = ledger.Admit(store, 85, 0, false, id);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->alerts().size(), 1u);
+  EXPECT_EQ(b->alerts()[0].threshold, BudgetThreshold::kSoft);
+  b->Commit();
+  auto c = ledger.Admit(store, 1000, 0, false, id);  // Crosses all the rest.
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->alerts().size(), 2u);
+  c->Commit();
+  EXPECT_EQ(ledger.Admit(store, 1, 0, true, id).status().code(),
+            Code::kBudgetExceeded);  // Blocked: override or not.
+  EXPECT_EQ(ThresholdMicros({.limit_micros = 3, .soft_percent = 50}, BudgetThreshold::kSoft), 2);
+}
+
+}  // namespace
+}  // namespace agentlog::internal
