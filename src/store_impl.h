@@ -256,10 +256,13 @@ class StoreImpl final : public Store, private BudgetReader {
   // Hands the session's checkpoint floor to the retention filters once the
   // write that set it is durable (now, under kSync).
   void PublishFloors(const Session& session, const WriteOptions& wo);
-  // Verify's pass over the checkpoint families.
+  // Verify's passes over the checkpoint and usage families.
   Status VerifyCheckpoints(const rocksdb::ReadOptions& ro,
                            std::map<SessionId, SessionFacts>& sessions,
                            VerifyReport& report);
+  Status VerifyUsage(const rocksdb::ReadOptions& ro,
+                     std::map<SessionId, SessionFacts>& sessions,
+                     VerifyReport& report);
   // Fsyncs the WAL and makes the retention decisions it covers take effect.
   Status SyncWalAndRetention();
   // Refuses (Conflict) a write whose fencing token is not the session's

@@ -11,6 +11,8 @@
 #include "rocksdb_status.h"
 #include "status_macros.h"
 #include "store_impl.h"
+#include "usage_keys.h"
+#include "usage_totals.h"
 
 namespace agentlog::internal {
 
@@ -24,6 +26,8 @@ struct SessionFacts {
   uint64_t checkpoints_seen = 0;          // Kept versions with a header.
   EchoStats echo;                         // From the session record.
   EchoStats echo_seen;                    // Summed over the turn records.
+  uint64_t usage_records = 0;             // From the session record.
+  uint64_t usage_seen = 0;
 };
 
 namespace {
@@ -205,7 +209,8 @@ Result<VerifyReport> StoreImpl::Verify() {
                          .processing = s->processing_turns,
                          .last_checkpoint = s->last_checkpoint,
                          .oldest_checkpoint = s->oldest_checkpoint,
-                         .echo = s->echo};
+                         .echo = s->echo,
+                         .usage_records = s->usage_records};
       }));
 
   AGENTLOG_RETURN_IF_ERROR(scan(Cf::kTurns, [&](std::string_view k,
@@ -316,10 +321,103 @@ Result<VerifyReport> StoreImpl::Verify() {
         }
       }));
 
+  AGENTLOG_RETURN_IF_ERROR(VerifyUsage(ro, sessions, report));
+
   // RocksDB's own block checksums over every SST file.
   AGENTLOG_RETURN_IF_ERROR(
       FromRocksDB(db_->VerifyChecksum(ro), "verify SST checksums"));
   return report;
+}
+
+// Checks the usage families: every record decodes under its key and belongs
+// to a session that counts it; every message id names a record (unless its
+// session was deleted, which keeps the id counted); every total, alert,
+// price and budget decodes.
+Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
+                              std::map<SessionId, SessionFacts>& sessions,
+                              VerifyReport& report) {
+  auto problem = [&](Cf cf, std::string key, std::string what) {
+    report.problems.push_back(
+        {std::string(CfName(cf)), std::move(key), std::move(what)});
+  };
+  auto scan = [&](Cf cf, std::string_view prefix, auto fn) -> Status {
+    rocksdb::ColumnFamilyHandle* h = handle(cf);
+    if (h == nullptr) return Status::OK();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, h));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      ++report.records_checked;
+      fn(it->key().ToStringView(), it->value().ToStringView());
+    }
+    return FromRocksDB(it->status(), fmt::format("scan {}", CfName(cf)));
+  };
+
+  std::map<std::pair<SessionId, uint64_t>, std::string> message_ids;
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kUsage, "", [&](std::string_view k, std::string_view v) {
+        const auto key = ParseNumberedKey(k);
+        if (!key) return problem(Cf::kUsage, Hex(k), "key is not (session, seq)");
+        const std::string name =
+            fmt::format("{}/{}", key->session.ToString(), key->number);
+        Result<UsageRecord> u = DecodeUsageRecord(key->session, key->number, v);
+        if (!u.ok()) return problem(Cf::kUsage, name, u.status().message());
+        auto it = sessions.find(key->session);
+        if (it == sessions.end()) {
+          return problem(Cf::kUsage, name, "session does not exist");
+        }
+        if (key->number == 0 || key->number > it->second.usage_records) {
+          return problem(Cf::kUsage, name,
+                         fmt::format("beyond the session's last usage record {}",
+                                     it->second.usage_records));
+        }
+        ++it->second.usage_seen;
+        if (!u->message_id.empty()) {
+          message_ids[{key->session, key->number}] = u->message_id;
+        }
+      }));
+  for (const auto& [id, facts] : sessions) {
+    if (facts.usage_seen != facts.usage_records) {
+      problem(Cf::kUsage, id.ToString(),
+              fmt::format("session has usage records 1..{} but {} are stored",
+                          facts.usage_records, facts.usage_seen));
+    }
+  }
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kUsageIds, "", [&](std::string_view k, std::string_view v) {
+        const auto ref = DecodeUsageRef(v);
+        if (!ref) return problem(Cf::kUsageIds, Hex(k), "value is not (session, seq)");
+        if (!sessions.contains(ref->session)) return;  // Deleted: still counted.
+        const auto it = message_ids.find({ref->session, ref->seq});
+        if (it == message_ids.end() || it->second != k) {
+          problem(Cf::kUsageIds, Hex(k),
+                  fmt::format("names usage record {}/{}, which does not carry "
+                              "this message id",
+                              ref->session.ToString(), ref->seq));
+        }
+      }));
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kUsageTotals, "", [&](std::string_view k, std::string_view v) {
+        if (!ParseTotalsKey(k)) {
+          return problem(Cf::kUsageTotals, Hex(k), "key is malformed");
+        }
+        const Status totals = DecodeTotals(v, "value").status();
+        if (!totals.ok()) problem(Cf::kUsageTotals, Hex(k), totals.message());
+      }));
+  AGENTLOG_RETURN_IF_ERROR(
+      scan(Cf::kAlerts, "", [&](std::string_view k, std::string_view v) {
+        const Status alert = DecodeAlert(k, v).status();
+        if (!alert.ok()) problem(Cf::kAlerts, Hex(k), alert.message());
+      }));
+  AGENTLOG_RETURN_IF_ERROR(scan(
+      Cf::kMeta, kPriceKeyPrefix, [&](std::string_view k, std::string_view v) {
+        const Status price = DecodePrice(k, v).status();
+        if (!price.ok()) problem(Cf::kMeta, Hex(k), price.message());
+      }));
+  return scan(
+      Cf::kMeta, kBudgetKeyPrefix, [&](std::string_view k, std::string_view v) {
+        const Status budget = DecodeBudget(k, v).status();
+        if (!budget.ok()) problem(Cf::kMeta, Hex(k), budget.message());
+      });
 }
 
 }  // namespace agentlog::internal

@@ -10,8 +10,11 @@
 // reads back and verifies. The child also takes and releases session
 // leases and runs run-once keys: every acknowledged lease's fencing token is
 // still covered by the session's after the kill (tokens are never reissued),
-// and every acknowledged run-once key reads back with its result. One store
-// directory serves every cycle, so state accumulates (and retention prunes).
+// and every acknowledged run-once key reads back with its result. It
+// records usage too (with turns and alone, some of it duplicates): every
+// acknowledged record reads back, and every usage total equals the sum of
+// the records it covers. One store directory serves every cycle, so state
+// accumulates (and retention prunes).
 //
 // The child is this binary executed again (fork + exec), not a bare fork:
 // the parent has run RocksDB in earlier cycles, and a forked child would
@@ -47,6 +50,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "usage_oracle.h"
 
 extern char** environ;
 
@@ -83,6 +87,18 @@ std::string PayloadFor(const std::string& key) {
 
 // What a run-once key's operation returns.
 std::string RunOnceResultFor(const std::string& key) { return "did " + key; }
+
+// A call's usage, priced (at kPrice) for about half the keys. The sessions'
+// own model has no price, so the turns' usage keeps the cost UsageFor says.
+constexpr std::string_view kPricedModel = "priced-model";
+UsageSpec UsageSpecFor(const std::string& key) {
+  UsageSpec spec;
+  spec.message_id = key;
+  spec.model = Fnv1a(key) % 2 == 0 ? std::string(kPricedModel) : "unpriced-model";
+  spec.operation = "tool";
+  spec.tokens = UsageFor(key).tokens;
+  return spec;
+}
 
 CheckpointSpec CheckpointFor(const std::string& key) {
   thread_local std::string payload;
@@ -218,6 +234,7 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
 
   // The newest turn this thread made in each session, for replays.
   std::vector<std::pair<std::string, uint64_t>> last(kSessions);
+  std::string last_usage_id;  // Recorded again, it must count once.
   for (uint64_t i = 0;; ++i) {
     const int s = static_cast<int>(rng() % kSessions);
     const SessionId& id = c.sessions[s];
@@ -260,7 +277,22 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
       if (!ran.ok()) Die(fd, "RunOnce: " + ran.status().ToString());
       if (!ran->ran) Die(fd, "RunOnce of a new key did not run: " + key);
       SendAck(fd, 'Q', s, 0, key);
-    } else if (dice < 45 && !last[s].first.empty()) {
+    } else if (dice < 45) {
+      // Usage on its own (turns' usage goes through CompleteTurn): priced
+      // or not, and now and then a message id already recorded.
+      const bool again = !last_usage_id.empty() && rng() % 4 == 0;
+      const std::string usage_id = again ? last_usage_id : key;
+      Result<RecordUsageResult> r = store.RecordUsage(id, UsageSpecFor(usage_id));
+      if (!r.ok()) Die(fd, "RecordUsage: " + r.status().ToString());
+      if (r->duplicate != again) {
+        Die(fd, fmt::format("RecordUsage of {} said duplicate = {}", usage_id,
+                            r->duplicate));
+      }
+      if (!again) {
+        SendAck(fd, 'U', s, r->record.seq, usage_id);
+        last_usage_id = usage_id;
+      }
+    } else if (dice < 48 && !last[s].first.empty()) {
       const auto& [old_key, old_number] = last[s];
       Result<BeginTurnResult> r =
           store.BeginTurn(id, old_key, InputFor(old_key));
@@ -311,6 +343,19 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
   Result<std::unique_ptr<Store>> opened = Store::Open(options, c.path);
   if (!opened.ok()) Die(c.fd, "Open: " + opened.status().ToString());
   std::unique_ptr<Store> store = std::move(opened).value();
+  Result<std::vector<PriceVersion>> prices = store->ListPrices();
+  if (!prices.ok()) Die(c.fd, "ListPrices: " + prices.status().ToString());
+  if (prices->empty()) {
+    const Status priced =
+        store
+            ->SetPrice({.model = std::string(kPricedModel),
+                        .input = 3'000'000,
+                        .output = 15'000'000,
+                        .cache_read = 300'000,
+                        .cache_write = 3'750'000})
+            .status();
+    if (!priced.ok()) Die(c.fd, "SetPrice: " + priced.ToString());
+  }
   Send(c.fd, "O\n");
 
   std::vector<std::vector<TurnRef>> resume(kChildThreads);
@@ -331,7 +376,8 @@ void ChildWorker(Store& store, const ChildConfig& c, int thread,
 
 // One acknowledgement: kind is B(egun), A(ppended), R(eplayed), C(ompleted),
 // F(ailed), K (checkpoint put; `number` is its version), L (lease acquired;
-// `number` is its token) or Q (run-once key `key` ran).
+// `number` is its token), Q (run-once key `key` ran) or U (usage recorded
+// with message id `key`; `number` is its seq).
 struct Ack {
   char kind = 0;
   int session = 0;
@@ -506,7 +552,7 @@ class CrashTest : public ::testing::Test {
         std::istringstream in(*line);
         in >> ack.kind >> ack.session >> ack.number >> ack.key;
         if (!in || ack.session < 0 || ack.session >= kSessions ||
-            std::string_view("BARCFKLQ").find(ack.kind) == std::string::npos) {
+            std::string_view("BARCFKLQU").find(ack.kind) == std::string::npos) {
           errors.push_back("malformed ack: " + *line);
           kill_child();
           continue;
@@ -623,9 +669,21 @@ class CrashTest : public ::testing::Test {
   }
 
   // Every acknowledged call's effect is in the reopened store.
-  void CheckAck(Store& store, const Ack& ack, const std::vector<Turn>& turns) {
+  void CheckAck(Store& store, const Ack& ack, const std::vector<Turn>& turns,
+                const std::vector<UsageRecord>& usage) {
     SCOPED_TRACE(fmt::format("ack {} {} {} {}", ack.kind, ack.session,
                              ack.number, ack.key));
+    if (ack.kind == 'U') {
+      ASSERT_LE(ack.number, usage.size())
+          << "an acknowledged usage record is missing";
+      const UsageRecord& u = usage[ack.number - 1];
+      EXPECT_EQ(u.message_id, ack.key);
+      EXPECT_EQ(u.tokens, UsageFor(ack.key).tokens);
+      EXPECT_EQ(u.cost_source, u.model == kPricedModel ? CostSource::kPriced
+                                                       : CostSource::kUnpriced);
+      ++usage_checked_;
+      return;
+    }
     if (ack.kind == 'L') {
       // The token went to a worker: it must be new (above every token the
       // store held at the last check, and never handed out before), and the
@@ -690,10 +748,17 @@ class CrashTest : public ::testing::Test {
     EXPECT_EQ(report.sessions, static_cast<uint64_t>(kSessions));
 
     std::vector<std::vector<Turn>> turns(kSessions);
+    std::vector<std::vector<UsageRecord>> usage(kSessions);
     std::vector<TurnRef> processing;
     for (int s = 0; s < kSessions; ++s) {
       ASSERT_OK_AND_ASSIGN(Session session, store->GetSession(sessions_[s]));
       ASSERT_OK_AND_ASSIGN(turns[s], store->ListTurns(sessions_[s]));
+      ASSERT_OK_AND_ASSIGN(usage[s], store->ListUsage(sessions_[s]));
+      // Usage records are numbered 1..n without gaps, n in the session.
+      ASSERT_EQ(usage[s].size(), session.usage_records);
+      for (size_t i = 0; i < usage[s].size(); ++i) {
+        ASSERT_EQ(usage[s][i].seq, i + 1);
+      }
       ASSERT_NO_FATAL_FAILURE(CheckSession(s, session, turns[s], &processing));
       ASSERT_NO_FATAL_FAILURE(CheckCheckpoints(*store, s, session, turns[s]));
     }
@@ -702,8 +767,12 @@ class CrashTest : public ::testing::Test {
     reported_processing_ += report.processing_turns.size();
 
     for (const Ack& ack : acks) {
-      ASSERT_NO_FATAL_FAILURE(CheckAck(*store, ack, turns[ack.session]));
+      ASSERT_NO_FATAL_FAILURE(
+          CheckAck(*store, ack, turns[ack.session], usage[ack.session]));
     }
+    // Every total, of every scope and period, is the sum of the records:
+    // the merges of a write landed with its records or not at all.
+    EXPECT_EQ(Stored(*store), BruteForce(*store));
     ASSERT_OK_AND_ASSIGN(VerifyReport verify, store->Verify());
     EXPECT_TRUE(verify.clean()) << Describe(verify);
     EXPECT_GT(verify.records_checked, 0u);
@@ -727,6 +796,7 @@ class CrashTest : public ::testing::Test {
   std::vector<uint64_t> lease_token_before_;  // The same, a check earlier.
   std::vector<std::set<uint64_t>> lease_tokens_;  // Every token acked.
   uint64_t run_once_checked_ = 0;
+  uint64_t usage_checked_ = 0;
   uint64_t reported_processing_ = 0;
   uint64_t checkpoints_checked_ = 0;
 };
@@ -762,7 +832,8 @@ TEST_F(CrashTest, AcknowledgedTurnsSurviveSigkill) {
             << reported_processing_ << " processing turns reported, "
             << versions << " checkpoint versions put, " << checkpoints_checked_
             << " read back and verified, " << leases << " leases, "
-            << run_once_checked_ << " run-once keys read back" << std::endl;
+            << run_once_checked_ << " run-once keys read back, "
+            << usage_checked_ << " usage records read back" << std::endl;
   // Guard against a test that kills children before they do anything.
   if (cycles >= 10) {
     EXPECT_GT(total_acks, 0u);
@@ -770,6 +841,7 @@ TEST_F(CrashTest, AcknowledgedTurnsSurviveSigkill) {
     EXPECT_GT(versions, 0u);
     EXPECT_GT(leases, 0u);
     EXPECT_GT(run_once_checked_, 0u);
+    EXPECT_GT(usage_checked_, 0u);
   }
 }
 

@@ -2,12 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
 #include <random>
-#include <tuple>
 
 #include "agentlog/store.h"
+#include "keys.h"
+#include "store_impl.h"
 #include "test_util.h"
+#include "usage_oracle.h"
 #include "usage_period.h"
 
 namespace agentlog::testing {
@@ -206,74 +207,6 @@ TEST_F(UsageTest, CompletionAndItsUsageAreOneWrite) {
   EXPECT_EQ(Totals(UsageScope::kStore, "").records, 2u);
 }
 
-// What every totals row should be, summed from the raw records.
-using TotalsMap =
-    std::map<std::tuple<UsageScope, UsagePeriod, int64_t, std::string>,
-             UsageTotals>;
-
-TotalsMap BruteForce(Store& store) {
-  TotalsMap expected;
-  auto s = store.ListSessions();
-  EXPECT_TRUE(s.ok());
-  for (const Session& session : *s) {
-    auto records = store.ListUsage(session.id);
-    EXPECT_TRUE(records.ok());
-    for (const UsageRecord& u : *records) {
-      const UsageTotals delta{.records = 1,
-                              .tokens = u.tokens,
-                              .cost_micros = u.cost_micros,
-                              .saved_micros = u.saved_micros};
-      auto add = [&](UsageScope scope, const std::string& name, bool periods) {
-        std::vector<UsagePeriod> kinds = {UsagePeriod::kLifetime};
-        if (periods) kinds = {UsagePeriod::kLifetime, UsagePeriod::kDay,
-                              UsagePeriod::kMonth};
-        for (UsagePeriod p : kinds) {
-          const int64_t start = internal::PeriodStartMs(
-              p, internal::PeriodIndex(p, u.recorded_ms));
-          UsageTotals& t = expected[{scope, p, start, name}];
-          t.records += delta.records;
-          t.tokens.input += delta.tokens.input;
-          t.tokens.output += delta.tokens.output;
-          t.tokens.cache_read += delta.tokens.cache_read;
-          t.tokens.cache_write += delta.tokens.cache_write;
-          t.cost_micros += delta.cost_micros;
-          t.saved_micros += delta.saved_micros;
-        }
-      };
-      add(UsageScope::kStore, "", true);
-      add(UsageScope::kSession, session.id.ToString(), true);
-      add(UsageScope::kAgent, session.agent, true);
-      for (const std::string& tag : session.tags) add(UsageScope::kTag, tag, true);
-      add(UsageScope::kModel, u.model, false);
-      add(UsageScope::kOperation, u.operation, false);
-    }
-  }
-  return expected;
-}
-
-TotalsMap Stored(Store& store) {
-  TotalsMap stored;
-  for (UsageScope scope :
-       {UsageScope::kStore, UsageScope::kSession, UsageScope::kAgent,
-        UsageScope::kTag, UsageScope::kModel, UsageScope::kOperation}) {
-    for (UsagePeriod p :
-         {UsagePeriod::kLifetime, UsagePeriod::kDay, UsagePeriod::kMonth}) {
-      auto rows = store.ListUsageTotals(scope, p);
-      if (scope == UsageScope::kModel || scope == UsageScope::kOperation) {
-        if (p != UsagePeriod::kLifetime) {
-          EXPECT_EQ(rows.status().code(), Code::kInvalidArgument);
-          continue;
-        }
-      }
-      EXPECT_TRUE(rows.ok()) << rows.status().ToString();
-      for (const UsageTotalsRow& r : *rows) {
-        stored[{r.scope, r.period, r.period_start_ms, r.name}] = r.totals;
-      }
-    }
-  }
-  return stored;
-}
-
 TEST_F(UsageTest, EveryAggregateEqualsTheSumOfTheRecords) {
   std::mt19937_64 rng(20261124);
   ASSERT_OK(store_->SetPrice(Sonnet()).status());
@@ -347,6 +280,28 @@ TEST_F(UsageTest, EveryAggregateEqualsTheSumOfTheRecords) {
   EXPECT_EQ(Stored(*store_), expected);
   ASSERT_OK(store_->Compact());  // Merges folded into values.
   EXPECT_EQ(Stored(*store_), expected);
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, store_->Verify());
+  EXPECT_TRUE(report.clean()) << report.problems[0].what;
+}
+
+TEST_F(UsageTest, VerifyFindsAMissingUsageRecord) {
+  const Session s = MakeSession();
+  ASSERT_OK(store_->RecordUsage(s.id, Spec("a", "m", {1, 1, 0, 0})).status());
+  ASSERT_OK(store_->RecordUsage(s.id, Spec("b", "m", {1, 1, 0, 0})).status());
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, store_->Verify());
+  EXPECT_TRUE(report.clean());
+  auto* impl = static_cast<internal::StoreImpl*>(store_.get());
+  ASSERT_TRUE(impl->db()
+                  ->Delete(rocksdb::WriteOptions(),
+                           impl->handle(internal::Cf::kUsage),
+                           internal::NumberedKey(s.id, 2))
+                  .ok());
+  ASSERT_OK_AND_ASSIGN(report, store_->Verify());
+  ASSERT_EQ(report.problems.size(), 2u);
+  EXPECT_EQ(report.problems[0].column_family, "usage");
+  EXPECT_NE(report.problems[0].what.find("1..2 but 1"), std::string::npos)
+      << report.problems[0].what;
+  EXPECT_EQ(report.problems[1].column_family, "usage_ids");  // "b" dangles.
 }
 
 TEST_F(UsageTest, ContextWindowPrediction) {
