@@ -1,9 +1,11 @@
 // A small agent host: three agents hold conversations in parallel, each in
 // its own session, through the agentlog API. One retries a turn with the
 // same idempotency key (as a host does after a timeout), one model call
-// fails, one answer repeats an earlier one (echo detection marks it). After each answer the host saves its agent's state as a checkpoint,
-// in the same atomic write as the turn. `./run demo` runs this, then shows
-// the store with `agentlog`.
+// fails, one answer repeats an earlier one (echo detection marks it). After
+// each answer the host saves its agent's state as a checkpoint, in the same
+// atomic write as the turn. Each call's tokens are recorded and priced from
+// the store's price table; a daily budget on the `prod` tag raises an alert.
+// `./run demo` runs this, then shows the store with `agentlog`.
 //
 //   demo_host STORE_DIR
 
@@ -88,12 +90,21 @@ void Converse(agentlog::Store& store, const Agent& agent) {
                         "call_" + std::to_string(n), ex.tool});
     }
     output.push_back({Role::kAssistant, ex.assistant, "", ""});
+    // What the model call consumed; the store prices it (cost left 0).
     agentlog::TurnUsage usage;
     usage.tokens.input = 40 * ex.user.size() / 10 + 120;
     usage.tokens.output = 30 * ex.assistant.size() / 10;
-    usage.tokens.cache_read = n > 1 ? 100 : 0;
-    usage.cost_micros =
-        static_cast<int64_t>(usage.tokens.input * 3 + usage.tokens.output * 15);
+    usage.tokens.cache_read = n > 1 ? 1500 : 0;
+    if (!ex.tool.empty()) {
+      // The tool's result was embedded for retrieval: a call of its own,
+      // deduplicated by the provider's id, of a model with no price.
+      agentlog::UsageSpec embed;
+      embed.message_id = "emb-" + key;
+      embed.model = "text-embed";
+      embed.operation = "embed";
+      embed.tokens.input = 64;
+      Must(store.RecordUsage(session.id, embed), "record usage");
+    }
     // The agent's state after this step: what a host would resume from.
     const std::string state = "{\"agent\":\"" + agent.name +
                               "\",\"step\":" + std::to_string(n) +
@@ -127,7 +138,33 @@ int main(int argc, char** argv) {
   agentlog::Options options;
   options.durability = agentlog::Durability::kSync;
   options.detect_echoes = true;  // Mark responses that repeat recent ones.
+  options.alert_listener = [](const agentlog::BudgetAlert& a) {
+    std::printf("[alert] %s threshold of the %s budget of %s '%s' crossed: "
+                "spent %lld of %lld micro-dollars\n",
+                std::string(agentlog::BudgetThresholdName(a.threshold)).c_str(),
+                std::string(agentlog::UsagePeriodName(a.period)).c_str(),
+                std::string(agentlog::UsageScopeName(a.scope)).c_str(),
+                a.name.c_str(), static_cast<long long>(a.spent_micros),
+                static_cast<long long>(a.limit_micros));
+  };
   auto store = Must(agentlog::Store::Open(options, argv[1]), "open store");
+  // Prices in micro-dollars per million tokens: input, output, cache read,
+  // cache write.
+  for (const agentlog::ModelPrice& price : {
+           agentlog::ModelPrice{"claude-sonnet", 3'000'000, 15'000'000,
+                                300'000, 3'750'000},
+           agentlog::ModelPrice{"claude-haiku", 800'000, 4'000'000, 80'000,
+                                1'000'000},
+           agentlog::ModelPrice{"gpt-large", 2'500'000, 10'000'000,
+                                1'250'000, 0}}) {
+    Must(store->SetPrice(price), "set price");
+  }
+  agentlog::BudgetSpec prod;
+  prod.scope = agentlog::UsageScope::kTag;
+  prod.name = "prod";
+  prod.period = agentlog::UsagePeriod::kDay;
+  prod.limit_micros = 3'000;  // $0.003 a day.
+  Must(store->SetBudget(prod), "set budget");
   std::printf(
       "opened %s: %llu sessions, %zu interrupted turns, %lld us\n", argv[1],
       static_cast<unsigned long long>(store->recovery_report().sessions),

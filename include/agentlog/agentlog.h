@@ -17,5 +17,6 @@
 #include "agentlog/status.h"
 #include "agentlog/store.h"
 #include "agentlog/turn.h"
+#include "agentlog/usage.h"
 
 #endif  // AGENTLOG_AGENTLOG_H_
