@@ -120,9 +120,9 @@ struct Options {
 
   // --- Usage and budgets ---
 
-  // Receives every budget alert once it is durable (usage.h). Called on
-  // the writing thread, after the write and outside every lock of the
-  // store; it may call the store. Default: none (alerts are still recorded:
+  // Receives every budget alert once the write that raised it is
+  // acknowledged (usage.h). Called on the writing thread, outside every
+  // lock of the store; it may call the store. Default: none (alerts are still recorded:
   // Store::ListAlerts).
   AlertListener alert_listener;
   // Store::PredictOverflow warns from this share of the context window.

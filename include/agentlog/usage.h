@@ -191,10 +191,11 @@ struct BudgetAlert {
   int64_t raised_ms = 0;
 };
 
-// Receives alerts once they are durable, on the thread whose write raised
-// them, after the write returned and with no lock held. Delivery is at most
-// once: an alert raised just before a crash is on disk
-// (Store::ListAlerts) but may not have been delivered.
+// Receives alerts once the write that raised them is acknowledged (as
+// durable as that write's Durability), on the thread that wrote it, with no
+// lock of the store held. Delivery is at most once: an alert raised just
+// before a crash is on disk (Store::ListAlerts) but may not have been
+// delivered.
 using AlertListener = std::function<void(const BudgetAlert&)>;
 
 // Spending over a recent window and where it leads.
