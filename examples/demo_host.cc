@@ -103,6 +103,7 @@ void Converse(agentlog::Store& store, const Agent& agent) {
       embed.model = "text-embed";
       embed.operation = "embed";
       embed.tokens.input = 64;
+      embed.in_context = false;  // Not part of the conversation's context.
       Must(store.RecordUsage(session.id, embed), "record usage");
     }
     // The agent's state after this step: what a host would resume from.

@@ -67,10 +67,13 @@ struct Budget {
   softPercent @4 :UInt32;
   hardPercent @5 :UInt32;
   emergencyPercent @6 :UInt32;
-  # Emergency alerts of this budget up to this seq are lifted
+  # Emergency alerts of this generation up to this seq are lifted
   # (LiftBudgetBlock); a later one blocks the scope.
   liftedThroughSeq @7 :UInt64;
   createdMs @8 :Int64;
+  # Changes with every change of limit or thresholds: alerts belong to one
+  # generation, so a changed budget's thresholds can fire again.
+  generation @9 :UInt64;
 }
 
 enum BudgetThreshold {
@@ -91,4 +94,5 @@ struct Alert {
   spentMicros @8 :Int64;
   session @9 :Data;         # 16-byte id of the session whose usage crossed it.
   raisedMs @10 :Int64;
+  budgetGeneration @11 :UInt64;
 }

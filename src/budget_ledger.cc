@@ -50,19 +50,33 @@ void BudgetLedger::Load(const StoredBudget& budget) {
   const std::string key =
       BudgetKey(budget.spec.scope, budget.spec.period, budget.spec.name);
   entries_[key].stored = budget;
+  last_generation_ = std::max(last_generation_, budget.generation);
   count_.store(entries_.size(), std::memory_order_release);
 }
 
 void BudgetLedger::NoteAlert(const BudgetAlert& alert) {
   std::lock_guard lock(mu_);
   last_alert_seq_ = std::max(last_alert_seq_, alert.seq);
+  last_generation_ = std::max(last_generation_, alert.budget_generation);
   if (alert.threshold != BudgetThreshold::kEmergency) return;
   const auto it =
       entries_.find(BudgetKey(alert.scope, alert.period, alert.name));
-  if (it != entries_.end()) {
+  if (it != entries_.end() &&
+      it->second.stored.generation == alert.budget_generation) {
     it->second.last_emergency_seq =
         std::max(it->second.last_emergency_seq, alert.seq);
   }
+}
+
+Status BudgetLedger::NotFound(UsageScope scope, std::string_view name,
+                              UsagePeriod period) const {
+  if (scope == UsageScope::kStore) {
+    return Status::NotFound(fmt::format("the store has no {} budget",
+                                        UsagePeriodName(period)));
+  }
+  return Status::NotFound(fmt::format("no {} budget for {} '{}'",
+                                      UsagePeriodName(period),
+                                      UsageScopeName(scope), name));
 }
 
 Status BudgetLedger::Refresh(Entry& e, int64_t now_ms) {
@@ -76,8 +90,8 @@ Status BudgetLedger::Refresh(Entry& e, int64_t now_ms) {
   for (BudgetThreshold t : kThresholds) {
     AGENTLOG_ASSIGN_OR_RETURN(
         const bool raised,
-        reader_->AlertRaised(
-            AlertKey(spec.scope, spec.period, index, t, spec.name)));
+        reader_->AlertRaised(AlertKey(spec.scope, spec.period, index, t,
+                                      e.stored.generation, spec.name)));
     if (raised) fired |= Bit(t);
   }
   e.period_loaded = true;
@@ -88,7 +102,8 @@ Status BudgetLedger::Refresh(Entry& e, int64_t now_ms) {
 }
 
 Status BudgetLedger::Applicable(
-    std::span<const SpendScope> scopes, int64_t now_ms, bool override_hard,
+    std::span<const SpendScope> scopes, int64_t now_ms, bool enforce,
+    bool override_hard,
     std::vector<std::pair<const std::string*, Entry*>>* out) {
   static constexpr UsagePeriod kPeriods[] = {
       UsagePeriod::kLifetime, UsagePeriod::kDay, UsagePeriod::kMonth};
@@ -98,6 +113,8 @@ Status BudgetLedger::Applicable(
       if (it == entries_.end()) continue;
       Entry& e = it->second;
       AGENTLOG_RETURN_IF_ERROR(Refresh(e, now_ms));
+      if (out != nullptr) out->emplace_back(&it->first, &e);
+      if (!enforce) continue;
       if (e.last_emergency_seq > e.stored.lifted_through_seq) {
         return Status::BudgetExceeded(fmt::format(
             "{} is blocked: spending crossed its emergency threshold ({} % of "
@@ -115,7 +132,6 @@ Status BudgetLedger::Applicable(
             Describe(e.stored.spec), e.spent, hard,
             e.stored.spec.hard_percent, e.stored.spec.limit_micros));
       }
-      if (out != nullptr) out->emplace_back(&it->first, &e);
     }
   }
   return Status::OK();
@@ -125,27 +141,32 @@ Status BudgetLedger::Check(std::span<const SpendScope> scopes, int64_t now_ms,
                            bool override_hard) {
   if (empty()) return Status::OK();
   std::lock_guard lock(mu_);
-  return Applicable(scopes, now_ms, override_hard, nullptr);
+  return Applicable(scopes, now_ms, true, override_hard, nullptr);
 }
 
 Result<BudgetLedger::Admission> BudgetLedger::Admit(
     std::span<const SpendScope> scopes, int64_t cost, int64_t now_ms,
-    bool override_hard, const SessionId& session) {
+    bool enforce, bool override_hard, const SessionId& session) {
   Admission a;
   if (empty()) return a;
   std::lock_guard lock(mu_);
   std::vector<std::pair<const std::string*, Entry*>> budgets;
   AGENTLOG_RETURN_IF_ERROR(
-      Applicable(scopes, now_ms, override_hard, &budgets));
+      Applicable(scopes, now_ms, enforce, override_hard, &budgets));
   a.ledger_ = this;
   a.cost_ = cost;
   for (auto& [key, e] : budgets) {
     const BudgetSpec& spec = e->stored.spec;
     if (PeriodIndex(spec.period, now_ms) != e->index) continue;  // A past period.
     Admission::Charge charge{.key = *key,
+                             .generation = e->stored.generation,
                              .index = e->index,
                              .prior_emergency = e->last_emergency_seq};
-    e->spent += cost;
+    // Costs are bounded per call (validation.h); saturating keeps even an
+    // absurd total from wrapping round below the thresholds.
+    if (__builtin_add_overflow(e->spent, cost, &e->spent)) {
+      e->spent = std::numeric_limits<int64_t>::max();
+    }
     for (BudgetThreshold t : kThresholds) {
       const int64_t threshold = ThresholdMicros(spec, t);
       if ((e->fired & Bit(t)) != 0 || e->spent < threshold) continue;
@@ -161,7 +182,8 @@ Result<BudgetLedger::Admission> BudgetLedger::Admit(
                         .threshold_micros = threshold,
                         .spent_micros = e->spent,
                         .session = session,
-                        .raised_ms = now_ms};
+                        .raised_ms = now_ms,
+                        .budget_generation = e->stored.generation};
       if (t == BudgetThreshold::kEmergency) e->last_emergency_seq = alert.seq;
       a.alerts_.push_back(std::move(alert));
     }
@@ -190,9 +212,12 @@ void BudgetLedger::Undo(Admission& a) {
   std::lock_guard lock(mu_);
   for (const Admission::Charge& c : a.charges_) {
     const auto it = entries_.find(c.key);
-    if (it == entries_.end() || it->second.index != c.index) continue;
+    if (it == entries_.end() || it->second.index != c.index ||
+        it->second.stored.generation != c.generation) {
+      continue;  // Its period ended, or the budget was changed since.
+    }
     Entry& e = it->second;
-    e.spent -= a.cost_;
+    if (e.spent != std::numeric_limits<int64_t>::max()) e.spent -= a.cost_;
     e.fired &= static_cast<uint8_t>(~c.fired);
     if ((c.fired & Bit(BudgetThreshold::kEmergency)) != 0) {
       e.last_emergency_seq = c.prior_emergency;
@@ -203,6 +228,7 @@ void BudgetLedger::Undo(Admission& a) {
 BudgetStatus BudgetLedger::StatusOf(const Entry& e) const {
   return BudgetStatus{
       .spec = e.stored.spec,
+      .generation = e.stored.generation,
       .period_start_ms = PeriodStartMs(e.stored.spec.period, e.index),
       .spent_micros = e.spent,
       .blocked = e.last_emergency_seq > e.stored.lifted_through_seq};
@@ -213,14 +239,23 @@ Result<BudgetStatus> BudgetLedger::Set(const BudgetSpec& spec, int64_t now_ms,
   std::lock_guard lock(mu_);
   const std::string key = BudgetKey(spec.scope, spec.period, spec.name);
   const auto it = entries_.find(key);
-  StoredBudget stored{.spec = spec, .created_ms = now_ms};
-  if (it != entries_.end()) {
-    stored.created_ms = it->second.stored.created_ms;
-    stored.lifted_through_seq = it->second.stored.lifted_through_seq;
+  if (it != entries_.end() && it->second.stored.spec == spec) {
+    // Hosts set their budgets at every start: that must not lift a block
+    // or let thresholds fire again.
+    AGENTLOG_RETURN_IF_ERROR(Refresh(it->second, now_ms));
+    return StatusOf(it->second);
   }
+  // Above every generation any alert in the store belongs to, so that a
+  // budget removed and set again starts afresh too.
+  const StoredBudget stored{
+      .spec = spec,
+      .created_ms = it != entries_.end() ? it->second.stored.created_ms
+                                         : now_ms,
+      .generation = std::max(last_generation_, last_alert_seq_) + 1};
   AGENTLOG_RETURN_IF_ERROR(persist(key, &stored));
+  last_generation_ = stored.generation;
   Entry& e = entries_[key];
-  e.stored = stored;
+  e = Entry{.stored = stored};
   count_.store(entries_.size(), std::memory_order_release);
   AGENTLOG_RETURN_IF_ERROR(Refresh(e, now_ms));
   return StatusOf(e);
@@ -231,11 +266,7 @@ Status BudgetLedger::Remove(UsageScope scope, std::string_view name,
   std::lock_guard lock(mu_);
   const std::string key = BudgetKey(scope, period, name);
   const auto it = entries_.find(key);
-  if (it == entries_.end()) {
-    return Status::NotFound(fmt::format(
-        "no {} budget for {} '{}'", UsagePeriodName(period),
-        UsageScopeName(scope), name));
-  }
+  if (it == entries_.end()) return NotFound(scope, name, period);
   AGENTLOG_RETURN_IF_ERROR(persist(key, nullptr));
   entries_.erase(it);
   count_.store(entries_.size(), std::memory_order_release);
@@ -249,11 +280,7 @@ Result<BudgetStatus> BudgetLedger::Lift(UsageScope scope,
   std::lock_guard lock(mu_);
   const std::string key = BudgetKey(scope, period, name);
   const auto it = entries_.find(key);
-  if (it == entries_.end()) {
-    return Status::NotFound(fmt::format(
-        "no {} budget for {} '{}'", UsagePeriodName(period),
-        UsageScopeName(scope), name));
-  }
+  if (it == entries_.end()) return NotFound(scope, name, period);
   Entry& e = it->second;
   if (e.last_emergency_seq <= e.stored.lifted_through_seq) {
     return Status::FailedPrecondition(
@@ -274,11 +301,7 @@ Result<BudgetStatus> BudgetLedger::Get(UsageScope scope, std::string_view name,
   std::lock_guard lock(mu_);
   const std::string key = BudgetKey(scope, period, name);
   const auto it = entries_.find(key);
-  if (it == entries_.end()) {
-    return Status::NotFound(fmt::format(
-        "no {} budget for {} '{}'", UsagePeriodName(period),
-        UsageScopeName(scope), name));
-  }
+  if (it == entries_.end()) return NotFound(scope, name, period);
   AGENTLOG_RETURN_IF_ERROR(Refresh(it->second, now_ms));
   return StatusOf(it->second);
 }

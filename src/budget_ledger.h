@@ -14,7 +14,13 @@
 // Alerts are raised by the admission whose spend reaches a threshold not yet
 // raised in the period; the caller writes them in the same batch as the
 // usage. "Raised" is the alert's key existing in `alerts`, so each fires
-// once per budget, period and threshold, across restarts too.
+// once per budget generation, period and threshold, across restarts too.
+// A budget's generation changes whenever its limit or thresholds do, so a
+// changed budget starts its alerts (and any emergency block) afresh.
+//
+// Concurrency caveat: a write that found no budget at all (empty(), read
+// without the lock) is not counted by a budget set while it is in flight,
+// until the budget's next period or the next open.
 //
 // Thread-safe. Lock order: a session's stripe lock, then the ledger's.
 
@@ -39,8 +45,9 @@ namespace agentlog::internal {
 struct StoredBudget {
   BudgetSpec spec;
   int64_t created_ms = 0;
-  // Emergency alerts with seq up to this are lifted.
+  // Emergency alerts of this generation with seq up to this are lifted.
   uint64_t lifted_through_seq = 0;
+  uint64_t generation = 0;
 };
 
 // A scope a write spends in.
@@ -86,6 +93,7 @@ class BudgetLedger {
     friend class BudgetLedger;
     struct Charge {
       std::string key;
+      uint64_t generation = 0;
       uint32_t index = 0;
       uint8_t fired = 0;               // Threshold bits this raised.
       uint64_t prior_emergency = 0;    // To restore on rollback.
@@ -103,14 +111,17 @@ class BudgetLedger {
   // threshold. For calls that begin work without spending yet.
   Status Check(std::span<const SpendScope> scopes, int64_t now_ms,
                bool override_hard);
-  // Check, then adds `cost` to every budget of `scopes`, raising the alerts
-  // it crosses (charged to `session`).
+  // With `enforce`, Check; then adds `cost` to every budget of `scopes`,
+  // raising the alerts it crosses (charged to `session`). Without
+  // `enforce` (the completion of a turn already begun), never refuses.
   Result<Admission> Admit(std::span<const SpendScope> scopes, int64_t cost,
-                          int64_t now_ms, bool override_hard,
+                          int64_t now_ms, bool enforce, bool override_hard,
                           const SessionId& session);
 
   // Management. `persist` writes the budget's new record (null: delete it)
-  // under the ledger's lock; memory changes only when it succeeds.
+  // under the ledger's lock; memory changes only when it succeeds. Setting
+  // a budget to the spec it has changes nothing; any other Set starts a new
+  // generation.
   using Persist = FunctionRef<Status(const std::string& key,
                                      const StoredBudget* budget)>;
   Result<BudgetStatus> Set(const BudgetSpec& spec, int64_t now_ms,
@@ -138,10 +149,13 @@ class BudgetLedger {
 
   // Moves `e` to the period of `now_ms`, loading its spend and alerts.
   Status Refresh(Entry& e, int64_t now_ms);
-  // Budgets of `scopes`, refreshed to `now_ms`; checked as in Check.
+  // Budgets of `scopes`, refreshed to `now_ms`; with `enforce`, checked as
+  // in Check.
   Status Applicable(std::span<const SpendScope> scopes, int64_t now_ms,
-                    bool override_hard,
+                    bool enforce, bool override_hard,
                     std::vector<std::pair<const std::string*, Entry*>>* out);
+  Status NotFound(UsageScope scope, std::string_view name,
+                  UsagePeriod period) const;
   BudgetStatus StatusOf(const Entry& e) const;
   void Undo(Admission& a);
 
@@ -149,6 +163,7 @@ class BudgetLedger {
   std::mutex mu_;
   std::map<std::string, Entry> entries_;  // By BudgetKey. Guarded by mu_.
   uint64_t last_alert_seq_ = 0;           // Guarded by mu_.
+  uint64_t last_generation_ = 0;          // Guarded by mu_.
   std::atomic<size_t> count_{0};          // entries_.size().
 };
 

@@ -78,7 +78,11 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       break;
     case Cf::kUsageTotals:
       // Totals are only ever merged on the write path (usage_totals.h).
+      // Hot keys (the store's, today's) take a merge per write: folding
+      // them in the memtable every 64 keeps a read of one a bounded number
+      // of operands, however many writes came since the last flush.
       cfo.merge_operator = NewTotalsMergeOperator();
+      cfo.max_successive_merges = 64;
       break;
     default:
       break;

@@ -470,6 +470,7 @@ EncodedRecord EncodeBudget(const StoredBudget& budget) {
   b.setEmergencyPercent(spec.emergency_percent);
   b.setLiftedThroughSeq(budget.lifted_through_seq);
   b.setCreatedMs(budget.created_ms);
+  b.setGeneration(budget.generation);
   return Flatten(message);
 }
 
@@ -493,6 +494,7 @@ Result<StoredBudget> DecodeBudget(std::string_view key,
         spec.emergency_percent = r.getEmergencyPercent();
         budget->lifted_through_seq = r.getLiftedThroughSeq();
         budget->created_ms = r.getCreatedMs();
+        budget->generation = r.getGeneration();
         return true;
       });
 }
@@ -511,6 +513,7 @@ EncodedRecord EncodeAlert(const BudgetAlert& a) {
   b.setSpentMicros(a.spent_micros);
   b.setSession(capnp::Data::Reader(a.session.bytes().data(), SessionId::kBytes));
   b.setRaisedMs(a.raised_ms);
+  b.setBudgetGeneration(a.budget_generation);
   return Flatten(message);
 }
 
@@ -542,6 +545,7 @@ Result<BudgetAlert> DecodeAlert(std::string_view key, std::string_view bytes) {
         std::memcpy(raw.data(), session.begin(), raw.size());
         a->session = SessionId::FromBytes(raw);
         a->raised_ms = r.getRaisedMs();
+        a->budget_generation = r.getBudgetGeneration();
         return true;
       });
 }

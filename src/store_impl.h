@@ -5,6 +5,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -323,10 +324,16 @@ class StoreImpl final : public Store, private BudgetReader {
   static std::optional<UsageSpec> ImplicitUsage(const TurnUsage& usage);
   // Under the session's lock: adds the records of `specs` for turn `turn`
   // (0: none) of `s` to `batch`, with their usage ids, totals and the
-  // alerts they raise; refuses (BudgetExceeded) what a budget forbids.
+  // alerts they raise. With `enforce_budgets` (new work, not the
+  // completion of a turn already begun), refuses (BudgetExceeded) what a
+  // budget forbids.
   Status AddUsage(Session& s, uint64_t turn, std::span<const UsageSpec> specs,
-                  const WriteOptions& wo, rocksdb::WriteBatch& batch,
-                  UsageWrite& out);
+                  bool enforce_budgets, const WriteOptions& wo,
+                  rocksdb::WriteBatch& batch, UsageWrite& out);
+  // The time usage is recorded at: the clock, but never earlier than any
+  // usage time before, so that a clock stepped back neither files spending
+  // in a period that ended nor leaves budgets unenforced until it catches up.
+  int64_t UsageNow();
   // After the write of `w` was acknowledged: keeps its spend, feeds the
   // rate windows and delivers its alerts. Call with no lock held.
   void FinishUsage(UsageWrite& w);
@@ -336,6 +343,9 @@ class StoreImpl final : public Store, private BudgetReader {
   // Refuses (BudgetExceeded) beginning work in `s`'s scopes, per the
   // budgets and `wo`.
   Status CheckBudgets(const Session& s, const WriteOptions& wo);
+  // Writes (or, for null, deletes) a budget's record in meta.
+  Status PersistBudget(const std::string& key, const StoredBudget* budget,
+                       const WriteOptions& wo);
   // Loads prices, budgets and alerts at open.
   Status LoadUsageState();
   // BudgetReader.
@@ -401,6 +411,7 @@ class StoreImpl final : public Store, private BudgetReader {
   std::mutex set_price_mu_;  // Numbers price versions one at a time.
   BudgetLedger budgets_{this};
   std::unique_ptr<RateWindows> rates_;
+  std::atomic<int64_t> usage_clock_ms_{0};
   UsageIdLocks usage_id_locks_;
   // AcquireLease waiters sleep on lease_cv_; every release bumps
   // lease_releases_ (guarded by lease_mu_) and wakes them.

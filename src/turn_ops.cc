@@ -138,8 +138,8 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
     if (usage != nullptr) {
       if (implicit_usage) {
         AGENTLOG_RETURN_IF_ERROR(AddUsage(s, t.number,
-                                          std::span(&*implicit_usage, 1), wo,
-                                          batch, usage_write));
+                                          std::span(&*implicit_usage, 1), true,
+                                          wo, batch, usage_write));
       }
       t.usage = usage_write.sum;
       AGENTLOG_RETURN_IF_ERROR(AddToSessionTotals(s, t.usage));
@@ -248,7 +248,7 @@ Result<Turn> StoreImpl::CompleteValidated(
             t.output.assign(output.begin(), output.end());
             if (!usage.empty()) {
               AGENTLOG_RETURN_IF_ERROR(
-                  AddUsage(s, number, usage, wo, batch, usage_write));
+                  AddUsage(s, number, usage, false, wo, batch, usage_write));
             }
             t.usage = usage_write.sum;
             return Status::OK();

@@ -60,10 +60,12 @@ std::string BudgetKey(UsageScope scope, UsagePeriod period,
 }
 
 std::string AlertKey(UsageScope scope, UsagePeriod period, uint32_t index,
-                     BudgetThreshold threshold, std::string_view name) {
+                     BudgetThreshold threshold, uint64_t generation,
+                     std::string_view name) {
   std::string out = TotalsPrefix(scope, period);
   AppendU32(&out, index);
   out.push_back(static_cast<char>(threshold));
+  AppendU64(&out, generation);
   out.append(name);
   return out;
 }

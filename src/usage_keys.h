@@ -35,9 +35,11 @@ std::string BudgetKey(UsageScope scope, UsagePeriod period,
 inline constexpr std::string_view kBudgetKeyPrefix = "budget/";
 
 // An alert, in `alerts`: scope byte, period byte, period index (u32 BE),
-// threshold byte, name. At most one per budget, period and threshold.
+// threshold byte, budget generation (u64 BE), name. At most one per
+// budget generation, period and threshold.
 std::string AlertKey(UsageScope scope, UsagePeriod period, uint32_t index,
-                     BudgetThreshold threshold, std::string_view name);
+                     BudgetThreshold threshold, uint64_t generation,
+                     std::string_view name);
 
 // A price version, in `meta`: "price/", model length (u32 BE), model,
 // version (u32 BE). Every version of a model is one contiguous range.

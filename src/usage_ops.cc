@@ -23,14 +23,16 @@ namespace {
 constexpr std::string_view kDefaultOperation = "call";
 constexpr std::string_view kTurnOperation = "turn";
 
-// Where a session's spending counts for budgets: the store, the session,
-// its agent and each of its tags. The views point into `s` and `id_text`.
-std::vector<SpendScope> BudgetScopes(const Session& s,
-                                     const std::string& id_text) {
+// Where a session's spending counts: the store, the session, its agent and
+// each of its tags (the scopes budgets apply to). The views point into the
+// arguments.
+std::vector<SpendScope> SessionScopes(const std::string& id_text,
+                                      std::string_view agent,
+                                      const std::vector<std::string>& tags) {
   std::vector<SpendScope> scopes = {{UsageScope::kStore, ""},
                                     {UsageScope::kSession, id_text},
-                                    {UsageScope::kAgent, s.agent}};
-  for (const std::string& tag : s.tags) {
+                                    {UsageScope::kAgent, agent}};
+  for (const std::string& tag : tags) {
     scopes.push_back({UsageScope::kTag, tag});
   }
   return scopes;
@@ -56,6 +58,15 @@ Status ValidateTotalsQuery(UsageScope scope, UsagePeriod period) {
         UsageScopeName(scope), UsagePeriodName(period)));
   }
   return Status::OK();
+}
+
+// Converts a projection to an integer, clamping what a tiny rate against a
+// large remainder (or the reverse) makes of it.
+int64_t ClampToInt64(double v) {
+  constexpr double kMax = 9.2e18;  // Just under INT64_MAX, exactly a double.
+  if (!(v > -kMax)) return -static_cast<int64_t>(kMax);
+  if (v > kMax) return static_cast<int64_t>(kMax);
+  return static_cast<int64_t>(v);
 }
 
 Status CheckedAdd(int64_t& sum, int64_t add, std::string_view what) {
@@ -149,12 +160,22 @@ Result<std::optional<UsageRecord>> StoreImpl::FindUsageById(
   return std::optional<UsageRecord>(std::move(found));
 }
 
+int64_t StoreImpl::UsageNow() {
+  const int64_t now = Now();
+  int64_t seen = usage_clock_ms_.load(std::memory_order_relaxed);
+  while (now > seen && !usage_clock_ms_.compare_exchange_weak(seen, now)) {
+  }
+  return std::max(now, seen);
+}
+
 Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                            std::span<const UsageSpec> specs,
-                           const WriteOptions& wo, rocksdb::WriteBatch& batch,
-                           UsageWrite& w) {
-  w.now_ms = Now();
+                           bool enforce_budgets, const WriteOptions& wo,
+                           rocksdb::WriteBatch& batch, UsageWrite& w) {
+  w.now_ms = UsageNow();
   w.session_name = s.id.ToString();
+  const std::vector<SpendScope> scopes =
+      SessionScopes(w.session_name, s.agent, s.tags);
   const uint32_t day = PeriodIndex(UsagePeriod::kDay, w.now_ms);
   const uint32_t month = PeriodIndex(UsagePeriod::kMonth, w.now_ms);
   TotalsDeltas deltas;
@@ -215,7 +236,7 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
     }
     AGENTLOG_RETURN_IF_ERROR(CheckedAdd(cost, u.cost_micros, "cost"));
     s.usage_records = u.seq;
-    s.context_tokens = u.tokens.total();
+    if (spec.in_context) s.context_tokens = u.tokens.total();
     w.sum.tokens.input += u.tokens.input;
     w.sum.tokens.output += u.tokens.output;
     w.sum.tokens.cache_read += u.tokens.cache_read;
@@ -237,10 +258,9 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                             .tokens = u.tokens,
                             .cost_micros = u.cost_micros,
                             .saved_micros = u.saved_micros};
-    add_totals(UsageScope::kStore, "", delta);
-    add_totals(UsageScope::kSession, w.session_name, delta);
-    add_totals(UsageScope::kAgent, s.agent, delta);
-    for (const std::string& tag : s.tags) add_totals(UsageScope::kTag, tag, delta);
+    for (const SpendScope& scope : scopes) {
+      add_totals(scope.scope, scope.name, delta);
+    }
     add_totals(UsageScope::kModel, u.model, delta);
     add_totals(UsageScope::kOperation, u.operation, delta);
     wrote = true;
@@ -248,16 +268,15 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
   if (!wrote) return Status::OK();
 
   AGENTLOG_ASSIGN_OR_RETURN(
-      w.admission,
-      budgets_.Admit(BudgetScopes(s, w.session_name), cost, w.now_ms,
-                     wo.override_budget, s.id));
+      w.admission, budgets_.Admit(scopes, cost, w.now_ms, enforce_budgets,
+                                  wo.override_budget, s.id));
   for (const BudgetAlert& a : w.admission.alerts()) {
     const EncodedRecord record = EncodeAlert(a);
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Put(handle(Cf::kAlerts),
                   AlertKey(a.scope, a.period,
                            PeriodIndex(a.period, a.period_start_ms),
-                           a.threshold, a.name),
+                           a.threshold, a.budget_generation, a.name),
                   rocksdb::Slice(record.bytes())),
         "batch alert"));
   }
@@ -271,13 +290,10 @@ void StoreImpl::FinishUsage(UsageWrite& w) {
   w.admission.Commit();
   for (const RecordUsageResult& r : w.results) {
     if (r.duplicate) continue;
-    std::vector<SpendScope> scopes = {
-        {UsageScope::kStore, ""},
-        {UsageScope::kSession, w.session_name},
-        {UsageScope::kAgent, w.agent},
-        {UsageScope::kModel, r.record.model},
-        {UsageScope::kOperation, r.record.operation}};
-    for (const std::string& tag : w.tags) scopes.push_back({UsageScope::kTag, tag});
+    std::vector<SpendScope> scopes =
+        SessionScopes(w.session_name, w.agent, w.tags);
+    scopes.push_back({UsageScope::kModel, r.record.model});
+    scopes.push_back({UsageScope::kOperation, r.record.operation});
     rates_->Record(scopes, w.now_ms, r.record.tokens.total());
   }
   if (options_.alert_listener) {
@@ -288,7 +304,8 @@ void StoreImpl::FinishUsage(UsageWrite& w) {
 Status StoreImpl::CheckBudgets(const Session& s, const WriteOptions& wo) {
   if (budgets_.empty()) return Status::OK();
   const std::string id_text = s.id.ToString();
-  return budgets_.Check(BudgetScopes(s, id_text), Now(), wo.override_budget);
+  return budgets_.Check(SessionScopes(id_text, s.agent, s.tags), UsageNow(),
+                        wo.override_budget);
 }
 
 Result<RecordUsageResult> StoreImpl::RecordUsage(const SessionId& id,
@@ -302,7 +319,7 @@ Result<RecordUsageResult> StoreImpl::RecordUsage(const SessionId& id,
   AGENTLOG_RETURN_IF_ERROR(MutateSession(
       id, wo, false,
       [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
-        AGENTLOG_RETURN_IF_ERROR(AddUsage(s, 0, specs, wo, batch, w));
+        AGENTLOG_RETURN_IF_ERROR(AddUsage(s, 0, specs, true, wo, batch, w));
         return !w.results[0].duplicate;
       },
       nullptr, 1024));
@@ -432,18 +449,28 @@ Result<bool> StoreImpl::AlertRaised(std::string_view alert_key) {
   return true;
 }
 
+Status StoreImpl::PersistBudget(const std::string& key,
+                                const StoredBudget* budget,
+                                const WriteOptions& wo) {
+  rocksdb::WriteBatch batch;
+  if (budget == nullptr) {
+    batch.Delete(handle(Cf::kMeta), key).PermitUncheckedError();
+  } else {
+    const EncodedRecord record = EncodeBudget(*budget);
+    batch.Put(handle(Cf::kMeta), key, rocksdb::Slice(record.bytes()))
+        .PermitUncheckedError();
+  }
+  return FromRocksDB(WriteRaw(&batch, wo), "write budget");
+}
+
 Result<BudgetStatus> StoreImpl::SetBudget(const BudgetSpec& spec,
                                           const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   AGENTLOG_RETURN_IF_ERROR(ValidateBudgetSpec(options_, spec));
-  return budgets_.Set(
-      spec, Now(), [&](const std::string& key, const StoredBudget* budget) {
-        rocksdb::WriteBatch batch;
-        const EncodedRecord record = EncodeBudget(*budget);
-        batch.Put(handle(Cf::kMeta), key, rocksdb::Slice(record.bytes()))
-            .PermitUncheckedError();
-        return FromRocksDB(WriteRaw(&batch, wo), "write budget");
-      });
+  return budgets_.Set(spec, UsageNow(),
+                      [&](const std::string& key, const StoredBudget* budget) {
+                        return PersistBudget(key, budget, wo);
+                      });
 }
 
 Status StoreImpl::RemoveBudget(UsageScope scope, std::string_view name,
@@ -452,15 +479,14 @@ Status StoreImpl::RemoveBudget(UsageScope scope, std::string_view name,
   AGENTLOG_RETURN_IF_ERROR(ValidateBudgetScope(options_, scope, name));
   AGENTLOG_RETURN_IF_ERROR(ValidatePeriod(period));
   return budgets_.Remove(
-      scope, name, period, [&](const std::string& key, const StoredBudget*) {
-        rocksdb::WriteBatch batch;
-        batch.Delete(handle(Cf::kMeta), key).PermitUncheckedError();
-        return FromRocksDB(WriteRaw(&batch, wo), "delete budget");
+      scope, name, period,
+      [&](const std::string& key, const StoredBudget* budget) {
+        return PersistBudget(key, budget, wo);
       });
 }
 
 Result<std::vector<BudgetStatus>> StoreImpl::ListBudgets() {
-  return budgets_.List(Now());
+  return budgets_.List(UsageNow());
 }
 
 Result<BudgetStatus> StoreImpl::LiftBudgetBlock(UsageScope scope,
@@ -471,13 +497,9 @@ Result<BudgetStatus> StoreImpl::LiftBudgetBlock(UsageScope scope,
   AGENTLOG_RETURN_IF_ERROR(ValidateBudgetScope(options_, scope, name));
   AGENTLOG_RETURN_IF_ERROR(ValidatePeriod(period));
   return budgets_.Lift(
-      scope, name, period, Now(),
+      scope, name, period, UsageNow(),
       [&](const std::string& key, const StoredBudget* budget) {
-        rocksdb::WriteBatch batch;
-        const EncodedRecord record = EncodeBudget(*budget);
-        batch.Put(handle(Cf::kMeta), key, rocksdb::Slice(record.bytes()))
-            .PermitUncheckedError();
-        return FromRocksDB(WriteRaw(&batch, wo), "write budget");
+        return PersistBudget(key, budget, wo);
       });
 }
 
@@ -512,7 +534,7 @@ Result<BudgetProjection> StoreImpl::ProjectBudget(UsageScope scope,
         "window is {} hours; allowed range is 1 to 744 (31 days)",
         window.count()));
   }
-  const int64_t now = Now();
+  const int64_t now = UsageNow();
   BudgetProjection p;
   AGENTLOG_ASSIGN_OR_RETURN(p.status, budgets_.Get(scope, name, period, now));
   // Whole UTC days from the one the window starts in through today.
@@ -534,14 +556,14 @@ Result<BudgetProjection> StoreImpl::ProjectBudget(UsageScope scope,
     const double hours_left =
         static_cast<double>(PeriodEndMs(period, index) - now) / kMsPerHour;
     p.projected_period_end_micros =
-        p.status.spent_micros +
-        static_cast<int64_t>(p.burn_rate_per_hour * hours_left);
+        ClampToInt64(static_cast<double>(p.status.spent_micros) +
+                     p.burn_rate_per_hour * hours_left);
   }
   const int64_t hard = ThresholdMicros(p.status.spec, BudgetThreshold::kHard);
   if (p.status.spent_micros >= hard) {
     p.time_to_hard_limit = std::chrono::milliseconds(0);
   } else if (p.burn_rate_per_hour > 0) {
-    p.time_to_hard_limit = std::chrono::milliseconds(static_cast<int64_t>(
+    p.time_to_hard_limit = std::chrono::milliseconds(ClampToInt64(
         static_cast<double>(hard - p.status.spent_micros) /
         p.burn_rate_per_hour * kMsPerHour));
   }
@@ -598,32 +620,51 @@ Result<RateDecision> StoreImpl::CheckRate(UsageScope scope,
 
 Status StoreImpl::LoadUsageState() {
   rates_ = std::make_unique<RateWindows>(options_.max_rate_window);
-  rocksdb::ColumnFamilyHandle* meta = handle(Cf::kMeta);
-  if (meta != nullptr) {
+  // A record that does not decode stops a writable open: a budget or price
+  // it cannot read, it cannot apply. A read-only open goes on without it
+  // (listed in the recovery report) so that an operator can look.
+  auto tolerate = [&](const Status& s) {
+    if (s.ok() || mode_ == AccessMode::kReadWrite) return s;
+    report_.corrupt_records.push_back(s.message());
+    return Status::OK();
+  };
+  auto scan = [&](Cf cf, std::string_view prefix, auto load) -> Status {
+    rocksdb::ColumnFamilyHandle* h = handle(cf);
+    if (h == nullptr) return Status::OK();
     std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), meta));
-    for (it->Seek(kBudgetKeyPrefix);
-         it->Valid() && it->key().starts_with(kBudgetKeyPrefix); it->Next()) {
-      AGENTLOG_ASSIGN_OR_RETURN(const StoredBudget b,
-                                DecodeBudget(it->key().ToStringView(),
-                                             it->value().ToStringView()));
-      budgets_.Load(b);
+        db_->NewIterator(rocksdb::ReadOptions(), h));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      AGENTLOG_RETURN_IF_ERROR(
+          tolerate(load(it->key().ToStringView(), it->value().ToStringView())));
     }
-    for (it->Seek(kPriceKeyPrefix);
-         it->Valid() && it->key().starts_with(kPriceKeyPrefix); it->Next()) {
-      AGENTLOG_ASSIGN_OR_RETURN(const PriceVersion p,
-                                DecodePrice(it->key().ToStringView(),
-                                            it->value().ToStringView()));
-      prices_.Add(p);
-    }
-    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan meta"));
-  }
-  // Alerts are few (at most three per budget and period): a full scan
-  // finds the newest seq and each budget's newest emergency.
-  AGENTLOG_ASSIGN_OR_RETURN(const std::vector<BudgetAlert> alerts,
-                            ListAlerts());
-  for (const BudgetAlert& a : alerts) budgets_.NoteAlert(a);
-  return Status::OK();
+    return FromRocksDB(it->status(), fmt::format("scan {}", CfName(cf)));
+  };
+  AGENTLOG_RETURN_IF_ERROR(scan(
+      Cf::kMeta, kBudgetKeyPrefix,
+      [&](std::string_view key, std::string_view value) -> Status {
+        AGENTLOG_ASSIGN_OR_RETURN(const StoredBudget b, DecodeBudget(key, value));
+        budgets_.Load(b);
+        return Status::OK();
+      }));
+  AGENTLOG_RETURN_IF_ERROR(scan(
+      Cf::kMeta, kPriceKeyPrefix,
+      [&](std::string_view key, std::string_view value) -> Status {
+        AGENTLOG_ASSIGN_OR_RETURN(const PriceVersion p, DecodePrice(key, value));
+        prices_.Add(p);
+        return Status::OK();
+      }));
+  // Every alert: the newest seq and each budget's newest emergency. Alerts
+  // are few (at most three per budget generation and period: a thousand
+  // budgets with daily periods make about a million a year, a second of
+  // open time; retention of old alerts is future work).
+  return scan(Cf::kAlerts, "",
+              [&](std::string_view key, std::string_view value) -> Status {
+                AGENTLOG_ASSIGN_OR_RETURN(const BudgetAlert a,
+                                          DecodeAlert(key, value));
+                budgets_.NoteAlert(a);
+                return Status::OK();
+              });
 }
 
 }  // namespace agentlog::internal

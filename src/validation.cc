@@ -264,10 +264,10 @@ Status ValidateMessages(const Options& o, std::span<const Message> msgs,
 
 Status ValidateUsage(const TurnUsage& usage) {
   AGENTLOG_RETURN_IF_ERROR(ValidateTokens(usage.tokens, "TurnUsage::tokens"));
-  if (usage.cost_micros < 0 || usage.cost_micros > kMaxCostMicros) {
+  if (usage.cost_micros < 0 || usage.cost_micros > kMaxCallCostMicros) {
     return Status::InvalidArgument(fmt::format(
         "TurnUsage::cost_micros is {}; allowed range is 0 to {}",
-        usage.cost_micros, kMaxCostMicros));
+        usage.cost_micros, kMaxCallCostMicros));
   }
   return Status::OK();
 }
@@ -305,10 +305,10 @@ Status ValidateUsageSpec(const Options& o, const UsageSpec& spec) {
                                      false));
   AGENTLOG_RETURN_IF_ERROR(ValidateTokens(spec.tokens, "UsageSpec::tokens"));
   if (spec.cost_micros &&
-      (*spec.cost_micros < 0 || *spec.cost_micros > kMaxCostMicros)) {
+      (*spec.cost_micros < 0 || *spec.cost_micros > kMaxCallCostMicros)) {
     return Status::InvalidArgument(fmt::format(
         "UsageSpec::cost_micros is {}; allowed range is 0 to {}",
-        *spec.cost_micros, kMaxCostMicros));
+        *spec.cost_micros, kMaxCallCostMicros));
   }
   return Status::OK();
 }

@@ -337,6 +337,12 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
          return St(st->RecordUsage(s.id, {.cost_micros = -5}));
        },
        Code::kInvalidArgument, "UsageSpec::cost_micros"},
+      {"host cost over the limit",
+       [&](Store* st, const Session& s) {
+         return St(st->RecordUsage(
+             s.id, {.cost_micros = internal::kMaxCallCostMicros + 1}));
+       },
+       Code::kInvalidArgument, "UsageSpec::cost_micros"},
       {"message id too long",
        [&](Store* st, const Session& s) {
          return St(st->RecordUsage(

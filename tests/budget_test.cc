@@ -97,6 +97,104 @@ TEST_F(BudgetTest, HardThresholdRefusesSpendingAndWritesNothing) {
             Code::kBudgetExceeded);
 }
 
+TEST_F(BudgetTest, TurnsBegunBeforeTheLimitStillComplete) {
+  const Session s = MakeSession();
+  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
+                               .period = UsagePeriod::kLifetime,
+                               .limit_micros = 100})
+                .status());
+  std::vector<uint64_t> begun;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(BeginTurnResult t,
+                         store_->BeginTurn(s.id, "", UserInput("q")));
+    begun.push_back(t.turn.number);
+  }
+  // The first completion crosses the limit; the model already answered the
+  // other two, so their responses and usage are kept too.
+  for (uint64_t n : begun) {
+    ASSERT_OK(store_->CompleteTurn(s.id, n, AssistantOutput("a"), {{1, 1, 0, 0}, 80})
+                  .status());
+  }
+  EXPECT_EQ(StoreSpent(), 240);
+  // Emergency (120 %) was crossed: new work is blocked, overrides too.
+  WriteOptions override;
+  override.override_budget = true;
+  EXPECT_EQ(store_->BeginTurn(s.id, "", UserInput("q"), override).status().code(),
+            Code::kBudgetExceeded);
+  ASSERT_EQ(Delivered().size(), 3u);
+  EXPECT_EQ(Delivered()[2].threshold, BudgetThreshold::kEmergency);
+  EXPECT_EQ(Delivered()[2].spent_micros, 160);
+}
+
+TEST_F(BudgetTest, ChangingABudgetStartsItsAlertsAfreshSettingItAgainDoesNot) {
+  const Session s = MakeSession("bot");
+  const BudgetSpec spec{.scope = UsageScope::kAgent,
+                        .name = "bot",
+                        .period = UsagePeriod::kLifetime,
+                        .limit_micros = 100};
+  ASSERT_OK_AND_ASSIGN(BudgetStatus first, store_->SetBudget(spec));
+  WriteOptions override;
+  override.override_budget = true;
+  ASSERT_OK(store_->RecordUsage(s.id, Costing(130), override).status());
+  ASSERT_EQ(Delivered().size(), 3u);  // Soft, hard, emergency: blocked.
+  EXPECT_EQ(store_->RecordUsage(s.id, Costing(1), override).status().code(),
+            Code::kBudgetExceeded);
+
+  // A host that sets its budgets at every start changes nothing.
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(BudgetStatus again, store_->SetBudget(spec));
+  EXPECT_EQ(again.generation, first.generation);
+  EXPECT_TRUE(again.blocked);
+  EXPECT_EQ(store_->RecordUsage(s.id, Costing(1), override).status().code(),
+            Code::kBudgetExceeded);
+
+  // Raising the limit is a new budget: no block, and its thresholds fire
+  // when spending crosses them.
+  BudgetSpec raised = spec;
+  raised.limit_micros = 200;
+  ASSERT_OK_AND_ASSIGN(BudgetStatus changed, store_->SetBudget(raised));
+  EXPECT_GT(changed.generation, first.generation);
+  EXPECT_FALSE(changed.blocked);
+  EXPECT_EQ(changed.spent_micros, 130);
+  ASSERT_OK(store_->RecordUsage(s.id, Costing(40)).status());  // 170: soft.
+  ASSERT_EQ(Delivered().size(), 4u);
+  EXPECT_EQ(Delivered()[3].threshold, BudgetThreshold::kSoft);
+  EXPECT_EQ(Delivered()[3].budget_generation, changed.generation);
+  Reopen();  // Still once.
+  ASSERT_OK(store_->RecordUsage(s.id, Costing(1)).status());
+  EXPECT_EQ(Delivered().size(), 4u);
+
+  // Removed and set again: a fresh budget.
+  ASSERT_OK(store_->RemoveBudget(UsageScope::kAgent, "bot", UsagePeriod::kLifetime));
+  ASSERT_OK_AND_ASSIGN(BudgetStatus fresh, store_->SetBudget(spec));
+  EXPECT_GT(fresh.generation, changed.generation);
+  EXPECT_FALSE(fresh.blocked);
+}
+
+TEST_F(BudgetTest, AClockSteppedBackStillEnforcesTheCurrentDay) {
+  const Session s = MakeSession();
+  clock_->Set(kJan31Late + kHour + kHour);  // 01:00, February 1.
+  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
+                               .period = UsagePeriod::kDay,
+                               .limit_micros = 100})
+                .status());
+  ASSERT_OK(store_->RecordUsage(s.id, Costing(100)).status());
+  clock_->Set(kJan31Late);  // NTP steps back into January 31.
+  EXPECT_EQ(store_->RecordUsage(s.id, Costing(1)).status().code(),
+            Code::kBudgetExceeded);
+  ASSERT_OK_AND_ASSIGN(BeginTurnResult t,
+                       store_->BeginTurn(s.id, "", UserInput("q"),
+                                         {.override_budget = true}));
+  ASSERT_OK(store_->CompleteTurn(s.id, t.turn.number, AssistantOutput("a"),
+                                 {{1, 0, 0, 0}, 5})
+                .status());
+  // The spending is filed under February 1, not the day that ended.
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRecord> records, store_->ListUsage(s.id));
+  EXPECT_EQ(records.back().recorded_ms, kJan31Late + 2 * kHour);
+  ASSERT_OK_AND_ASSIGN(std::vector<BudgetStatus> budgets, store_->ListBudgets());
+  EXPECT_EQ(budgets[0].spent_micros, 105);
+}
+
 TEST_F(BudgetTest, AlertsFireOncePerThresholdAndPeriodAcrossRestarts) {
   const Session s = MakeSession();
   ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,

@@ -213,7 +213,7 @@ TEST(BudgetLedgerTest, RolledBackAdmissionsTakeTheirSpendAndAlertsBack) {
   const SpendScope store[] = {{UsageScope::kStore, ""}};
   const SessionId id = SessionId::Generate(1);
   {
-    auto a = ledger.Admit(store, 90, 0, false, id);
+    auto a = ledger.Admit(store, 90, 0, true, false, id);
     ASSERT_TRUE(a.ok());
     EXPECT_EQ(a->alerts().size(), 1u);  // Soft.
     // Not committed: the write "failed".
@@ -222,17 +222,19 @@ TEST(BudgetLedgerTest, RolledBackAdmissionsTakeTheirSpendAndAlertsBack) {
   ASSERT_TRUE(status.ok());
   EXPECT_EQ((*status)[0].spent_micros, 0);
   // The soft alert is raised again by the next crossing.
-  auto b = ledger.Admit(store, 85, 0, false, id);
+  auto b = ledger.Admit(store, 85, 0, true, false, id);
   ASSERT_TRUE(b.ok());
   ASSERT_EQ(b->alerts().size(), 1u);
   EXPECT_EQ(b->alerts()[0].threshold, BudgetThreshold::kSoft);
   b->Commit();
-  auto c = ledger.Admit(store, 1000, 0, false, id);  // Crosses all the rest.
+  auto c = ledger.Admit(store, 1000, 0, true, false, id);  // Crosses all the rest.
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->alerts().size(), 2u);
   c->Commit();
-  EXPECT_EQ(ledger.Admit(store, 1, 0, true, id).status().code(),
-            Code::kBudgetExceeded);  // Blocked: override or not.
+  EXPECT_EQ(ledger.Admit(store, 1, 0, true, true, id).status().code(),
+            Code::kBudgetExceeded);  // Blocked: override or not...
+  auto completion = ledger.Admit(store, 1, 0, false, false, id);
+  EXPECT_TRUE(completion.ok());  // ...but work already begun completes.
   EXPECT_EQ(ThresholdMicros({.limit_micros = 3, .soft_percent = 50}, BudgetThreshold::kSoft), 2);
 }
 

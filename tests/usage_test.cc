@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include "agentlog/store.h"
 #include "keys.h"
@@ -304,6 +306,47 @@ TEST_F(UsageTest, VerifyFindsAMissingUsageRecord) {
   EXPECT_EQ(report.problems[1].column_family, "usage_ids");  // "b" dangles.
 }
 
+TEST_F(UsageTest, ACorruptAlertStopsAWritableOpenButNotAReadOnlyOne) {
+  auto* impl = static_cast<internal::StoreImpl*>(store_.get());
+  ASSERT_TRUE(impl->db()
+                  ->Put(rocksdb::WriteOptions(),
+                        impl->handle(internal::Cf::kAlerts), "k", "garbage!")
+                  .ok());
+  Close();
+  auto read_only = Store::OpenReadOnly(options_, path());
+  ASSERT_TRUE(read_only.ok()) << read_only.status().ToString();
+  ASSERT_EQ((*read_only)->recovery_report().corrupt_records.size(), 1u);
+  EXPECT_NE((*read_only)->recovery_report().corrupt_records[0].find("alerts/"),
+            std::string::npos);
+  read_only->reset();
+  EXPECT_EQ(Store::Open(options_, path()).status().code(), Code::kCorruption);
+}
+
+TEST_F(UsageTest, ConcurrentRecordersOfTheSameIdsCountEachOnce) {
+  constexpr int kThreads = 8;
+  constexpr int kIds = 200;
+  std::vector<Session> sessions;
+  for (int i = 0; i < kThreads; ++i) sessions.push_back(MakeSession());
+  std::atomic<int> written{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kIds; ++i) {
+        // Every thread records every id, each in its own order and session.
+        const int id = (i * (2 * t + 1)) % kIds;
+        auto r = store_->RecordUsage(
+            sessions[t].id, Spec("shared-" + std::to_string(id), "m", {1, 0, 0, 0}));
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        if (!r->duplicate) ++written;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(written.load(), kIds);
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, static_cast<uint64_t>(kIds));
+  EXPECT_EQ(Stored(*store_), BruteForce(*store_));
+}
+
 TEST_F(UsageTest, ContextWindowPrediction) {
   SessionSpec spec;
   spec.agent = "a";
@@ -321,6 +364,12 @@ TEST_F(UsageTest, ContextWindowPrediction) {
   ASSERT_OK_AND_ASSIGN(p, store_->PredictOverflow(s.id, 250));
   EXPECT_FALSE(p.fits);
   EXPECT_EQ(p.overflow_tokens, 50u);
+  // A call beside the conversation leaves the context alone.
+  UsageSpec embed = Spec("", "embedder", {5000, 0, 0, 0}, "embed");
+  embed.in_context = false;
+  ASSERT_OK(store_->RecordUsage(s.id, embed).status());
+  ASSERT_OK_AND_ASSIGN(p, store_->PredictOverflow(s.id, 0));
+  EXPECT_EQ(p.current_tokens, 800u);
   const Session unknown = MakeSession();
   EXPECT_EQ(store_->PredictOverflow(unknown.id, 1).status().code(),
             Code::kFailedPrecondition);

@@ -51,9 +51,13 @@ struct UsageSpec {
   // recorded as "call". At most Options::max_name_bytes, valid UTF-8.
   std::string operation;
   TokenCounts tokens;
-  // The cost as the host computed it, in micro-dollars (0 to 2^62). Empty:
+  // The cost as the host computed it, in micro-dollars (0 to 2^50). Empty:
   // the store prices the call with the model's price in effect now.
   std::optional<int64_t> cost_micros;
+  // The call carried the session's conversation: its four token counts
+  // become Session::context_tokens (PredictOverflow). False for calls
+  // beside the conversation (an embedding, a classifier).
+  bool in_context = true;
 };
 
 // Where a usage record's cost came from. Values are persistent.
@@ -88,7 +92,9 @@ struct UsageRecord {
 struct RecordUsageResult {
   UsageRecord record;
   // True when the message id was recorded before: `record` is that record
-  // and nothing was written.
+  // and nothing was written. (When that record's session has since been
+  // deleted, the id still counts once, and `record` holds only its
+  // session, seq and message id.)
   bool duplicate = false;
 };
 
@@ -140,6 +146,8 @@ struct UsageTotalsRow {
 
 // A spending limit on one scope (store, session, agent or tag) in one
 // period. Thresholds are percentages of the limit, strictly increasing.
+// A budget counts spending recorded since format 6, in its periods,
+// including spending recorded before the budget was set.
 struct BudgetSpec {
   UsageScope scope = UsageScope::kStore;
   std::string name;  // Empty for kStore; the session id's text for kSession.
@@ -147,15 +155,18 @@ struct BudgetSpec {
   int64_t limit_micros = 0;  // 1 to 2^62.
   // Crossing it raises an alert.
   uint32_t soft_percent = 80;
-  // Once spending reaches it, beginning a turn or recording usage in the
-  // scope is refused with BudgetExceeded, unless WriteOptions::
-  // override_budget. The call that crosses it is let through: usage is what
-  // a model already consumed, so the policy bounds recorded spend at the
-  // hard threshold plus one call.
+  // Once spending reaches it, new work in the scope (BeginTurn, AppendTurn,
+  // RecordUsage) is refused with BudgetExceeded, unless WriteOptions::
+  // override_budget. The call that crosses it is let through, and turns
+  // already begun still complete with their usage: usage is what a model
+  // already consumed. So recorded spend stays below the hard threshold plus
+  // the call that crosses it plus the turns in flight when it did.
   uint32_t hard_percent = 100;
-  // Crossing it raises an alert and blocks the scope, overrides included,
-  // until Store::LiftBudgetBlock.
+  // Crossing it raises an alert and blocks new work in the scope, overrides
+  // included, until Store::LiftBudgetBlock.
   uint32_t emergency_percent = 120;
+
+  friend bool operator==(const BudgetSpec&, const BudgetSpec&) = default;
 };
 
 // Budget thresholds. Values are persistent.
@@ -169,6 +180,8 @@ AGENTLOG_EXPORT std::string_view BudgetThresholdName(BudgetThreshold t);
 // A budget and where its scope stands in the current period.
 struct BudgetStatus {
   BudgetSpec spec;
+  // Changes whenever the limit or a threshold changes (Store::SetBudget).
+  uint64_t generation = 0;
   int64_t period_start_ms = 0;
   int64_t spent_micros = 0;  // In the current period.
   // Blocked by an emergency crossing not yet lifted.
@@ -189,6 +202,7 @@ struct BudgetAlert {
   int64_t spent_micros = 0;  // Including the usage that crossed it.
   SessionId session;          // Whose usage crossed it.
   int64_t raised_ms = 0;
+  uint64_t budget_generation = 0;  // BudgetStatus::generation then.
 };
 
 // Receives alerts once the write that raised them is acknowledged (as
