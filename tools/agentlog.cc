@@ -38,6 +38,13 @@ verbs:
                                    latest), checksum verified; -o - for stdout
   verify STORE                     check every record and checkpoint checksum
   leases STORE                     session leases: owner, fencing token, expiry
+  usage STORE [--session SESSION]  lifetime usage and cost of the store; of a
+                                   session, each usage record and the totals
+  costs STORE --by model|operation|session|agent|tag|day [--csv]
+                                   lifetime usage and cost per name (per UTC
+                                   day for day)
+  budgets STORE                    budgets and their current period's spend
+  alerts STORE                     budget thresholds crossed, oldest first
   backup STORE BACKUP_DIR          back the store up (incremental); for a
                                    store a service holds, use Store::Backup
   backups BACKUP_DIR [--verify] [--purge KEEP]
@@ -49,6 +56,7 @@ verbs:
 
 options:
   --json      JSON Lines instead of tables
+  --csv       CSV (RFC 4180) with a header line instead of a table (costs)
   -h, --help  this text
 
 exit codes: 0 ok, 1 error, 2 usage, 3 corruption found
@@ -77,6 +85,10 @@ const std::vector<Verb>& Verbs() {
       {"checkpoint", CmdCheckpoint, {}, 1, 2, {"output"}, {}},
       {"verify", CmdVerify, {}, 0, 0, {}, {}},
       {"leases", CmdLeases, {}, 0, 0, {}, {}},
+      {"usage", CmdUsage, {}, 0, 0, {"session"}, {}},
+      {"costs", CmdCosts, {}, 0, 0, {"by"}, {"csv"}},
+      {"budgets", CmdBudgets, {}, 0, 0, {}, {}},
+      {"alerts", CmdAlerts, {}, 0, 0, {}, {}},
       {"backup", CmdBackup, {}, 1, 1, {}, {}},
       {"backups", {}, CmdBackups, 0, 0, {"purge"}, {"verify"}},
       {"restore", {}, CmdRestore, 1, 1, {"id"}, {}},
@@ -95,6 +107,8 @@ Args ParseArgs(const Verb& verb, int argc, char** argv, int first) {
     if (arg == "-o") arg = "--output";
     if (arg == "--json") {
       args.json = true;
+    } else if (arg == "--csv" && Contains(verb.flags, "csv")) {
+      args.csv = true;
     } else if (arg.starts_with("--")) {
       std::string name(arg.substr(2));
       std::string value;
@@ -114,6 +128,9 @@ Args ParseArgs(const Verb& verb, int argc, char** argv, int first) {
     } else {
       args.positional.emplace_back(arg);
     }
+  }
+  if (args.json && args.csv) {
+    throw UsageError{"--json and --csv are exclusive; give one"};
   }
   const size_t n = args.positional.size();
   if (n < verb.min_positional || n > verb.max_positional) {

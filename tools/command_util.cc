@@ -27,18 +27,54 @@ SessionId ParseSession(const Args& args) {
   return *id;
 }
 
+namespace {
+
+// The UTC calendar time of `ms`, and its milliseconds past the second
+// (rounding down, also before 1970).
+struct tm UtcTime(int64_t ms, int* millis) {
+  int64_t secs = ms / 1000;
+  int64_t rest = ms % 1000;
+  if (rest < 0) {
+    rest += 1000;
+    --secs;
+  }
+  const time_t t = static_cast<time_t>(secs);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  if (millis != nullptr) *millis = static_cast<int>(rest);
+  return tm;
+}
+
+}  // namespace
+
 std::string Timestamp(int64_t ms) {
   if (ms <= 0) return "-";
-  const time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
+  const struct tm tm = UtcTime(ms, nullptr);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec);
 }
 
+std::string IsoTimestamp(int64_t ms) {
+  int millis = 0;
+  const struct tm tm = UtcTime(ms, &millis);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, millis);
+}
+
+std::string Date(int64_t ms) {
+  const struct tm tm = UtcTime(ms, nullptr);
+  return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday);
+}
+
 std::string Dollars(int64_t micros) {
-  return fmt::format("${}.{:06}", micros / 1'000'000, micros % 1'000'000);
+  // Unsigned, so that the most negative value has a magnitude too.
+  const uint64_t magnitude = micros < 0 ? 0 - static_cast<uint64_t>(micros)
+                                        : static_cast<uint64_t>(micros);
+  return fmt::format("{}${}.{:06}", micros < 0 ? "-" : "",
+                     magnitude / 1'000'000, magnitude % 1'000'000);
 }
 
 std::string Bytes(uint64_t n) {

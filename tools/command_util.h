@@ -36,7 +36,11 @@ SessionId ParseSession(const Args& args);
 
 // "2026-11-24 07:03:06Z"; "-" for 0.
 std::string Timestamp(int64_t ms);
-// "$1.234567".
+// ISO 8601 in UTC to the millisecond: "2026-11-24T07:03:06.123Z".
+std::string IsoTimestamp(int64_t ms);
+// The UTC date of `ms`: "2026-11-24".
+std::string Date(int64_t ms);
+// "$1.234567"; "-$0.000001" below zero.
 std::string Dollars(int64_t micros);
 // "1.5 MiB".
 std::string Bytes(uint64_t n);

@@ -23,6 +23,7 @@ struct Args {
   std::vector<std::string> positional;         // e.g. the session id
   std::map<std::string, std::string> options;  // --name value
   bool json = false;
+  // --csv: only verbs with "csv" among their flags take it.
   bool csv = false;
 
   std::optional<std::string> Get(const std::string& name) const {
@@ -55,6 +56,10 @@ int CmdCheckpoint(Store& store, const Args& args);
 int CmdVerify(Store& store, const Args& args);
 int CmdBackup(Store& store, const Args& args);
 int CmdLeases(Store& store, const Args& args);
+int CmdUsage(Store& store, const Args& args);
+int CmdCosts(Store& store, const Args& args);
+int CmdBudgets(Store& store, const Args& args);
+int CmdAlerts(Store& store, const Args& args);
 // These work on a backup directory, not on a store.
 int CmdBackups(std::string_view backup_dir, const Args& args);
 int CmdRestore(std::string_view backup_dir, const Args& args);

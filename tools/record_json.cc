@@ -4,12 +4,16 @@
 #include <fmt/format.h>
 #include <kj/exception.h>
 
+#include "checkpoint.capnp.h"
 #include "json_writer.h"
 #include "keys.h"
 #include "record_codec.h"
-#include "checkpoint.capnp.h"
 #include "session.capnp.h"
 #include "turn.capnp.h"
+#include "usage_json.h"
+#include "usage_keys.h"
+#include "usage_period.h"
+#include "usage_totals.h"
 
 namespace agentlog::tools {
 namespace {
@@ -40,6 +44,14 @@ Result<std::string> CapnpToJson(std::string_view bytes, std::string what) {
 Status BadKey(Cf cf, std::string_view key) {
   return Status::Corruption(fmt::format(
       "{} key {} is malformed", internal::CfName(cf), internal::Hex(key)));
+}
+
+// A record whose key says other than its value: the key is rebuilt from the
+// value and compared, as the key encodings have no parser of their own.
+Status KeyMismatch(Cf cf, std::string_view key) {
+  return Status::Corruption(fmt::format("{} key {} does not match its record",
+                                        internal::CfName(cf),
+                                        internal::Hex(key)));
 }
 
 }  // namespace
@@ -107,6 +119,37 @@ Result<std::string> RecordToJson(Cf cf, std::string_view key,
       break;
     }
     case Cf::kMeta: {
+      if (key.starts_with(internal::kPriceKeyPrefix)) {
+        Result<PriceVersion> p = internal::DecodePrice(key, value);
+        if (!p.ok()) return p.status();
+        if (internal::PriceKey(p->price.model, p->version) != key) {
+          return KeyMismatch(cf, key);
+        }
+        k.Add("name", internal::kPriceKeyPrefix)
+            .Add("model", p->price.model)
+            .Add("version", static_cast<uint64_t>(p->version));
+        v = PriceJson(*p);
+        break;
+      }
+      if (key.starts_with(internal::kBudgetKeyPrefix)) {
+        Result<internal::StoredBudget> b = internal::DecodeBudget(key, value);
+        if (!b.ok()) return b.status();
+        const BudgetSpec& spec = b->spec;
+        if (internal::BudgetKey(spec.scope, spec.period, spec.name) != key) {
+          return KeyMismatch(cf, key);
+        }
+        k.Add("name", internal::kBudgetKeyPrefix)
+            .Add("scope", UsageScopeName(spec.scope))
+            .Add("period", UsagePeriodName(spec.period))
+            .Add("budget", spec.name);
+        JsonObject o;
+        v = AddBudgetSpec(o, spec)
+                .Add("generation", b->generation)
+                .Add("created_ms", b->created_ms)
+                .Add("lifted_through_seq", b->lifted_through_seq)
+                .Finish();
+        break;
+      }
       k.Add("name", key);
       if (key == internal::kFormatVersionKey && value.size() == 8) {
         v = std::to_string(internal::DecodeU64(value));
@@ -115,6 +158,63 @@ Result<std::string> RecordToJson(Cf cf, std::string_view key,
         AppendJsonString(&hex, internal::Hex(value));
         v = hex;
       }
+      break;
+    }
+    case Cf::kUsage: {
+      auto parsed = internal::ParseNumberedKey(key);
+      if (!parsed) return BadKey(cf, key);
+      k.Add("session", parsed->session.ToString()).Add("seq", parsed->number);
+      Result<UsageRecord> u =
+          internal::DecodeUsageRecord(parsed->session, parsed->number, value);
+      if (!u.ok()) return u.status();
+      v = UsageRecordJson(*u);
+      break;
+    }
+    case Cf::kUsageIds: {
+      auto ref = internal::DecodeUsageRef(value);
+      if (!ref) {
+        return Status::Corruption(fmt::format("{} value of key {} is malformed",
+                                              internal::CfName(cf),
+                                              internal::Hex(key)));
+      }
+      k.Add("message_id", key);
+      v = JsonObject()
+              .Add("session", ref->session.ToString())
+              .Add("seq", ref->seq)
+              .Finish();
+      break;
+    }
+    case Cf::kUsageTotals: {
+      auto parsed = internal::ParseTotalsKey(key);
+      if (!parsed) return BadKey(cf, key);
+      k.Add("scope", UsageScopeName(parsed->scope))
+          .Add("period", UsagePeriodName(parsed->period))
+          .Add("period_index", static_cast<uint64_t>(parsed->index))
+          .Add("name", parsed->name);
+      Result<UsageTotals> totals = internal::DecodeTotals(
+          value,
+          fmt::format("{}/{}", internal::CfName(cf), internal::Hex(key)));
+      if (!totals.ok()) return totals.status();
+      JsonObject o;
+      v = AddTotals(o, *totals).Finish();
+      break;
+    }
+    case Cf::kAlerts: {
+      Result<BudgetAlert> a = internal::DecodeAlert(key, value);
+      if (!a.ok()) return a.status();
+      const uint32_t index =
+          internal::PeriodIndex(a->period, a->period_start_ms);
+      if (internal::AlertKey(a->scope, a->period, index, a->threshold,
+                             a->budget_generation, a->name) != key) {
+        return KeyMismatch(cf, key);
+      }
+      k.Add("scope", UsageScopeName(a->scope))
+          .Add("period", UsagePeriodName(a->period))
+          .Add("period_index", static_cast<uint64_t>(index))
+          .Add("threshold", BudgetThresholdName(a->threshold))
+          .Add("budget_generation", a->budget_generation)
+          .Add("name", a->name);
+      v = AlertJson(*a);
       break;
     }
     default: {

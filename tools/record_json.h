@@ -10,9 +10,13 @@
 namespace agentlog::tools {
 
 // One raw record of column family `cf` as a JSON object with its decoded key
-// and value: {"cf":"turns","key":{...},"value":{...}}. Cap'n Proto values
-// are printed by Cap'n Proto's JSON codec (64-bit integers as strings, Data
-// as hex). Errors: Corruption naming the record when it does not decode.
+// and value: {"cf":"turns","key":{...},"value":{...}}. Sessions, turns and
+// checkpoint headers are printed by Cap'n Proto's JSON codec (64-bit
+// integers as strings, Data as hex); the usage families, prices and budgets
+// as `agentlog usage`, `budgets` and `alerts` print them (usage_json.h).
+// Families with no decoder print key and value as hex strings.
+// Errors: Corruption naming the record when it does not decode, or when its
+// key does not match it.
 Result<std::string> RecordToJson(internal::Cf cf, std::string_view key,
                                  std::string_view value);
 
