@@ -182,13 +182,18 @@ class AGENTLOG_EXPORT Store {
   // Begins the next turn of `session` with `input`, status processing.
   // With a non-empty `idempotency_key` that already names a turn of this
   // session, returns that turn (replayed = true) and writes nothing.
-  // Errors: NotFound, FailedPrecondition (archived), InvalidArgument.
+  // Errors: NotFound, FailedPrecondition (archived), InvalidArgument,
+  // BudgetExceeded (a budget of the session's scopes reached its hard
+  // threshold or is blocked).
   virtual Result<BeginTurnResult> BeginTurn(const SessionId& session,
                                             std::string_view idempotency_key,
                                             std::span<const Message> input,
                                             const WriteOptions& wo = {}) = 0;
   // Completes a processing turn with its output and usage; adds the usage to
-  // the session's totals in the same write.
+  // the session's totals in the same write. Usage that is not all zero
+  // becomes a usage record (see "Usage, cost and budgets" below):
+  // usage.cost_micros 0 means "price it" from the store's price table.
+  // Never refused by a budget: the turn was begun, the model answered.
   // With Options::detect_echoes, also judges the output against the
   // session's recent responses and records the verdict (Turn::echo).
   // Errors: NotFound, FailedPrecondition (not processing, archived),
@@ -203,8 +208,8 @@ class AGENTLOG_EXPORT Store {
                                 std::string_view error,
                                 const WriteOptions& wo = {}) = 0;
   // Begins and completes a turn in one atomic write: the way to log a turn
-  // that already happened. Idempotency as in BeginTurn; echo detection and
-  // its errors as in CompleteTurn.
+  // that already happened. Idempotency and budgets as in BeginTurn; usage,
+  // echo detection and their errors as in CompleteTurn.
   virtual Result<BeginTurnResult> AppendTurn(const SessionId& session,
                                              std::string_view idempotency_key,
                                              std::span<const Message> input,
@@ -440,7 +445,7 @@ class AGENTLOG_EXPORT Store {
   // Whether `estimated_tokens` more would fit the session's context window
   // after its current context (Session::context_tokens).
   // Errors: NotFound, FailedPrecondition (the session's context window is
-  // unknown: 0).
+  // unknown: 0), InvalidArgument (estimated_tokens over 2^40).
   virtual Result<ContextPrediction> PredictOverflow(
       const SessionId& session, uint64_t estimated_tokens) = 0;
   // Whether usage recorded in the scope over the last `window` (by this

@@ -58,8 +58,11 @@ AGENTLOG_EXPORT InputDigest ComputeInputDigest(std::span<const Message> input);
 
 // What a completed turn consumed.
 struct TurnUsage {
-  TokenCounts tokens;
-  int64_t cost_micros = 0;  // Integer micro-dollars, >= 0.
+  TokenCounts tokens;  // Each at most 2^40.
+  // Integer micro-dollars, 0 to 2^50. Given to CompleteTurn or AppendTurn,
+  // 0 means "price the tokens" with the session's model's price (a model
+  // without one costs 0); the stored turn holds the cost recorded.
+  int64_t cost_micros = 0;
 };
 
 // A stored turn.
