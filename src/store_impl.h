@@ -27,6 +27,7 @@
 #include "retention.h"
 #include "session_stripes.h"
 #include "usage_id_locks.h"
+#include "usage_keys.h"
 #include "wal_syncer.h"
 
 namespace agentlog::internal {
@@ -348,6 +349,8 @@ class StoreImpl final : public Store, private BudgetReader {
                        const WriteOptions& wo);
   // Loads prices, budgets and alerts at open.
   Status LoadUsageState();
+  // The totals under `key`; zeros when none were recorded.
+  Result<UsageTotals> ReadTotals(const TotalsKey& key);
   // BudgetReader.
   Result<int64_t> SpentIn(UsageScope scope, std::string_view name,
                           UsagePeriod period, uint32_t index) override;

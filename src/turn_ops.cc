@@ -127,7 +127,8 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
         return FromRocksDB(st, "read idempotency key");
       }
     }
-    AGENTLOG_RETURN_IF_ERROR(CheckBudgets(s, wo));
+    // Usage to record is checked when it is admitted, below.
+    if (!implicit_usage) AGENTLOG_RETURN_IF_ERROR(CheckBudgets(s, wo));
     Turn& t = result.turn;
     t.session = id;
     t.number = s.turn_count + 1;

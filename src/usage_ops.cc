@@ -288,10 +288,13 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
 
 void StoreImpl::FinishUsage(UsageWrite& w) {
   w.admission.Commit();
+  // The session's scopes, then each record's model and operation.
+  std::vector<SpendScope> scopes =
+      SessionScopes(w.session_name, w.agent, w.tags);
+  const size_t session_scopes = scopes.size();
   for (const RecordUsageResult& r : w.results) {
     if (r.duplicate) continue;
-    std::vector<SpendScope> scopes =
-        SessionScopes(w.session_name, w.agent, w.tags);
+    scopes.resize(session_scopes);
     scopes.push_back({UsageScope::kModel, r.record.model});
     scopes.push_back({UsageScope::kOperation, r.record.operation});
     rates_->Record(scopes, w.now_ms, r.record.tokens.total());
@@ -377,8 +380,11 @@ Result<UsageTotals> StoreImpl::GetUsageTotals(UsageScope scope,
                                               UsagePeriod period,
                                               std::optional<int64_t> at_ms) {
   AGENTLOG_RETURN_IF_ERROR(ValidateTotalsQuery(scope, period));
-  const TotalsKey key{scope, period,
-                      PeriodIndex(period, at_ms.value_or(Now())), name};
+  return ReadTotals(
+      {scope, period, PeriodIndex(period, at_ms.value_or(Now())), name});
+}
+
+Result<UsageTotals> StoreImpl::ReadTotals(const TotalsKey& key) {
   rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsageTotals);
   if (cf == nullptr) return UsageTotals{};
   rocksdb::PinnableSlice value;
@@ -424,17 +430,8 @@ Result<std::vector<UsageTotalsRow>> StoreImpl::ListUsageTotals(
 
 Result<int64_t> StoreImpl::SpentIn(UsageScope scope, std::string_view name,
                                    UsagePeriod period, uint32_t index) {
-  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsageTotals);
-  if (cf == nullptr) return int64_t{0};
-  rocksdb::PinnableSlice value;
-  const rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), cf,
-               EncodeTotalsKey({scope, period, index, name}), &value);
-  if (s.IsNotFound()) return int64_t{0};
-  if (!s.ok()) return FromRocksDB(s, "read usage totals");
-  AGENTLOG_ASSIGN_OR_RETURN(
-      const UsageTotals totals,
-      DecodeTotals(value.ToStringView(), "usage_totals value"));
+  AGENTLOG_ASSIGN_OR_RETURN(const UsageTotals totals,
+                            ReadTotals({scope, period, index, name}));
   return totals.cost_micros;
 }
 
