@@ -7,8 +7,9 @@
 //     plain     CompleteTurn with no usage (no usage record is written);
 //     usage     CompleteTurnWithUsage with one UsageSpec (a message id new
 //               to the store, model "sonnet" priced by Store::SetPrice,
-//               operation "chat"): priced, deduplicated and added to its
-//               scopes' totals in the turn's write;
+//               operation "chat"): priced, deduplicated and written
+//               in the turn's batch, its scopes' totals added in memory
+//               (written every 1,024 records: totals_buffer.h);
 //     budgeted  as usage, the sessions carrying three tags (three more
 //               scopes of totals) and the store under a monthly budget it
 //               never nears, so that budget admission is on the path of
@@ -17,10 +18,10 @@
 // totals/*: GetUsageTotals(kStore, "", kLifetime) on a store holding N
 //   usage records (N = 10^3 to 10^6, one RecordUsage call each, from
 //   several threads over 64 sessions, Durability::kNone), for every N read
-//   first as filled (the merge operands written since the last flush of
-//   usage_totals still in the memtable, older ones folded by flushes) and
-//   then after Store::Compact() has folded every operand. The claim is a
-//   time flat in N.
+//   first as filled (the totals of the last records still pending in
+//   memory, the merge operands written since the last memtable flush of
+//   usage_totals still in the memtable) and then after Store::Compact() has
+//   folded every operand. The claim is a time flat in N.
 //
 // After the usual console table the program prints the median times, the
 // ratios over plain, and the totals reads with the fill and compaction

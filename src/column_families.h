@@ -73,7 +73,10 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //      knows only 4 would lose them when rewriting a record).
 //   6: usage, usage_ids, usage_totals (with its merge operator) and alerts;
 //      usage fields in Session; prices and budgets in meta.
-inline constexpr uint32_t kFormatVersion = 6;
+//   7: totals marks in usage_totals; totals reach it in batches, so that a
+//      library that knows only 6 would count the records past a mark
+//      nowhere.
+inline constexpr uint32_t kFormatVersion = 7;
 
 }  // namespace agentlog::internal
 

@@ -82,6 +82,7 @@ Result<Session> StoreImpl::UpdateSession(const SessionId& id,
   AGENTLOG_RETURN_IF_ERROR(MutateSession(
       id, wo, false,
       [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+        if (update.tags) AGENTLOG_RETURN_IF_ERROR(FlushTotalsBeforeRetag(id));
         if (update.title) s.title = *update.title;
         if (update.tags) s.tags = tags;
         if (update.metadata) s.metadata = *update.metadata;
@@ -113,6 +114,7 @@ Result<Session> StoreImpl::TagSession(const SessionId& id,
               "session {} would have {} tags; limit is {} (Options::max_tags)",
               id.ToString(), merged.size(), options_.max_tags));
         }
+        AGENTLOG_RETURN_IF_ERROR(FlushTotalsBeforeRetag(id));
         s.tags = std::move(merged);
         return true;
       },
@@ -129,6 +131,7 @@ Result<Session> StoreImpl::UntagSession(const SessionId& id,
   AGENTLOG_RETURN_IF_ERROR(MutateSession(
       id, wo, false,
       [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
+        AGENTLOG_RETURN_IF_ERROR(FlushTotalsBeforeRetag(id));
         std::erase_if(s.tags, [&](const std::string& t) {
           return std::find(remove.begin(), remove.end(), t) != remove.end();
         });
@@ -176,10 +179,15 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   std::lock_guard<std::mutex> lock(stripe.mu);
   AGENTLOG_ASSIGN_OR_RETURN(const Session session, LoadSession(id));
   AGENTLOG_RETURN_IF_ERROR(CheckFencing(session, wo));
+  // The totals keep what the session spent; its records, which open would
+  // replay them from, go.
+  AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));
   rocksdb::WriteBatch batch;
   DeleteRanges(&batch, id,
                {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
                 Cf::kCheckpointData, Cf::kUsage});
+  batch.Delete(handle(Cf::kUsageTotals), TotalsMarkKey(id))
+      .PermitUncheckedError();
   batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
   stripe.cache.Erase(id);
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));

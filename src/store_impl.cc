@@ -122,7 +122,8 @@ Status StoreImpl::CheckFencing(const Session& session, const WriteOptions& wo) {
 
 Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
                                 bool allow_archived, Mutation mutation,
-                                Session* out, size_t batch_bytes) {
+                                Session* out, size_t batch_bytes,
+                                UsageWrite* usage) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   SessionStripes::Stripe& stripe = stripes_.For(id);
   std::lock_guard<std::mutex> lock(stripe.mu);
@@ -148,6 +149,8 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
     session->last_active_ms = std::max(session->last_active_ms, Now());
     PutSession(&batch, *session);
     status = Write(&batch, wo, id);
+    // Before the lock goes, so that a session's totals arrive in seq order.
+    if (status.ok() && usage != nullptr) BufferUsageTotals(id, *usage);
   }
   if (!status.ok()) {
     stripe.cache.Erase(id);

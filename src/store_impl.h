@@ -26,8 +26,10 @@
 #include "rate_window.h"
 #include "retention.h"
 #include "session_stripes.h"
+#include "totals_buffer.h"
 #include "usage_id_locks.h"
 #include "usage_keys.h"
+#include "usage_totals.h"
 #include "wal_syncer.h"
 
 namespace agentlog::internal {
@@ -221,8 +223,15 @@ class StoreImpl final : public Store, private BudgetReader {
 
   Status Initialise(const Options& options, std::string_view path,
                     bool read_only);
+  // Reads the format version into the report; refuses a newer one.
   Status CheckFormatVersion();
-  Status Recover();
+  // The recovery scan: counts sessions, lists processing turns, hands
+  // checkpoint floors to retention and replays usage totals. Writes an older
+  // store's upgrade needs go into `upgrade`.
+  Status Recover(rocksdb::WriteBatch* upgrade);
+  // Writes `upgrade` with the current format version, synced, when the
+  // store is older and open for writing.
+  Status Upgrade(rocksdb::WriteBatch* upgrade);
   bool ColumnFamilyEmpty(Cf cf);
 
   Status CheckWritable() const;
@@ -239,11 +248,14 @@ class StoreImpl final : public Store, private BudgetReader {
                         const rocksdb::Snapshot* snapshot = nullptr);
   // Under the session's lock: load (from the stripe's cache when there),
   // check it is writable (unless `allow_archived`), run `mutation`, stamp
-  // last-active, write, and copy the result to `out` if given.
+  // last-active, write, copy the result to `out` if given, and add the
+  // totals of `usage` (if given) to totals_ before the lock goes.
   // `batch_bytes` is a size hint that saves the batch reallocating.
+  struct UsageWrite;
   Status MutateSession(const SessionId& id, const WriteOptions& wo,
                        bool allow_archived, Mutation mutation,
-                       Session* out = nullptr, size_t batch_bytes = 0);
+                       Session* out = nullptr, size_t batch_bytes = 0,
+                       UsageWrite* usage = nullptr);
   // Adds the put of `session` to `batch`.
   void PutSession(rocksdb::WriteBatch* batch, const Session& session);
   // Adds range deletions of every key of `id` in `families` (per-session
@@ -292,7 +304,8 @@ class StoreImpl final : public Store, private BudgetReader {
                           const EchoFingerprint* echo,
                           const AlsoWrite* also = nullptr,
                           Session* session_out = nullptr,
-                          size_t batch_bytes = 0);
+                          size_t batch_bytes = 0,
+                          UsageWrite* usage = nullptr);
   // Completes a processing turn with `output` and the usage records of
   // `usage`, already validated: fingerprints the output for echo detection,
   // then FinishTurn. The common part of CompleteTurn,
@@ -309,12 +322,16 @@ class StoreImpl final : public Store, private BudgetReader {
 
   // The usage of one write, built under the session's lock by AddUsage:
   // what each spec became, the spend admitted to the budgets (taken back
-  // unless Finish is called) and what the turn's TurnUsage sums to.
+  // unless Finish is called), what the turn's TurnUsage sums to, and the
+  // totals the records add (for totals_, once the write is acknowledged).
   struct UsageWrite {
     int64_t now_ms = 0;
     std::vector<RecordUsageResult> results;
     TurnUsage sum;  // Records written (duplicates excluded).
     BudgetLedger::Admission admission;
+    TotalsDeltas deltas;
+    uint64_t records = 0;      // Written (duplicates excluded).
+    uint64_t through_seq = 0;  // The session's last usage seq after them.
     // The session's scopes as they were, for the rate windows.
     std::string session_name;
     std::string agent;
@@ -335,9 +352,22 @@ class StoreImpl final : public Store, private BudgetReader {
   // usage time before, so that a clock stepped back neither files spending
   // in a period that ended nor leaves budgets unenforced until it catches up.
   int64_t UsageNow();
+  // Under the session's lock, before its tags change: open replays the
+  // records past a session's totals mark under the tags it has then.
+  Status FlushTotalsBeforeRetag(const SessionId& id) {
+    return totals_->FlushSession(id);
+  }
+  // Under the session's lock, once the write of `w` was acknowledged: adds
+  // its totals to totals_, flushing them when due.
+  void BufferUsageTotals(const SessionId& id, const UsageWrite& w);
   // After the write of `w` was acknowledged: keeps its spend, feeds the
   // rate windows and delivers its alerts. Call with no lock held.
   void FinishUsage(UsageWrite& w);
+  // At open: adds the records of `s` after `mark` (the seq the totals on
+  // disk include) to totals_, read at `snapshot`; what does not decode
+  // goes to the recovery report.
+  Status ReplayUsage(const Session& s, uint64_t mark,
+                     const rocksdb::Snapshot* snapshot);
   // The record `message_id` names, if recorded; of a deleted session only
   // its session, seq and message id.
   Result<std::optional<UsageRecord>> FindUsageById(std::string_view message_id);
@@ -415,6 +445,7 @@ class StoreImpl final : public Store, private BudgetReader {
   BudgetLedger budgets_{this};
   std::unique_ptr<RateWindows> rates_;
   std::atomic<int64_t> usage_clock_ms_{0};
+  std::unique_ptr<TotalsBuffer> totals_;  // Set by Recover.
   UsageIdLocks usage_id_locks_;
   // AcquireLease waiters sleep on lease_cv_; every release bumps
   // lease_releases_ (guarded by lease_mu_) and wakes them.

@@ -192,7 +192,13 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
         fmt::format("cannot set mode 0600 on the files of store '{}'", path_));
   }
   AGENTLOG_RETURN_IF_ERROR(CheckFormatVersion());
-  AGENTLOG_RETURN_IF_ERROR(Recover());
+  rocksdb::WriteBatch upgrade;
+  AGENTLOG_RETURN_IF_ERROR(Recover(&upgrade));
+  AGENTLOG_RETURN_IF_ERROR(Upgrade(&upgrade));
+  if (mode_ == AccessMode::kReadWrite) {
+    // Totals replayed from records are written now, not at the next flush.
+    AGENTLOG_RETURN_IF_ERROR(totals_->Flush());
+  }
   AGENTLOG_RETURN_IF_ERROR(LoadUsageState());
   if (mode_ == AccessMode::kReadWrite) {
     syncer_ = std::make_unique<WalSyncer>(
@@ -243,23 +249,32 @@ Status StoreImpl::CheckFormatVersion() {
   if (version < 1) {
     return Status::Corruption(fmt::format("meta/format_version is {}", version));
   }
+  // Older versions are stamped by Upgrade, after Recover.
   report_.format_version = static_cast<uint32_t>(version);
-  if (version < kFormatVersion && mode_ == AccessMode::kReadWrite) {
-    // 1 -> 2 added the checkpoint column families and 3 -> 4 run_once
-    // (open has just created them); 2 -> 3 added the lease fields of
-    // sessions and 4 -> 5 the echo fields of sessions and turns, which read
-    // as 0 (no lease, no verdict) in older records: nothing to rewrite. The
-    // stamp is what keeps older libraries, which would drop those fields
-    // when rewriting a record, away from the store.
-    std::string encoded;
-    AppendU64(&encoded, kFormatVersion);
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    AGENTLOG_RETURN_IF_ERROR(
-        FromRocksDB(db_->Put(wo, handle(Cf::kMeta), kFormatVersionKey, encoded),
-                    "write format version"));
-    report_.format_version = kFormatVersion;
+  return Status::OK();
+}
+
+Status StoreImpl::Upgrade(rocksdb::WriteBatch* batch) {
+  if (mode_ != AccessMode::kReadWrite ||
+      report_.format_version >= kFormatVersion) {
+    return Status::OK();
   }
+  // 1 -> 2 added the checkpoint column families, 3 -> 4 run_once and 5 -> 6
+  // the usage families (open has just created them); 2 -> 3 added the lease
+  // fields of sessions and 4 -> 5 the echo fields of sessions and turns,
+  // which read as 0 (no lease, no verdict) in older records. 6 -> 7 added
+  // the totals marks, which Recover put in `batch`. The stamp, in the same
+  // batch, is what keeps older libraries, which would drop the new fields
+  // when rewriting a record, away from the store.
+  std::string encoded;
+  AppendU64(&encoded, kFormatVersion);
+  batch->Put(handle(Cf::kMeta), kFormatVersionKey, encoded)
+      .PermitUncheckedError();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  AGENTLOG_RETURN_IF_ERROR(
+      FromRocksDB(db_->Write(wo, batch), "write format version"));
+  report_.format_version = kFormatVersion;
   return Status::OK();
 }
 
@@ -272,10 +287,39 @@ bool StoreImpl::ColumnFamilyEmpty(Cf cf) {
   return !it->Valid();
 }
 
-Status StoreImpl::Recover() {
+Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   report_.last_sequence = db_->GetLatestSequenceNumber();
+  rocksdb::ColumnFamilyHandle* totals_cf = handle(Cf::kUsageTotals);
+  if (totals_cf != nullptr) {
+    totals_ = std::make_unique<TotalsBuffer>(db_.get(), totals_cf,
+                                             mode_ == AccessMode::kReadWrite);
+  }
   rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions);
   if (sessions == nullptr) return Status::OK();
+  // Before format 7 every record's totals were merged in the record's own
+  // batch: the totals on disk include every record.
+  const bool marked = report_.format_version >= 7;
+  // Marks sort by session id, like sessions: one pass over each.
+  std::unique_ptr<rocksdb::Iterator> marks;
+  if (marked && totals_cf != nullptr) {
+    marks.reset(db_->NewIterator(rocksdb::ReadOptions(), totals_cf));
+    marks->Seek(std::string(1, kTotalsMarkByte));
+  }
+  auto mark_of = [&](const Session& s) -> uint64_t {
+    for (; marks != nullptr && marks->Valid(); marks->Next()) {
+      const auto id = ParseTotalsMarkKey(marks->key().ToStringView());
+      if (!id || *id < s.id) continue;  // Verify names a stray one.
+      if (*id > s.id) break;
+      if (marks->value().size() != 8) {
+        report_.corrupt_records.push_back(fmt::format(
+            "usage_totals mark of session {} is {} bytes; expected 8",
+            s.id.ToString(), marks->value().size()));
+        return s.usage_records;
+      }
+      return DecodeU64(marks->value().ToStringView());
+    }
+    return 0;
+  };
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), sessions));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -303,6 +347,20 @@ Status StoreImpl::Recover() {
     if (session->oldest_checkpoint > 1) {
       retention_->Durable(*id, {.checkpoint = session->oldest_checkpoint});
     }
+    if (session->usage_records > 0 && totals_ != nullptr) {
+      if (marked) {
+        AGENTLOG_RETURN_IF_ERROR(
+            ReplayUsage(*session, mark_of(*session), nullptr));
+      } else if (mode_ == AccessMode::kReadWrite) {
+        std::string value;
+        AppendU64(&value, session->usage_records);
+        upgrade->Put(totals_cf, TotalsMarkKey(*id), value)
+            .PermitUncheckedError();
+      }
+    }
+  }
+  if (marks != nullptr) {
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(marks->status(), "scan totals marks"));
   }
   return FromRocksDB(it->status(), "scan sessions");
 }
@@ -311,6 +369,9 @@ StoreImpl::~StoreImpl() {
   syncer_.reset();
   if (db_ != nullptr) {
     if (mode_ == AccessMode::kReadWrite) {
+      // Pending totals would be replayed at the next open anyway; writing
+      // them spares it the work.
+      if (totals_ != nullptr) totals_->Flush().IgnoreError();
       // Make buffered writes durable: closing is a promise point for hosts.
       db_->SyncWAL().PermitUncheckedError();
     }

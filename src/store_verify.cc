@@ -331,7 +331,8 @@ Result<VerifyReport> StoreImpl::Verify() {
 
 // Checks the usage families: every record decodes under its key and belongs
 // to a session that counts it; every message id names a record (unless its
-// session was deleted, which keeps the id counted); every total, alert,
+// session was deleted, which keeps the id counted); every totals mark
+// belongs to a session and is within its records; every total, alert,
 // price and budget decodes.
 Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
                               std::map<SessionId, SessionFacts>& sessions,
@@ -397,6 +398,25 @@ Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
       }));
   AGENTLOG_RETURN_IF_ERROR(
       scan(Cf::kUsageTotals, "", [&](std::string_view k, std::string_view v) {
+        if (const auto marked = ParseTotalsMarkKey(k)) {
+          const std::string name = "mark/" + marked->ToString();
+          if (v.size() != 8) {
+            return problem(Cf::kUsageTotals, name,
+                           fmt::format("value is {} bytes; expected 8",
+                                       v.size()));
+          }
+          const auto it = sessions.find(*marked);
+          if (it == sessions.end()) {
+            return problem(Cf::kUsageTotals, name, "session does not exist");
+          }
+          if (DecodeU64(v) > it->second.usage_records) {
+            problem(Cf::kUsageTotals, name,
+                    fmt::format("marks usage record {}, beyond the session's "
+                                "last {}",
+                                DecodeU64(v), it->second.usage_records));
+          }
+          return;
+        }
         if (!ParseTotalsKey(k)) {
           return problem(Cf::kUsageTotals, Hex(k), "key is malformed");
         }

@@ -173,8 +173,8 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
   size_t batch_bytes = 1024 + 2 * key.size();
   for (const Message& m : input) batch_bytes += m.content.size() + 64;
   for (const Message& m : output) batch_bytes += m.content.size() + 64;
-  AGENTLOG_RETURN_IF_ERROR(
-      MutateSession(id, wo, false, mutation, nullptr, batch_bytes));
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation, nullptr,
+                                         batch_bytes, &usage_write));
   FinishUsage(usage_write);
   return result;
 }
@@ -186,7 +186,8 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
                                        finish,
                                    const EchoFingerprint* echo,
                                    const AlsoWrite* also,
-                                   Session* session_out, size_t batch_bytes) {
+                                   Session* session_out, size_t batch_bytes,
+                                   UsageWrite* usage) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   Turn turn;
   auto mutation = [&](Session& s, rocksdb::WriteBatch& batch) -> Result<bool> {
@@ -215,8 +216,8 @@ Result<Turn> StoreImpl::FinishTurn(const SessionId& id, uint64_t number,
     if (also != nullptr) AGENTLOG_RETURN_IF_ERROR((*also)(s, batch));
     return true;
   };
-  AGENTLOG_RETURN_IF_ERROR(
-      MutateSession(id, wo, false, mutation, session_out, batch_bytes));
+  AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation, session_out,
+                                         batch_bytes, usage));
   return turn;
 }
 
@@ -254,7 +255,8 @@ Result<Turn> StoreImpl::CompleteValidated(
             t.usage = usage_write.sum;
             return Status::OK();
           },
-          echo ? &*echo : nullptr, also, session_out, batch_bytes));
+          echo ? &*echo : nullptr, also, session_out, batch_bytes,
+          &usage_write));
   id_locks.clear();
   FinishUsage(usage_write);
   if (results != nullptr) *results = std::move(usage_write.results);

@@ -50,6 +50,17 @@ std::optional<TotalsKey> ParseTotalsKey(std::string_view key) {
                    .name = key.substr(kTotalsHeaderBytes)};
 }
 
+std::string TotalsMarkKey(const SessionId& session) {
+  std::string out(1, kTotalsMarkByte);
+  out.append(SessionKey(session));
+  return out;
+}
+
+std::optional<SessionId> ParseTotalsMarkKey(std::string_view key) {
+  if (key.empty() || key[0] != kTotalsMarkByte) return std::nullopt;
+  return ParseSessionKey(key.substr(1));
+}
+
 std::string BudgetKey(UsageScope scope, UsagePeriod period,
                       std::string_view name) {
   std::string out(kBudgetKeyPrefix);

@@ -29,6 +29,15 @@ std::string TotalsPrefix(UsageScope scope, UsagePeriod period);
 // nullopt when malformed; the name points into `key`.
 std::optional<TotalsKey> ParseTotalsKey(std::string_view key);
 
+// A session's totals mark, in `usage_totals`: 0xff, then the session id (16
+// bytes); its value is a u64 BE usage seq. The totals on disk include the
+// session's usage records up to that seq (totals_buffer.h); the byte sorts
+// marks after every row, by session id.
+inline constexpr char kTotalsMarkByte = '\xff';
+std::string TotalsMarkKey(const SessionId& session);
+// nullopt unless `key` is a mark key.
+std::optional<SessionId> ParseTotalsMarkKey(std::string_view key);
+
 // A budget, in `meta`: "budget/", scope byte, period byte, name.
 std::string BudgetKey(UsageScope scope, UsagePeriod period,
                       std::string_view name);

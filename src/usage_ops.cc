@@ -44,6 +44,30 @@ bool HasPeriods(UsageScope scope) {
          scope == UsageScope::kAgent || scope == UsageScope::kTag;
 }
 
+// Adds what `u` adds to the totals of each of `scopes` (those of its
+// session), its model and its operation, in each period they keep.
+void AddRecordTotals(std::span<const SpendScope> scopes, const UsageRecord& u,
+                     TotalsDeltas& deltas) {
+  const UsageTotals delta{.records = 1,
+                          .tokens = u.tokens,
+                          .cost_micros = u.cost_micros,
+                          .saved_micros = u.saved_micros};
+  const uint32_t day = PeriodIndex(UsagePeriod::kDay, u.recorded_ms);
+  const uint32_t month = PeriodIndex(UsagePeriod::kMonth, u.recorded_ms);
+  auto add = [&](UsageScope scope, std::string_view name) {
+    deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kLifetime, 0, name}),
+               delta);
+    if (HasPeriods(scope)) {
+      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kDay, day, name}), delta);
+      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kMonth, month, name}),
+                 delta);
+    }
+  };
+  for (const SpendScope& scope : scopes) add(scope.scope, scope.name);
+  add(UsageScope::kModel, u.model);
+  add(UsageScope::kOperation, u.operation);
+}
+
 Status ValidateTotalsQuery(UsageScope scope, UsagePeriod period) {
   if (static_cast<uint8_t>(scope) > static_cast<uint8_t>(UsageScope::kOperation)) {
     return Status::InvalidArgument(fmt::format(
@@ -176,22 +200,7 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
   w.session_name = s.id.ToString();
   const std::vector<SpendScope> scopes =
       SessionScopes(w.session_name, s.agent, s.tags);
-  const uint32_t day = PeriodIndex(UsagePeriod::kDay, w.now_ms);
-  const uint32_t month = PeriodIndex(UsagePeriod::kMonth, w.now_ms);
-  TotalsDeltas deltas;
-  auto add_totals = [&](UsageScope scope, std::string_view name,
-                        const UsageTotals& delta) {
-    deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kLifetime, 0, name}),
-               delta);
-    if (HasPeriods(scope)) {
-      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kDay, day, name}), delta);
-      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kMonth, month, name}),
-                 delta);
-    }
-  };
-
   int64_t cost = 0;
-  bool wrote = false;
   for (size_t i = 0; i < specs.size(); ++i) {
     const UsageSpec& spec = specs[i];
     w.results.emplace_back();
@@ -254,18 +263,11 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                                 EncodeUsageRef(s.id, u.seq)),
                       "batch usage id"));
     }
-    const UsageTotals delta{.records = 1,
-                            .tokens = u.tokens,
-                            .cost_micros = u.cost_micros,
-                            .saved_micros = u.saved_micros};
-    for (const SpendScope& scope : scopes) {
-      add_totals(scope.scope, scope.name, delta);
-    }
-    add_totals(UsageScope::kModel, u.model, delta);
-    add_totals(UsageScope::kOperation, u.operation, delta);
-    wrote = true;
+    AddRecordTotals(scopes, u, w.deltas);
+    ++w.records;
+    w.through_seq = u.seq;
   }
-  if (!wrote) return Status::OK();
+  if (w.records == 0) return Status::OK();
 
   AGENTLOG_ASSIGN_OR_RETURN(
       w.admission, budgets_.Admit(scopes, cost, w.now_ms, enforce_budgets,
@@ -280,10 +282,19 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                   rocksdb::Slice(record.bytes())),
         "batch alert"));
   }
-  AGENTLOG_RETURN_IF_ERROR(deltas.AddTo(batch, handle(Cf::kUsageTotals)));
   w.agent = s.agent;
   w.tags = s.tags;
   return Status::OK();
+}
+
+void StoreImpl::BufferUsageTotals(const SessionId& id, const UsageWrite& w) {
+  if (w.records == 0) return;
+  if (totals_->Add(w.deltas, id, w.through_seq, w.records, w.now_ms)) {
+    // The records are acknowledged and durable as asked; a flush that fails
+    // keeps the totals pending for the next one (and open replays them
+    // from the records should none succeed).
+    totals_->Flush().IgnoreError();
+  }
 }
 
 void StoreImpl::FinishUsage(UsageWrite& w) {
@@ -325,7 +336,7 @@ Result<RecordUsageResult> StoreImpl::RecordUsage(const SessionId& id,
         AGENTLOG_RETURN_IF_ERROR(AddUsage(s, 0, specs, true, wo, batch, w));
         return !w.results[0].duplicate;
       },
-      nullptr, 1024));
+      nullptr, 1024, &w));
   id_locks.clear();
   FinishUsage(w);
   return std::move(w.results[0]);
@@ -385,44 +396,29 @@ Result<UsageTotals> StoreImpl::GetUsageTotals(UsageScope scope,
 }
 
 Result<UsageTotals> StoreImpl::ReadTotals(const TotalsKey& key) {
-  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsageTotals);
-  if (cf == nullptr) return UsageTotals{};
-  rocksdb::PinnableSlice value;
-  const rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), cf, EncodeTotalsKey(key), &value);
-  if (s.IsNotFound()) return UsageTotals{};
-  if (!s.ok()) return FromRocksDB(s, "read usage totals");
-  return DecodeTotals(value.ToStringView(), "usage_totals value");
+  if (totals_ == nullptr) return UsageTotals{};
+  return totals_->Read(EncodeTotalsKey(key));
 }
 
 Result<std::vector<UsageTotalsRow>> StoreImpl::ListUsageTotals(
     UsageScope scope, UsagePeriod period) {
   AGENTLOG_RETURN_IF_ERROR(ValidateTotalsQuery(scope, period));
   std::vector<UsageTotalsRow> out;
-  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsageTotals);
-  if (cf == nullptr) return out;
-  const std::string prefix = TotalsPrefix(scope, period);
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cf));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-       it->Next()) {
-    const std::optional<TotalsKey> key =
-        ParseTotalsKey(it->key().ToStringView());
+  if (totals_ == nullptr) return out;
+  AGENTLOG_ASSIGN_OR_RETURN(const auto rows,
+                            totals_->Scan(TotalsPrefix(scope, period)));
+  for (const auto& [key_bytes, totals] : rows) {
+    const std::optional<TotalsKey> key = ParseTotalsKey(key_bytes);
     if (!key) {
       return Status::Corruption(fmt::format("usage_totals key {} is malformed",
-                                            Hex(it->key().ToStringView())));
+                                            Hex(key_bytes)));
     }
-    AGENTLOG_ASSIGN_OR_RETURN(
-        UsageTotals totals,
-        DecodeTotals(it->value().ToStringView(),
-                     fmt::format("usage_totals/{}", Hex(it->key().ToStringView()))));
     out.push_back({.scope = scope,
                    .name = std::string(key->name),
                    .period = period,
                    .period_start_ms = PeriodStartMs(period, key->index),
                    .totals = totals});
   }
-  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage totals"));
   return out;
 }
 
@@ -614,6 +610,52 @@ Result<RateDecision> StoreImpl::CheckRate(UsageScope scope,
 }
 
 // --- Open ---
+
+Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
+                              const rocksdb::Snapshot* snapshot) {
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsage);
+  if (cf == nullptr || mark >= s.usage_records) return Status::OK();
+  const std::string id_text = s.id.ToString();
+  const std::vector<SpendScope> scopes = SessionScopes(id_text, s.agent, s.tags);
+  TotalsDeltas deltas;
+  uint64_t records = 0;
+  uint64_t expected = mark + 1;
+  auto missing = [&](uint64_t through) {
+    if (expected > through) return;
+    report_.corrupt_records.push_back(fmt::format(
+        "usage records {} to {} of session {} are missing; its totals lack "
+        "them",
+        expected, through, id_text));
+  };
+  const std::string upper = SessionRangeEnd(s.id);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+  for (it->Seek(NumberedKey(s.id, expected));
+       it->Valid() && expected <= s.usage_records; it->Next()) {
+    const auto key = ParseNumberedKey(it->key().ToStringView());
+    if (!key || key->number > s.usage_records) break;
+    missing(key->number - 1);
+    expected = key->number + 1;
+    Result<UsageRecord> u =
+        DecodeUsageRecord(s.id, key->number, it->value().ToStringView());
+    if (!u.ok()) {
+      report_.corrupt_records.push_back(u.status().message());
+      continue;
+    }
+    AddRecordTotals(scopes, *u, deltas);
+    ++records;
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage"));
+  missing(s.usage_records);
+  report_.usage_records_replayed += records;
+  // Open flushes what it replayed; no need to ask whether it is due.
+  static_cast<void>(totals_->Add(deltas, s.id, s.usage_records, records, 0));
+  return Status::OK();
+}
 
 Status StoreImpl::LoadUsageState() {
   rates_ = std::make_unique<RateWindows>(options_.max_rate_window);

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <type_traits>
 
-#include "rocksdb_status.h"
 
 namespace agentlog::internal {
 namespace {
@@ -103,16 +102,6 @@ void AddTotals(UsageTotals& sum, const UsageTotals& add) {
 
 std::shared_ptr<rocksdb::MergeOperator> NewTotalsMergeOperator() {
   return std::make_shared<TotalsMergeOperator>();
-}
-
-Status TotalsDeltas::AddTo(rocksdb::WriteBatch& batch,
-                           rocksdb::ColumnFamilyHandle* cf) const {
-  for (const auto& [key, delta] : deltas_) {
-    const std::string value = EncodeTotals(delta);
-    const rocksdb::Status s = batch.Merge(cf, key, value);
-    if (!s.ok()) return FromRocksDB(s, "batch usage totals");
-  }
-  return Status::OK();
 }
 
 }  // namespace agentlog::internal

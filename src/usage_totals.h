@@ -2,13 +2,12 @@
 #define AGENTLOG_SRC_USAGE_TOTALS_H_
 
 // The counters of `usage_totals` and the merge operator that keeps them.
-// Every usage record adds its counters to each of its scopes' totals with a
-// RocksDB Merge in the same WriteBatch as the record: totals are never read
-// on the write path, agree with the records after any crash, and reading
-// one is a point lookup whatever the number of records.
+// Every usage record adds its counters to each of its scopes' totals; the
+// sums reach `usage_totals` as RocksDB merges (totals_buffer.h), so totals
+// are never read on the write path and reading one is a point lookup
+// whatever the number of records.
 
 #include <rocksdb/merge_operator.h>
-#include <rocksdb/write_batch.h>
 
 #include <map>
 #include <memory>
@@ -36,15 +35,17 @@ void AddTotals(UsageTotals& sum, const UsageTotals& add);
 std::shared_ptr<rocksdb::MergeOperator> NewTotalsMergeOperator();
 
 // The totals changes of one write, one entry per key however many records
-// touch it, added to a batch as one Merge each.
+// touch it.
 class TotalsDeltas {
  public:
   void Add(std::string key, const UsageTotals& delta) {
     AddTotals(deltas_[std::move(key)], delta);
   }
   bool empty() const { return deltas_.empty(); }
-  Status AddTo(rocksdb::WriteBatch& batch,
-               rocksdb::ColumnFamilyHandle* cf) const;
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& [key, delta] : deltas_) f(key, delta);
+  }
 
  private:
   std::map<std::string, UsageTotals> deltas_;

@@ -6,9 +6,11 @@
 #include <random>
 #include <thread>
 
+#include "agentlog/backup.h"
 #include "agentlog/store.h"
 #include "keys.h"
 #include "store_impl.h"
+#include "usage_keys.h"
 #include "test_util.h"
 #include "usage_oracle.h"
 #include "usage_period.h"
@@ -284,6 +286,105 @@ TEST_F(UsageTest, EveryAggregateEqualsTheSumOfTheRecords) {
   EXPECT_EQ(Stored(*store_), expected);
   ASSERT_OK_AND_ASSIGN(VerifyReport report, store_->Verify());
   EXPECT_TRUE(report.clean()) << report.problems[0].what;
+}
+
+// Totals reach usage_totals in batches; the records are their journal
+// (totals_buffer.h). A backup of a live store is a crash image: it holds
+// the records but not the totals still in memory. Opening it must count
+// those records once, under the tags the session had when they were written
+// (retagging flushes first), and keep what a deleted session spent
+// (deleting flushes first).
+TEST_F(UsageTest, TotalsPendingAtACrashAreReplayedFromTheRecords) {
+  const Session kept = MakeTagged("agent", {"a"});
+  const Session gone = MakeTagged("agent", {"a"});
+  auto record = [&](const Session& s, const std::string& id) {
+    ASSERT_OK(store_->RecordUsage(s.id, Spec(id, "m", {10, 1, 0, 0})).status());
+  };
+  // A crash image of the store as it is now, opened.
+  int images = 0;
+  auto image = [&]() -> std::unique_ptr<Store> {
+    const std::string backups = dir_.Sub("backups");
+    const std::string restored = dir_.Sub("image" + std::to_string(++images));
+    EXPECT_OK(store_->Backup(backups).status());
+    EXPECT_OK(RestoreBackup(backups, std::nullopt, restored));
+    auto opened = Store::Open(options_, restored);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    return opened.ok() ? std::move(opened).value() : nullptr;
+  };
+  auto records = [&](Store& store, UsageScope scope, const std::string& name) {
+    auto t = store.GetUsageTotals(scope, name, UsagePeriod::kLifetime);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? t->records : 0;
+  };
+
+  for (const char* id : {"k1", "k2", "k3"}) record(kept, id);
+  ASSERT_OK(store_->TagSession(kept.id, std::vector<std::string>{"b"}).status());
+  for (const char* id : {"k4", "k5"}) record(kept, id);
+  {
+    const std::unique_ptr<Store> first = image();
+    ASSERT_NE(first, nullptr);
+    // k4 and k5: the retag wrote the totals of k1 to k3.
+    EXPECT_EQ(first->recovery_report().usage_records_replayed, 2u);
+    EXPECT_EQ(records(*first, UsageScope::kTag, "a"), 5u);
+    EXPECT_EQ(records(*first, UsageScope::kTag, "b"), 2u);
+    EXPECT_EQ(records(*first, UsageScope::kStore, ""), 5u);
+  }
+
+  record(gone, "g1");
+  ASSERT_OK(store_->DeleteSession(gone.id));
+  const std::unique_ptr<Store> second = image();
+  for (Store* store : {store_.get(), second.get()}) {
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(records(*store, UsageScope::kStore, ""), 6u);
+    EXPECT_EQ(records(*store, UsageScope::kTag, "a"), 6u);
+    EXPECT_EQ(records(*store, UsageScope::kTag, "b"), 2u);
+    EXPECT_EQ(records(*store, UsageScope::kSession, kept.id.ToString()), 5u);
+    EXPECT_EQ(records(*store, UsageScope::kSession, gone.id.ToString()), 1u);
+    EXPECT_EQ(records(*store, UsageScope::kModel, "m"), 6u);
+    ASSERT_OK_AND_ASSIGN(VerifyReport report, store->Verify());
+    EXPECT_TRUE(report.clean()) << report.problems[0].what;
+  }
+  // An open writes what it replayed: the next has nothing to add.
+  ASSERT_OK_AND_ASSIGN(auto again, Store::Open(options_, dir_.Sub("image1")));
+  EXPECT_EQ(again->recovery_report().usage_records_replayed, 0u);
+  EXPECT_EQ(records(*again, UsageScope::kTag, "b"), 2u);
+}
+
+// Format 6 merged every record's totals in the record's own batch and had
+// no marks: upgrading marks every record as counted, and counts none twice.
+TEST_F(UsageTest, AFormat6StoreIsMarkedAsFullyCounted) {
+  const Session s = MakeSession();
+  for (const char* id : {"a", "b", "c"}) {
+    ASSERT_OK(store_->RecordUsage(s.id, Spec(id, "m", {10, 1, 0, 0})).status());
+  }
+  Reopen();  // Closing wrote the totals and the mark.
+  auto* impl = static_cast<internal::StoreImpl*>(store_.get());
+  rocksdb::ColumnFamilyHandle* totals = impl->handle(internal::Cf::kUsageTotals);
+  std::string six;
+  internal::AppendU64(&six, 6);
+  ASSERT_TRUE(impl->db()
+                  ->Delete(rocksdb::WriteOptions(), totals,
+                           internal::TotalsMarkKey(s.id))
+                  .ok());
+  ASSERT_TRUE(impl->db()
+                  ->Put(rocksdb::WriteOptions(),
+                        impl->handle(internal::Cf::kMeta),
+                        internal::kFormatVersionKey, six)
+                  .ok());
+  Reopen();
+  EXPECT_EQ(store_->recovery_report().format_version, internal::kFormatVersion);
+  EXPECT_EQ(store_->recovery_report().usage_records_replayed, 0u);
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, 3u);
+  impl = static_cast<internal::StoreImpl*>(store_.get());
+  std::string mark;
+  ASSERT_TRUE(impl->db()
+                  ->Get(rocksdb::ReadOptions(),
+                        impl->handle(internal::Cf::kUsageTotals),
+                        internal::TotalsMarkKey(s.id), &mark)
+                  .ok());
+  EXPECT_EQ(internal::DecodeU64(mark), 3u);
+  Reopen();
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, 3u);
 }
 
 TEST_F(UsageTest, VerifyFindsAMissingUsageRecord) {

@@ -160,6 +160,7 @@ int CmdInfo(Store& store, const Args& args) {
             .Add("sessions", info.sessions)
             .Add("processing_turns",
                  static_cast<uint64_t>(report.processing_turns.size()))
+            .Add("usage_records_replayed", report.usage_records_replayed)
             .Add("last_sequence", info.last_sequence)
             .Add("corrupt_records",
                  static_cast<uint64_t>(report.corrupt_records.size()))
@@ -172,6 +173,7 @@ int CmdInfo(Store& store, const Args& args) {
   fmt::print("format version    {}\n", info.format_version);
   fmt::print("sessions          {}\n", info.sessions);
   fmt::print("processing turns  {}\n", report.processing_turns.size());
+  fmt::print("usage replayed    {} records\n", report.usage_records_replayed);
   fmt::print("last sequence     {}\n", info.last_sequence);
   for (const std::string& problem : report.corrupt_records) {
     fmt::print("CORRUPT           {}\n", problem);

@@ -185,6 +185,18 @@ Result<std::string> RecordToJson(Cf cf, std::string_view key,
       break;
     }
     case Cf::kUsageTotals: {
+      if (auto marked = internal::ParseTotalsMarkKey(key)) {
+        if (value.size() != 8) {
+          return Status::Corruption(fmt::format(
+              "{} mark of session {} is {} bytes; expected 8",
+              internal::CfName(cf), marked->ToString(), value.size()));
+        }
+        k.Add("mark", marked->ToString());
+        v = JsonObject()
+                .Add("totals_through_seq", internal::DecodeU64(value))
+                .Finish();
+        break;
+      }
       auto parsed = internal::ParseTotalsKey(key);
       if (!parsed) return BadKey(cf, key);
       k.Add("scope", UsageScopeName(parsed->scope))

@@ -39,6 +39,10 @@ struct RecoveryReport {
   // store opens anyway so that it can be inspected; reads of those sessions
   // fail with Corruption. Run Verify for a full check.
   std::vector<std::string> corrupt_records;
+  // Usage records whose totals were not yet in `usage_totals` (written
+  // before a crash, or by a live writer a read-only opener follows), added
+  // to the totals from the records themselves.
+  uint64_t usage_records_replayed = 0;
   // The RocksDB sequence number after WAL replay.
   uint64_t last_sequence = 0;
   // On-disk format version of the store (after any migration).
@@ -358,9 +362,11 @@ class AGENTLOG_EXPORT Store {
   // --- Usage, cost and budgets ---
   //
   // Every model call's usage is a record of the `usage` column family,
-  // priced when recorded, deduplicated by message id, and added in the same
-  // atomic write to the totals of its scopes (store, session, agent, each
-  // tag, model, operation) per period (lifetime, UTC day, UTC month). Totals
+  // priced when recorded, deduplicated by message id, and added to the
+  // totals of its scopes (store, session, agent, each tag, model, operation)
+  // per period (lifetime, UTC day, UTC month) before the call returns; after
+  // a crash, open adds any record whose totals were not yet written, so
+  // totals always equal the sum of the records in the store. Totals
   // are a ledger: popping or clearing turns, or deleting a session, takes
   // nothing back out of them. CompleteTurn and AppendTurn record the
   // TurnUsage they are given (when not all zero) as one usage record with
