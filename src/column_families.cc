@@ -55,6 +55,23 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       cfo.memtable_whole_key_filtering = true;
       table.whole_key_filtering = true;
       break;
+    case Cf::kSessions:
+      // Every write to a session rewrites its record: inserting next to
+      // the record's previous version skips the search from the top of the
+      // memtable's skip list. (Not for the per-session families: RocksDB
+      // 7.8 shares a memtable's hints between its point and range-deletion
+      // skip lists, and DeleteSession deletes ranges there.)
+      cfo.memtable_insert_with_hint_prefix_extractor.reset(
+          rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
+      break;
+    case Cf::kUsageIds:
+      // Every usage record with a message id looks it up first, and almost
+      // always misses: the memtable's Bloom filter answers that without a
+      // search of the skip list.
+      cfo.memtable_prefix_bloom_size_ratio = 0.05;
+      cfo.memtable_whole_key_filtering = true;
+      table.whole_key_filtering = true;
+      break;
     case Cf::kCheckpointData:
       // Payloads are compressed once, by agentlog (so that the checksum
       // covers what the host gave): RocksDB must not compress them again.
