@@ -58,9 +58,11 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     case Cf::kSessions:
       // Every write to a session rewrites its record: inserting next to
       // the record's previous version skips the search from the top of the
-      // memtable's skip list. (Not for the per-session families: RocksDB
-      // 7.8 shares a memtable's hints between its point and range-deletion
-      // skip lists, and DeleteSession deletes ranges there.)
+      // memtable's skip list. Never with range deletions: RocksDB 7.8
+      // shares a memtable's hints between its point and range-deletion
+      // skip lists (facebook/rocksdb#5118, fixed upstream in #12558), which
+      // is why the per-session families, where DeleteSession deletes
+      // ranges, go without.
       cfo.memtable_insert_with_hint_prefix_extractor.reset(
           rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
       break;
