@@ -18,8 +18,10 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   Session session;
   AGENTLOG_RETURN_IF_ERROR(ValidateSessionSpec(options_, spec, &session.tags));
-  const int64_t now = Now();
-  session.id = SessionId::Generate(now);
+  // The index hands out the id: ids ascend, even when the clock steps back,
+  // and the creation time is the id's.
+  session.id = index_.Reserve(Now());
+  const int64_t now = session.id.timestamp_ms();
   session.lease.session = session.id;
   session.agent = spec.agent;
   session.model = spec.model;
@@ -36,7 +38,11 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   std::lock_guard<std::mutex> lock(stripe.mu);
   rocksdb::WriteBatch batch;
   PutSession(&batch, session);
-  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, session.id));
+  if (Status s = Write(&batch, wo, session.id); !s.ok()) {
+    index_.Abandon(session.id);
+    return s;
+  }
+  index_.Put(session);
   stripe.cache.Put(session);  // Its first turns usually follow.
   return session;
 }
@@ -72,6 +78,15 @@ Result<std::vector<Session>> StoreImpl::ListSessions(
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan sessions"));
   return out;
 }
+
+Result<SessionPage> StoreImpl::Search(const SessionQuery& query) {
+  return index_.Search(query, [&](const SessionId& id) -> Result<std::string> {
+    AGENTLOG_ASSIGN_OR_RETURN(Session s, LoadSession(id));
+    return std::move(s.title);
+  });
+}
+
+Result<SessionStats> StoreImpl::Stats() { return index_.Stats(Now()); }
 
 Result<Session> StoreImpl::UpdateSession(const SessionId& id,
                                          const SessionUpdate& update,
@@ -191,6 +206,7 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
   stripe.cache.Erase(id);
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
+  index_.Remove(id);
   // The range deletions cover every record its floors did. (Forgetting
   // early is safe: a filter without a decision keeps everything.)
   retention_->Forget(id);

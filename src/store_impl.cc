@@ -149,8 +149,12 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
     session->last_active_ms = std::max(session->last_active_ms, Now());
     PutSession(&batch, *session);
     status = Write(&batch, wo, id);
-    // Before the lock goes, so that a session's totals arrive in seq order.
-    if (status.ok() && usage != nullptr) BufferUsageTotals(id, *usage);
+    // Before the lock goes, so that a session's totals and its index
+    // entry move in the order of its writes.
+    if (status.ok()) {
+      if (usage != nullptr) BufferUsageTotals(id, *usage);
+      index_.Put(*session);
+    }
   }
   if (!status.ok()) {
     stripe.cache.Erase(id);

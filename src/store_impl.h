@@ -25,6 +25,7 @@
 #include "price_book.h"
 #include "rate_window.h"
 #include "retention.h"
+#include "session_index.h"
 #include "session_stripes.h"
 #include "totals_buffer.h"
 #include "usage_id_locks.h"
@@ -56,6 +57,8 @@ class StoreImpl final : public Store, private BudgetReader {
   Result<Session> GetSession(const SessionId& id) override;
   Result<std::vector<Session>> ListSessions(
       const SessionListOptions& options) override;
+  Result<SessionPage> Search(const SessionQuery& query) override;
+  Result<SessionStats> Stats() override;
   Result<Session> UpdateSession(const SessionId& id,
                                 const SessionUpdate& update,
                                 const WriteOptions& wo) override;
@@ -188,6 +191,8 @@ class StoreImpl final : public Store, private BudgetReader {
     return handles_[static_cast<size_t>(cf)];
   }
   rocksdb::DB* db() const { return db_.get(); }
+  // The in-memory session index.
+  const SessionIndex& index() const { return index_; }
   // Retention decisions as the compaction filters see them.
   RetentionDecisions& retention() { return *retention_; }
 
@@ -426,6 +431,7 @@ class StoreImpl final : public Store, private BudgetReader {
       handles_{};
   std::unique_ptr<WalSyncer> syncer_;
   SessionStripes stripes_;
+  SessionIndex index_;
   std::shared_ptr<RetentionDecisions> retention_ =
       std::make_shared<RetentionDecisions>();
   // The retention filter of each family retention covers, else null.

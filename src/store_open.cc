@@ -339,6 +339,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
       report_.corrupt_records.push_back(session.status().message());
       continue;
     }
+    index_.Load(*session);
     for (uint64_t n : session->processing_turns) {
       report_.processing_turns.push_back({*id, n});
     }
@@ -359,6 +360,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
       }
     }
   }
+  index_.FinishLoad();
   if (marks != nullptr) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(marks->status(), "scan totals marks"));
   }

@@ -12,6 +12,7 @@
 #include "agentlog/options.h"
 #include "agentlog/result.h"
 #include "agentlog/run_once.h"
+#include "agentlog/search.h"
 #include "agentlog/session.h"
 #include "agentlog/session_id.h"
 #include "agentlog/status.h"

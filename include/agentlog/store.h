@@ -19,6 +19,7 @@
 #include "agentlog/options.h"
 #include "agentlog/result.h"
 #include "agentlog/run_once.h"
+#include "agentlog/search.h"
 #include "agentlog/session.h"
 #include "agentlog/session_id.h"
 #include "agentlog/status.h"
@@ -155,6 +156,14 @@ class AGENTLOG_EXPORT Store {
   // Sessions in id order.
   virtual Result<std::vector<Session>> ListSessions(
       const SessionListOptions& options = {}) = 0;
+  // Sessions matching `query`, in its order, from the in-memory index (no
+  // disk reads, except a title prefix longer than 7 bytes, which reads the
+  // titles of the sessions whose first 7 bytes match). The index holds every
+  // acknowledged write; a read-only or secondary store's index is the
+  // store as it was at open. Errors: InvalidArgument (query or cursor).
+  virtual Result<SessionPage> Search(const SessionQuery& query) = 0;
+  // Counts over the sessions in the index, and its memory.
+  virtual Result<SessionStats> Stats() = 0;
   // Applies `update`. Errors: NotFound, FailedPrecondition (archived),
   // InvalidArgument.
   virtual Result<Session> UpdateSession(const SessionId& id,
