@@ -236,6 +236,71 @@ TEST_F(CliStoreTest, OutputsDescribeTheStore) {
   Reopen();
 }
 
+TEST_F(CliStoreTest, SessionsTakesSearchFiltersAndStatsCounts) {
+  // Three sessions of agent "a" tagged prod, with different costs, and
+  // others that each filter must leave out.
+  std::vector<std::string> by_cost_desc(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(
+        const Session s,
+        store_->CreateSession({.agent = "a", .tags = {"prod", "eu"}}));
+    ASSERT_OK(store_
+                  ->AppendTurn(s.id, "k", UserInput("q"), AssistantOutput("a"),
+                               {{5, 1, 0, 0}, 100 * (i + 1)})
+                  .status());
+    by_cost_desc[2 - i] = s.id.ToString();
+    clock_->Advance(1000);
+  }
+  ASSERT_OK(store_->CreateSession({.agent = "b", .tags = {"prod"}}).status());
+  ASSERT_OK(store_->CreateSession({.agent = "a", .tags = {"dev"}}).status());
+  Close();
+
+  CliResult found = RunCli("sessions " + path() +
+                           " --agent a --tag prod,eu --sort cost --desc --json");
+  ASSERT_EQ(found.exit_code, 0) << found.out;
+  const std::vector<std::string> lines = Lines(found.out);
+  ASSERT_EQ(lines.size(), 3u) << found.out;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NE(lines[i].find(by_cost_desc[i]), std::string::npos) << lines[i];
+  }
+  // Paging: the cursor the first page prints fetches the rest.
+  CliResult first = RunCli("sessions " + path() +
+                           " --agent a --tag prod --sort cost --limit 2 --json");
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const std::vector<std::string> page = Lines(first.out);
+  ASSERT_EQ(page.size(), 3u) << first.out;
+  const std::string key = "\"next_cursor\":\"";
+  const size_t at = page[2].find(key);
+  ASSERT_NE(at, std::string::npos) << page[2];
+  const std::string cursor =
+      page[2].substr(at + key.size(), page[2].find('"', at + key.size()) -
+                                          at - key.size());
+  CliResult rest = RunCli("sessions " + path() +
+                          " --agent a --tag prod --sort cost --limit 2 "
+                          "--cursor " + cursor + " --json");
+  ASSERT_EQ(rest.exit_code, 0) << rest.out;
+  ASSERT_EQ(Lines(rest.out).size(), 1u) << rest.out;
+  EXPECT_NE(rest.out.find(by_cost_desc[0]), std::string::npos);
+  EXPECT_EQ(RunCli("sessions " + path() + " --min-cost 0.0002").out.find(
+                by_cost_desc[2]),
+            std::string::npos);
+
+  CliResult stats = RunCli("stats " + path() + " --json");
+  ASSERT_EQ(stats.exit_code, 0) << stats.out;
+  EXPECT_NE(stats.out.find("\"sessions\":5"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("\"by_agent\":{\"a\":4,\"b\":1}"),
+            std::string::npos)
+      << stats.out;
+  EXPECT_NE(stats.out.find("\"prod\":4"), std::string::npos) << stats.out;
+
+  EXPECT_EQ(RunCli("sessions " + path() + " --sort size").exit_code, 2);
+  EXPECT_EQ(RunCli("sessions " + path() + " --status gone").exit_code, 2);
+  EXPECT_EQ(RunCli("sessions " + path() + " --active-from yesterday").exit_code,
+            2);
+  EXPECT_EQ(RunCli("sessions " + path() + " --cursor zz").exit_code, 1);
+  Reopen();
+}
+
 TEST_F(CliStoreTest, ShowMarksEchoes) {
   options_.detect_echoes = true;
   Reopen();

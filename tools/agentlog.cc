@@ -27,7 +27,20 @@ service holds it).
 
 verbs:
   info STORE                       format, counts and sizes
-  sessions STORE [--limit N]       sessions, oldest first
+  sessions STORE [FILTERS] [--sort created|active|cost] [--desc]
+                 [--limit N] [--cursor C]
+                                   sessions, oldest first, every status
+                                   unless --status; filters:
+                                   --tag A,B (all of them) --any-tag A,B
+                                   --no-tag A,B --status active,idle,archived
+                                   --agent NAME --model NAME --title PREFIX
+                                   --created-from T --created-before T
+                                   --active-from T --active-before T
+                                   (T: 2026-11-24, 2026-11-24T07:00Z, 7d,
+                                   12h or Unix ms) --min-cost $ --max-cost $
+                                   --min-tokens N --max-tokens N
+  stats STORE                      sessions by status, agent, model, tag
+                                   and age; index memory
   show STORE SESSION               a session and its readable transcript
   turns STORE SESSION [--last N] [--newest-first]
                                    the turns of a session, one per line
@@ -77,7 +90,13 @@ struct Verb {
 const std::vector<Verb>& Verbs() {
   static const std::vector<Verb> verbs = {
       {"info", CmdInfo, {}, 0, 0, {}, {}},
-      {"sessions", CmdSessions, {}, 0, 0, {"limit"}, {}},
+      {"sessions", CmdSessions, {}, 0, 0,
+       {"limit", "tag", "any-tag", "no-tag", "status", "agent", "model",
+        "created-from", "created-before", "active-from", "active-before",
+        "min-cost", "max-cost", "min-tokens", "max-tokens", "title", "sort",
+        "cursor"},
+       {"desc"}},
+      {"stats", CmdStats, {}, 0, 0, {}, {}},
       {"show", CmdShow, {}, 1, 1, {}, {}},
       {"turns", CmdTurns, {}, 1, 1, {"last"}, {"newest-first"}},
       {"dump", CmdDump, {}, 0, 0, {"cf"}, {}},

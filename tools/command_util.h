@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agentlog/result.h"
 #include "agentlog/session_id.h"
@@ -31,6 +32,15 @@ inline void Check(const Status& status) {
 
 // The value of --name as a whole number; UsageError otherwise.
 uint64_t ParseCount(const std::string& name, const std::string& text);
+// The value of --name as a point in time, in Unix milliseconds: a UTC date
+// or time ("2026-11-24", "2026-11-24T07:03:06Z"), a time that long before
+// `now_ms` ("90m", "12h", "7d"), or Unix milliseconds. UsageError otherwise.
+int64_t ParseTime(const std::string& name, const std::string& text,
+                  int64_t now_ms);
+// The value of --name as dollars ("1.25", "$0.000001") in micro-dollars.
+int64_t ParseDollars(const std::string& name, const std::string& text);
+// The value of --name as a comma-separated list.
+std::vector<std::string> ParseList(const std::string& text);
 // The first positional argument as a session id; UsageError otherwise.
 SessionId ParseSession(const Args& args);
 

@@ -10,60 +10,11 @@
 #include "command_util.h"
 #include "json_writer.h"
 #include "record_json.h"
+#include "session_json.h"
 #include "store_impl.h"
 
 namespace agentlog::tools {
 namespace {
-
-std::string TagsText(const std::vector<std::string>& tags) {
-  std::string out;
-  for (const std::string& t : tags) {
-    if (!out.empty()) out += ",";
-    out += t;
-  }
-  return out;
-}
-
-std::string SessionJson(const Session& s) {
-  std::string tags = "[";
-  for (size_t i = 0; i < s.tags.size(); ++i) {
-    if (i > 0) tags += ",";
-    AppendJsonString(&tags, s.tags[i]);
-  }
-  tags += "]";
-  std::string processing = "[";
-  for (size_t i = 0; i < s.processing_turns.size(); ++i) {
-    if (i > 0) processing += ",";
-    processing += std::to_string(s.processing_turns[i]);
-  }
-  processing += "]";
-  return JsonObject()
-      .Add("id", s.id.ToString())
-      .Add("agent", s.agent)
-      .Add("model", s.model)
-      .Add("title", s.title)
-      .AddRaw("tags", tags)
-      .Add("status", SessionStatusName(s.status))
-      .Add("created_ms", s.created_ms)
-      .Add("last_active_ms", s.last_active_ms)
-      .Add("context_window", s.context_window)
-      .Add("pinned", s.pinned)
-      .Add("turns", s.turn_count)
-      .Add("completed_turns", s.completed_turns)
-      .Add("failed_turns", s.failed_turns)
-      .AddRaw("processing_turns", processing)
-      .Add("input_tokens", s.tokens.input)
-      .Add("output_tokens", s.tokens.output)
-      .Add("cache_read_tokens", s.tokens.cache_read)
-      .Add("cache_write_tokens", s.tokens.cache_write)
-      .Add("cost_micros", s.cost_micros)
-      .Add("metadata_bytes", static_cast<uint64_t>(s.metadata.size()))
-      .Add("echo_checked", s.echo.checked)
-      .Add("echo_exact", s.echo.exact)
-      .Add("echo_near", s.echo.near)
-      .Add("echo_skipped", s.echo.skipped)
-      .Finish();
-}
 
 std::string MessagesJson(const std::vector<Message>& messages) {
   std::string out = "[";
@@ -187,30 +138,6 @@ int CmdInfo(Store& store, const Args& args) {
                Bytes(cf.memtable_bytes));
   }
   return exit_code;
-}
-
-int CmdSessions(Store& store, const Args& args) {
-  SessionListOptions options;
-  if (auto limit = args.Get("limit"))
-    options.limit = ParseCount("limit", *limit);
-  const std::vector<Session> sessions = Check(store.ListSessions(options));
-  if (args.json) {
-    for (const Session& s : sessions) fmt::print("{}\n", SessionJson(s));
-    return kExitOk;
-  }
-  fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n", "ID",
-             "AGENT", "MODEL", "STATUS", "TURNS", "TOKENS", "COST",
-             "LAST ACTIVE", "TITLE");
-  for (const Session& s : sessions) {
-    fmt::print("{:<27}{:<14}{:<16}{:<10}{:>6}{:>10}{:>14}  {:<21}{}\n",
-               s.id.ToString(), Preview(s.agent, 12), Preview(s.model, 14),
-               SessionStatusName(s.status), s.turn_count, s.tokens.total(),
-               Dollars(s.cost_micros), Timestamp(s.last_active_ms),
-               Preview(s.title, 40));
-  }
-  fmt::print("({} session{})\n", sessions.size(),
-             sessions.size() == 1 ? "" : "s");
-  return kExitOk;
 }
 
 int CmdShow(Store& store, const Args& args) {

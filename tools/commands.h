@@ -48,6 +48,7 @@ struct StoreError {
 // UsageError or StoreError, which main catches; nothing escapes the tool.
 int CmdInfo(Store& store, const Args& args);
 int CmdSessions(Store& store, const Args& args);
+int CmdStats(Store& store, const Args& args);
 int CmdShow(Store& store, const Args& args);
 int CmdTurns(Store& store, const Args& args);
 int CmdDump(Store& store, const Args& args);
