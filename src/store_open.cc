@@ -376,6 +376,11 @@ StoreImpl::~StoreImpl() {
       if (totals_ != nullptr) totals_->Flush().IgnoreError();
       // Make buffered writes durable: closing is a promise point for hosts.
       db_->SyncWAL().PermitUncheckedError();
+      // And leave nothing in the memtables, so that the next open replays
+      // no WAL: with large write buffers, replay costs seconds at open.
+      rocksdb::FlushOptions flush;
+      flush.allow_write_stall = true;
+      db_->Flush(flush, owned_handles_).PermitUncheckedError();
     }
     for (rocksdb::ColumnFamilyHandle* h : owned_handles_) {
       db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();

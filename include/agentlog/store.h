@@ -139,8 +139,10 @@ class AGENTLOG_EXPORT Store {
   Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
-  // Closes the store, syncing the WAL first. Every acknowledged write
-  // survives; in-flight calls must have returned.
+  // Closes the store: syncs the WAL and flushes the memtables, so that the
+  // next open replays nothing. Every acknowledged write survives; in-flight
+  // calls must have returned. Destroy a store before `exit` runs static
+  // destructors (RocksDB's own statics may be gone by then).
   virtual ~Store() = default;
 
   virtual const RecoveryReport& recovery_report() const = 0;
