@@ -159,17 +159,21 @@ void SessionIndex::Index(uint32_t ord, const Session& s) {
   std::memset(e.title, 0, kTitleBytes);
   std::memcpy(e.title, s.title.data(), std::min(s.title.size(), kTitleBytes));
   e.agent = agents_.Intern(s.agent);
-  agents_.Members(e.agent).add(ord);
+  agents_.Add(e.agent, ord, bulk_);
   e.model = models_.Intern(s.model);
-  models_.Members(e.model).add(ord);
+  models_.Add(e.model, ord, bulk_);
   e.tags_at = static_cast<uint32_t>(tag_codes_.size());
   e.tag_count = static_cast<uint16_t>(s.tags.size());
   for (const std::string& tag : s.tags) {
     const uint32_t code = tags_.Intern(tag);
     tag_codes_.push_back(code);
-    tags_.Members(code).add(ord);
+    tags_.Add(code, ord, bulk_);
   }
-  by_status_[e.state].add(ord);
+  if (bulk_) {
+    status_bulk_[e.state].push_back(ord);
+  } else {
+    by_status_[e.state].add(ord);
+  }
   ++indexed_;
 }
 
@@ -186,7 +190,14 @@ void SessionIndex::Unindex(uint32_t ord) {
   --indexed_;
 }
 
+void SessionIndex::ReserveCapacity(size_t sessions) {
+  entries_.reserve(sessions);
+  activity_ms_.reserve(sessions);
+  activity_ord_.reserve(sessions);
+}
+
 void SessionIndex::Load(const Session& s) {
+  BeginBulk();
   const auto ord = static_cast<uint32_t>(entries_.size());
   entries_.push_back(Entry{.id = s.id});
   last_id_ = std::max(last_id_, s.id);
@@ -201,8 +212,28 @@ void SessionIndex::Load(const Session& s) {
   activity_ord_.push_back(ord);
 }
 
+void SessionIndex::Dictionary::ApplyBulk() {
+  for (size_t code = 0; code < bulk_.size(); ++code) {
+    members_[code].addMany(bulk_[code].size(), bulk_[code].data());
+  }
+  bulk_ = {};
+}
+
+void SessionIndex::ApplyBulk() {
+  if (!bulk_) return;
+  for (size_t s = 0; s < 3; ++s) {
+    by_status_[s].addMany(status_bulk_[s].size(), status_bulk_[s].data());
+    status_bulk_[s] = {};
+  }
+  agents_.ApplyBulk();
+  models_.ApplyBulk();
+  tags_.ApplyBulk();
+  bulk_ = false;
+}
+
 void SessionIndex::FinishLoad() {
   std::unique_lock lock(mu_);
+  ApplyBulk();
   std::vector<std::pair<int64_t, uint32_t>> order(activity_ms_.size());
   for (size_t i = 0; i < order.size(); ++i) {
     order[i] = {activity_ms_[i], activity_ord_[i]};
@@ -424,6 +455,7 @@ void SessionIndex::Rebuild() {
   activity_ord_.clear();
   indexed_ = 0;
   gone_ = 0;
+  BeginBulk();
   std::vector<std::pair<int64_t, uint32_t>> order;
   for (const Entry& e : old) {
     if (e.state == kGone) continue;
@@ -431,20 +463,21 @@ void SessionIndex::Rebuild() {
     Entry& n = entries_.emplace_back(e);
     if (!e.indexed()) continue;  // Reserved: nothing to index yet.
     n.agent = agents_.Intern(old_agents.Name(e.agent));
-    agents_.Members(n.agent).add(ord);
+    agents_.Add(n.agent, ord, true);
     n.model = models_.Intern(old_models.Name(e.model));
-    models_.Members(n.model).add(ord);
+    models_.Add(n.model, ord, true);
     n.tags_at = static_cast<uint32_t>(tag_codes_.size());
     for (uint32_t i = 0; i < e.tag_count; ++i) {
       const uint32_t code =
           tags_.Intern(old_tags.Name(old_codes[e.tags_at + i]));
       tag_codes_.push_back(code);
-      tags_.Members(code).add(ord);
+      tags_.Add(code, ord, true);
     }
-    by_status_[n.state].add(ord);
+    status_bulk_[n.state].push_back(ord);
     ++indexed_;
     order.emplace_back(n.last_active_ms, ord);
   }
+  ApplyBulk();
   std::sort(order.begin(), order.end());
   activity_ms_.reserve(order.size());
   activity_ord_.reserve(order.size());
@@ -495,6 +528,25 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
   }
   for (const std::string& tag : q.no_tags) {
     if (const Roaring* m = tags_.Find(tag)) candidates -= *m;
+  }
+
+  // Creation times ascend with ordinals (an id's time is its session's
+  // creation time): a created range is an ordinal range.
+  if (q.created_from_ms || q.created_before_ms) {
+    const auto first_at = [&](int64_t ms) {
+      return static_cast<uint64_t>(
+          std::lower_bound(entries_.begin(), entries_.end(), ms,
+                           [](const Entry& e, int64_t x) {
+                             return e.id.timestamp_ms() < x;
+                           }) -
+          entries_.begin());
+    };
+    const uint64_t lo = q.created_from_ms ? first_at(*q.created_from_ms) : 0;
+    const uint64_t hi =
+        q.created_before_ms ? first_at(*q.created_before_ms) : entries_.size();
+    Roaring range;
+    if (lo < hi) range.addRange(lo, hi);
+    candidates &= range;
   }
 
   // The range filters and the title, on the summary.
@@ -607,7 +659,7 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
   } else {
     // Few candidates, or an order the index does not keep: keep the best
     // `want` of them after the cursor in a heap, worst on top.
-    const auto worse = [&](uint32_t a, uint32_t b) {
+    const auto earlier = [&](uint32_t a, uint32_t b) {
       return precedes(key_of(entries_[a]), entries_[a].id,
                       key_of(entries_[b]), entries_[b].id);
     };
@@ -618,16 +670,16 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
       const Entry& e = entries_[ord];
       const int64_t key = key_of(e);
       if (cursor && !precedes(cursor->key, cursor->id, key, e.id)) continue;
-      if (hits.size() == want && !worse(ord, hits.front())) continue;
+      if (hits.size() == want && !earlier(ord, hits.front())) continue;
       if (!matches(e)) continue;
       hits.push_back(ord);
-      std::push_heap(hits.begin(), hits.end(), worse);
+      std::push_heap(hits.begin(), hits.end(), earlier);
       if (hits.size() > want) {
-        std::pop_heap(hits.begin(), hits.end(), worse);
+        std::pop_heap(hits.begin(), hits.end(), earlier);
         hits.pop_back();
       }
     }
-    std::sort_heap(hits.begin(), hits.end(), worse);
+    std::sort_heap(hits.begin(), hits.end(), earlier);
   }
   AGENTLOG_RETURN_IF_ERROR(error);
 

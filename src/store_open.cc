@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <system_error>
@@ -299,10 +300,14 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   // Before format 7 every record's totals were merged in the record's own
   // batch: the totals on disk include every record.
   const bool marked = report_.format_version >= 7;
+  // One pass over every session: leave the block cache to the blocks a
+  // service reads again.
+  rocksdb::ReadOptions scan;
+  scan.fill_cache = false;
   // Marks sort by session id, like sessions: one pass over each.
   std::unique_ptr<rocksdb::Iterator> marks;
   if (marked && totals_cf != nullptr) {
-    marks.reset(db_->NewIterator(rocksdb::ReadOptions(), totals_cf));
+    marks.reset(db_->NewIterator(scan, totals_cf));
     marks->Seek(std::string(1, kTotalsMarkByte));
   }
   auto mark_of = [&](const Session& s) -> uint64_t {
@@ -320,8 +325,14 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
     }
     return 0;
   };
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), sessions));
+  uint64_t estimate = 0;
+  if (db_->GetIntProperty(sessions, rocksdb::DB::Properties::kEstimateNumKeys,
+                          &estimate)) {
+    // An estimate (overwrites in memtables count): bounded, a hint only.
+    index_.ReserveCapacity(
+        std::min<uint64_t>(estimate + estimate / 8, uint64_t{1} << 24));
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, sessions));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const auto id = ParseSessionKey(it->key().ToStringView());
     if (!id) {
