@@ -750,8 +750,19 @@ class CrashTest : public ::testing::Test {
     std::vector<std::vector<Turn>> turns(kSessions);
     std::vector<std::vector<UsageRecord>> usage(kSessions);
     std::vector<TurnRef> processing;
+    std::vector<SessionSummary> summaries;
     for (int s = 0; s < kSessions; ++s) {
       ASSERT_OK_AND_ASSIGN(Session session, store->GetSession(sessions_[s]));
+      summaries.push_back({.id = session.id,
+                           .agent = session.agent,
+                           .model = session.model,
+                           .tags = session.tags,
+                           .status = session.status,
+                           .pinned = session.pinned,
+                           .created_ms = session.created_ms,
+                           .last_active_ms = session.last_active_ms,
+                           .cost_micros = session.cost_micros,
+                           .tokens = session.tokens.total()});
       ASSERT_OK_AND_ASSIGN(turns[s], store->ListTurns(sessions_[s]));
       ASSERT_OK_AND_ASSIGN(usage[s], store->ListUsage(sessions_[s]));
       // Usage records are numbered 1..n without gaps, n in the session.
@@ -762,6 +773,14 @@ class CrashTest : public ::testing::Test {
       ASSERT_NO_FATAL_FAILURE(CheckSession(s, session, turns[s], &processing));
       ASSERT_NO_FATAL_FAILURE(CheckCheckpoints(*store, s, session, turns[s]));
     }
+    // The session index rebuilt at open holds what the records say.
+    ASSERT_OK_AND_ASSIGN(
+        const SessionPage indexed,
+        store->Search({.statuses = {SessionStatus::kActive,
+                                    SessionStatus::kIdle,
+                                    SessionStatus::kArchived},
+                       .limit = 0}));
+    EXPECT_EQ(indexed.sessions, summaries);
     // Interrupted turns are reported: exactly those still processing.
     EXPECT_EQ(report.processing_turns, processing);
     reported_processing_ += report.processing_turns.size();
