@@ -148,16 +148,20 @@ uint32_t SessionIndex::Find(const SessionId& id) const {
   return static_cast<uint32_t>(it - entries_.begin());
 }
 
+void SessionIndex::Entry::SetFigures(const Session& s) {
+  cost_micros = s.cost_micros;
+  tokens = s.tokens.total();
+  pinned = s.pinned;
+  title_size = static_cast<uint8_t>(std::min<size_t>(s.title.size(), 255));
+  std::memset(title, 0, kTitleBytes);
+  std::memcpy(title, s.title.data(), std::min(s.title.size(), kTitleBytes));
+}
+
 void SessionIndex::Index(uint32_t ord, const Session& s) {
   Entry& e = entries_[ord];
   e.state = static_cast<uint8_t>(s.status);
   e.last_active_ms = s.last_active_ms;
-  e.cost_micros = s.cost_micros;
-  e.tokens = s.tokens.total();
-  e.pinned = s.pinned;
-  e.title_size = static_cast<uint8_t>(std::min<size_t>(s.title.size(), 255));
-  std::memset(e.title, 0, kTitleBytes);
-  std::memcpy(e.title, s.title.data(), std::min(s.title.size(), kTitleBytes));
+  e.SetFigures(s);
   e.agent = agents_.Intern(s.agent);
   agents_.Add(e.agent, ord, bulk_);
   e.model = models_.Intern(s.model);
@@ -333,12 +337,7 @@ void SessionIndex::Put(const Session& s) {
     e.last_active_ms = s.last_active_ms;
     AddActivity(s.last_active_ms, ord);  // The old position goes stale.
   }
-  e.cost_micros = s.cost_micros;
-  e.tokens = s.tokens.total();
-  e.pinned = s.pinned;
-  e.title_size = static_cast<uint8_t>(std::min<size_t>(s.title.size(), 255));
-  std::memset(e.title, 0, kTitleBytes);
-  std::memcpy(e.title, s.title.data(), std::min(s.title.size(), kTitleBytes));
+  e.SetFigures(s);
   MaybeCompact();
 }
 

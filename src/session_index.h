@@ -103,6 +103,8 @@ class SessionIndex {
     char title[kTitleBytes] = {};  // Its first bytes.
 
     bool indexed() const { return state < kReserved; }
+    // Copies what no bitmap or order holds: cost, tokens, pinned, title.
+    void SetFigures(const Session& s);
   };
   static_assert(sizeof(Entry) == 64);
 

@@ -753,16 +753,7 @@ class CrashTest : public ::testing::Test {
     std::vector<SessionSummary> summaries;
     for (int s = 0; s < kSessions; ++s) {
       ASSERT_OK_AND_ASSIGN(Session session, store->GetSession(sessions_[s]));
-      summaries.push_back({.id = session.id,
-                           .agent = session.agent,
-                           .model = session.model,
-                           .tags = session.tags,
-                           .status = session.status,
-                           .pinned = session.pinned,
-                           .created_ms = session.created_ms,
-                           .last_active_ms = session.last_active_ms,
-                           .cost_micros = session.cost_micros,
-                           .tokens = session.tokens.total()});
+      summaries.push_back(SummaryOf(session));
       ASSERT_OK_AND_ASSIGN(turns[s], store->ListTurns(sessions_[s]));
       ASSERT_OK_AND_ASSIGN(usage[s], store->ListUsage(sessions_[s]));
       // Usage records are numbered 1..n without gaps, n in the session.

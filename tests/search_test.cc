@@ -31,20 +31,6 @@ const std::vector<std::string> kTitles = {
     "fix logout", "refactor db",  "refactor dbase", "summarise the thread",
     "summarise",  "summarise it", "zz"};
 
-// The summary the index should hold for `s`.
-SessionSummary SummaryOf(const Session& s) {
-  return {.id = s.id,
-          .agent = s.agent,
-          .model = s.model,
-          .tags = s.tags,
-          .status = s.status,
-          .pinned = s.pinned,
-          .created_ms = s.created_ms,
-          .last_active_ms = s.last_active_ms,
-          .cost_micros = s.cost_micros,
-          .tokens = s.tokens.total()};
-}
-
 // What Search must return for `q`, computed from every stored session.
 std::vector<SessionId> Oracle(const std::vector<Session>& all,
                               const SessionQuery& q) {

@@ -114,6 +114,20 @@ inline void AddCompleted(const TurnUsage& usage, Session* totals) {
   totals->cost_micros += usage.cost_micros;
 }
 
+// The summary the session index should hold for `s` (Store::Search).
+inline SessionSummary SummaryOf(const Session& s) {
+  return {.id = s.id,
+          .agent = s.agent,
+          .model = s.model,
+          .tags = s.tags,
+          .status = s.status,
+          .pinned = s.pinned,
+          .created_ms = s.created_ms,
+          .last_active_ms = s.last_active_ms,
+          .cost_micros = s.cost_micros,
+          .tokens = s.tokens.total()};
+}
+
 inline std::string ErrorFor(const std::string& key) {
   return "gave up on " + key;
 }
