@@ -273,8 +273,9 @@ void SessionIndex::Put(const Session& s) {
   std::unique_lock lock(mu_);
   uint32_t ord = Find(s.id);
   if (ord == entries_.size()) {
-    // Not seen at open (its record did not decode then) nor reserved: place
-    // it in id order and renumber. Rare enough to afford.
+    // Not in the index: a session whose record had an unindexed status
+    // (evicted, deleted) and was dropped at a renumbering. Place it in id
+    // order and renumber; rare enough to afford.
     const auto at = std::lower_bound(
         entries_.begin(), entries_.end(), s.id,
         [](const Entry& e, const SessionId& x) { return e.id < x; });
@@ -548,8 +549,10 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
     candidates &= range;
   }
 
-  // The range filters and the title, on the summary.
-  Status error;
+  // The range filters and the title, on the summary. A prefix longer than
+  // a summary keeps is checked on the stored titles afterwards, without the
+  // lock (a read must not hold up every writer).
+  const bool read_titles = q.title_prefix.size() > kTitleBytes;
   const auto matches = [&](const Entry& e) {
     const int64_t created = e.id.timestamp_ms();
     if ((q.created_from_ms && created < *q.created_from_ms) ||
@@ -566,14 +569,7 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
     if (prefix.empty()) return true;
     if (e.title_size < 255 && prefix.size() > e.title_size) return false;
     const size_t kept = std::min(prefix.size(), kTitleBytes);
-    if (std::memcmp(e.title, prefix.data(), kept) != 0) return false;
-    if (prefix.size() <= kTitleBytes) return true;
-    Result<std::string> title = read_title(e.id);
-    if (!title.ok()) {
-      if (!title.status().IsNotFound() && error.ok()) error = title.status();
-      return false;
-    }
-    return title->starts_with(prefix);
+    return std::memcmp(e.title, prefix.data(), kept) == 0;
   };
 
   // Results in order, one more than the limit to learn whether more match.
@@ -591,8 +587,10 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
     if (key != other_key) return q.descending ? key > other_key : key < other_key;
     return q.descending ? id > other_id : id < other_id;
   };
-  const size_t want = q.limit == 0 ? std::numeric_limits<size_t>::max()
-                                   : q.limit + 1;
+  constexpr size_t kAll = std::numeric_limits<size_t>::max();
+  const size_t want = q.limit == 0 || q.limit == kAll || read_titles
+                          ? kAll
+                          : q.limit + 1;
   std::vector<uint32_t> hits;
 
   if (q.sort == SessionSort::kCreated) {
@@ -680,15 +678,46 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
     }
     std::sort_heap(hits.begin(), hits.end(), earlier);
   }
-  AGENTLOG_RETURN_IF_ERROR(error);
-
-  if (q.limit != 0 && hits.size() > q.limit) {
-    hits.resize(q.limit);
-    const Entry& last = entries_[hits.back()];
-    page.next_cursor = EncodeCursor(q, {.key = key_of(last), .id = last.id});
+  const size_t limit = q.limit == 0 ? kAll : q.limit;
+  if (!read_titles) {
+    if (hits.size() > limit) {
+      hits.resize(limit);
+      const Entry& last = entries_[hits.back()];
+      page.next_cursor = EncodeCursor(q, {.key = key_of(last), .id = last.id});
+    }
+    page.sessions.reserve(hits.size());
+    for (uint32_t ord : hits) page.sessions.push_back(Summarize(entries_[ord]));
+    return page;
   }
-  page.sessions.reserve(hits.size());
-  for (uint32_t ord : hits) page.sessions.push_back(Summarize(entries_[ord]));
+
+  // Every candidate whose first bytes match, in order: read their titles
+  // unlocked, then summarise the ones that match as the index has them now
+  // (skipping any deleted meanwhile).
+  std::vector<Cursor> ordered;
+  ordered.reserve(hits.size());
+  for (uint32_t ord : hits) {
+    ordered.push_back({.key = key_of(entries_[ord]), .id = entries_[ord].id});
+  }
+  lock.unlock();
+  std::vector<Cursor> matched;
+  for (const Cursor& c : ordered) {
+    if (matched.size() > limit) break;
+    Result<std::string> title = read_title(c.id);
+    if (title.status().IsNotFound()) continue;
+    AGENTLOG_RETURN_IF_ERROR(title.status());
+    if (title->starts_with(q.title_prefix)) matched.push_back(c);
+  }
+  if (matched.size() > limit) {
+    matched.resize(limit);
+    page.next_cursor = EncodeCursor(q, matched.back());
+  }
+  lock.lock();
+  for (const Cursor& c : matched) {
+    const uint32_t ord = Find(c.id);
+    if (ord < entries_.size() && entries_[ord].indexed()) {
+      page.sessions.push_back(Summarize(entries_[ord]));
+    }
+  }
   return page;
 }
 
@@ -726,7 +755,8 @@ SessionStats SessionIndex::Stats(int64_t now_ms) const {
   stats.by_tag = counts(tags_);
   constexpr int64_t kHour = 3'600'000;
   constexpr int64_t kDay = 24 * kHour;
-  for (int64_t bound : {kHour, kDay, 7 * kDay, 30 * kDay, 365 * kDay, 0L}) {
+  for (int64_t bound :
+       {kHour, kDay, 7 * kDay, 30 * kDay, 365 * kDay, int64_t{0}}) {
     stats.by_age.push_back({.younger_than_ms = bound});
   }
   for (const Entry& e : entries_) {

@@ -70,9 +70,11 @@ class SessionIndex {
   // --- Reading ---
 
   // The full title of a session, for title prefixes longer than the
-  // summary keeps. NotFound counts as no match.
+  // summary keeps; called without the index's lock. NotFound counts as no
+  // match.
   using TitleReader = FunctionRef<Result<std::string>(const SessionId&)>;
-  // Store::Search. Errors: InvalidArgument (query or cursor).
+  // Store::Search. Errors: InvalidArgument (query or cursor); what
+  // `read_title` returns other than NotFound.
   Result<SessionPage> Search(const SessionQuery& query,
                              TitleReader read_title) const;
   // Store::Stats at `now_ms`.

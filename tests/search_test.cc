@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -384,6 +385,48 @@ TEST_F(SearchTest, ManyDeletesRenumberWithoutLosingSessions) {
                        store_->Search({.limit = 0}));
   EXPECT_EQ(Ids(page), kept);
   ExpectIndexMatchesStore();
+}
+
+TEST_F(SearchTest, TheLargestLimitMeansEveryResult) {
+  // limit + 1 must not wrap to 0: every order returns all three.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(store_->CreateSession({.agent = "a", .title = "summarise it"})
+                  .status());
+  }
+  for (SessionSort sort :
+       {SessionSort::kCreated, SessionSort::kLastActive, SessionSort::kCost}) {
+    for (const std::string prefix : {"", "summarise it"}) {
+      ASSERT_OK_AND_ASSIGN(
+          const SessionPage page,
+          store_->Search({.title_prefix = prefix,
+                          .sort = sort,
+                          .limit = std::numeric_limits<size_t>::max()}));
+      EXPECT_EQ(page.sessions.size(), 3u);
+      EXPECT_TRUE(page.next_cursor.empty());
+    }
+  }
+}
+
+TEST_F(SearchTest, LongTitlePrefixesPageLikeShortOnes) {
+  // Prefixes past the 7 bytes a summary keeps read the stored titles;
+  // paging through them must give each match once, in order.
+  std::vector<SessionId> expected;
+  for (int i = 0; i < 25; ++i) {
+    clock_->Advance(1000);
+    const std::string title = i % 3 == 0 ? "summarise the call" : "summarise it";
+    ASSERT_OK_AND_ASSIGN(const Session s,
+                         store_->CreateSession({.agent = "a", .title = title}));
+    if (i % 3 == 0) expected.push_back(s.id);
+  }
+  SessionQuery q{.title_prefix = "summarise the", .limit = 4};
+  std::vector<SessionId> seen;
+  for (int pages = 0; pages < 10; ++pages) {
+    ASSERT_OK_AND_ASSIGN(const SessionPage page, store_->Search(q));
+    for (const SessionSummary& s : page.sessions) seen.push_back(s.id);
+    if (page.next_cursor.empty()) break;
+    q.cursor = page.next_cursor;
+  }
+  EXPECT_EQ(seen, expected);
 }
 
 TEST_F(SearchTest, BadQueriesAreInvalidArguments) {

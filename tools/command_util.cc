@@ -70,7 +70,8 @@ int64_t ParseDollars(const std::string& name, const std::string& text) {
       dot == std::string_view::npos ? std::string_view() : s.substr(dot + 1);
   int64_t dollars = 0;
   int64_t micros = 0;
-  bool ok = !whole.empty() && fraction.size() <= 6;
+  bool ok = !whole.empty() && whole[0] >= '0' && whole[0] <= '9' &&
+            fraction.size() <= 6;
   if (ok) {
     auto [end, ec] =
         std::from_chars(whole.data(), whole.data() + whole.size(), dollars);

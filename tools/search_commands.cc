@@ -37,17 +37,27 @@ SessionSort ParseSort(const std::string& text) {
       fmt::format("--sort takes created, active or cost; got '{}'", text)};
 }
 
+// The comma-separated names --name gives; UsageError when there are none.
+std::vector<std::string> Names(const std::string& name,
+                               const std::string& text) {
+  std::vector<std::string> names = ParseList(text);
+  if (names.empty()) {
+    throw UsageError{fmt::format("--{} needs at least one name", name)};
+  }
+  return names;
+}
+
 // The search the options describe. Unlike Store::Search's default, every
 // status is shown unless --status narrows it: an operator looking for a
 // session should not miss an archived one.
 SessionQuery QueryFrom(const Args& args) {
   SessionQuery q;
   const int64_t now = NowMs();
-  if (auto v = args.Get("tag")) q.all_tags = ParseList(*v);
-  if (auto v = args.Get("any-tag")) q.any_tags = ParseList(*v);
-  if (auto v = args.Get("no-tag")) q.no_tags = ParseList(*v);
+  if (auto v = args.Get("tag")) q.all_tags = Names("tag", *v);
+  if (auto v = args.Get("any-tag")) q.any_tags = Names("any-tag", *v);
+  if (auto v = args.Get("no-tag")) q.no_tags = Names("no-tag", *v);
   if (auto v = args.Get("status")) {
-    for (const std::string& s : ParseList(*v)) {
+    for (const std::string& s : Names("status", *v)) {
       q.statuses.push_back(ParseStatus(s));
     }
   } else {

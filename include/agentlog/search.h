@@ -92,7 +92,8 @@ struct SessionStats {
   std::vector<std::pair<std::string, uint64_t>> by_tag;
   // By creation age: under an hour, a day, a week, 30 days, 365 days, older.
   std::vector<AgeBucket> by_age;
-  // Memory the index holds, and per session.
+  // Memory the index holds (vectors by capacity, bitmaps by their
+  // serialized size, name dictionaries estimated).
   uint64_t index_bytes = 0;
 };
 

@@ -162,7 +162,8 @@ class AGENTLOG_EXPORT Store {
   // disk reads, except a title prefix longer than 7 bytes, which reads the
   // titles of the sessions whose first 7 bytes match). The index holds every
   // acknowledged write; a read-only or secondary store's index is the
-  // store as it was at open. Errors: InvalidArgument (query or cursor).
+  // store as it was at open. Errors: InvalidArgument (query or cursor);
+  // with a long title prefix, IOError or Corruption from reading a title.
   virtual Result<SessionPage> Search(const SessionQuery& query) = 0;
   // Counts over the sessions in the index, and its memory.
   virtual Result<SessionStats> Stats() = 0;
