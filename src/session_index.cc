@@ -634,8 +634,10 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
       }
     }
   } else if (q.sort == SessionSort::kLastActive &&
-             candidates.cardinality() * 8 >= activity_ms_.size()) {
-    // Many candidates: walk the activity order from the cursor.
+             candidates.cardinality() * 8 >= indexed_) {
+    // Many candidates (an eighth of the sessions or more): walk the
+    // activity order from the cursor; about 8 (live) positions, and at most
+    // 3 times that with the stale ones, per result.
     const auto visit = [&](size_t pos) {
       if (!ActivityCurrent(pos)) return;
       const uint32_t ord = activity_ord_[pos];

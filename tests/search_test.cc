@@ -429,6 +429,48 @@ TEST_F(SearchTest, LongTitlePrefixesPageLikeShortOnes) {
   EXPECT_EQ(seen, expected);
 }
 
+TEST_F(SearchTest, DroppingStaleActivityAndTagCodesKeepsResults) {
+  // Thousands of touches and retags on few sessions leave far more stale
+  // activity positions and tag codes than live ones, so the index drops
+  // them several times; searches must not notice.
+  // Cold sessions, tagged and never written again, keep their first
+  // positions and codes through every drop; hot ones are rewritten.
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 40; ++i) {
+    clock_->Advance(1);
+    ASSERT_OK(store_
+                  ->CreateSession({.agent = "cold",
+                                   .tags = {kTags[i % kTags.size()], "x"}})
+                  .status());
+  }
+  std::vector<SessionId> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(MakeSession().id);
+  for (int i = 0; i < 4000; ++i) {
+    clock_->Advance(1 + static_cast<int64_t>(rng() % 3));
+    const SessionId& id = ids[rng() % ids.size()];
+    if (i % 2 == 0) {
+      ASSERT_OK(store_->TouchSession(id));
+    } else {
+      SessionUpdate update;
+      update.tags = RandomTags(rng, 4);
+      ASSERT_OK(store_->UpdateSession(id, update).status());
+    }
+  }
+  ExpectIndexMatchesStore();
+  const std::vector<Session> all = AllSessions();
+  for (const std::string& tag : {"prod", "eu", "x"}) {
+    const SessionQuery q{.all_tags = {tag},
+                         .sort = SessionSort::kLastActive,
+                         .descending = true,
+                         .limit = 0};
+    ASSERT_OK_AND_ASSIGN(const SessionPage page, store_->Search(q));
+    EXPECT_EQ(Ids(page), Oracle(all, q)) << tag;
+  }
+  const SessionQuery recent{.sort = SessionSort::kLastActive, .limit = 0};
+  ASSERT_OK_AND_ASSIGN(const SessionPage page, store_->Search(recent));
+  EXPECT_EQ(Ids(page), Oracle(all, recent));
+}
+
 TEST_F(SearchTest, BadQueriesAreInvalidArguments) {
   MakeSession();
   Result<SessionPage> r =
