@@ -138,14 +138,40 @@ size_t SessionIndex::Dictionary::MemoryBytes() const {
 
 // --- Building and keeping in step ---
 
+uint32_t SessionIndex::LowerBound(const SessionId& id) const {
+  return static_cast<uint32_t>(
+      std::lower_bound(
+          entries_.begin(), entries_.end(), id,
+          [](const Entry& e, const SessionId& x) { return e.id < x; }) -
+      entries_.begin());
+}
+
 uint32_t SessionIndex::Find(const SessionId& id) const {
-  const auto it = std::lower_bound(
-      entries_.begin(), entries_.end(), id,
-      [](const Entry& e, const SessionId& x) { return e.id < x; });
-  if (it == entries_.end() || it->id != id) {
+  const uint32_t ord = LowerBound(id);
+  if (ord == entries_.size() || entries_[ord].id != id) {
     return static_cast<uint32_t>(entries_.size());
   }
-  return static_cast<uint32_t>(it - entries_.begin());
+  return ord;
+}
+
+void SessionIndex::AddTags(uint32_t ord, const std::vector<std::string>& tags) {
+  Entry& e = entries_[ord];
+  e.tags_at = static_cast<uint32_t>(tag_codes_.size());
+  e.tag_count = static_cast<uint16_t>(tags.size());
+  for (const std::string& tag : tags) {
+    const uint32_t code = tags_.Intern(tag);
+    tag_codes_.push_back(code);
+    tags_.Add(code, ord, bulk_);
+  }
+}
+
+void SessionIndex::RemoveTags(uint32_t ord) {
+  Entry& e = entries_[ord];
+  for (uint32_t i = 0; i < e.tag_count; ++i) {
+    tags_.Members(tag_codes_[e.tags_at + i]).remove(ord);
+  }
+  stale_tag_codes_ += e.tag_count;
+  e.tag_count = 0;
 }
 
 void SessionIndex::Entry::SetFigures(const Session& s) {
@@ -166,13 +192,7 @@ void SessionIndex::Index(uint32_t ord, const Session& s) {
   agents_.Add(e.agent, ord, bulk_);
   e.model = models_.Intern(s.model);
   models_.Add(e.model, ord, bulk_);
-  e.tags_at = static_cast<uint32_t>(tag_codes_.size());
-  e.tag_count = static_cast<uint16_t>(s.tags.size());
-  for (const std::string& tag : s.tags) {
-    const uint32_t code = tags_.Intern(tag);
-    tag_codes_.push_back(code);
-    tags_.Add(code, ord, bulk_);
-  }
+  AddTags(ord, s.tags);
   if (bulk_) {
     status_bulk_[e.state].push_back(ord);
   } else {
@@ -186,11 +206,7 @@ void SessionIndex::Unindex(uint32_t ord) {
   by_status_[e.state].remove(ord);
   agents_.Members(e.agent).remove(ord);
   models_.Members(e.model).remove(ord);
-  for (uint32_t i = 0; i < e.tag_count; ++i) {
-    tags_.Members(tag_codes_[e.tags_at + i]).remove(ord);
-  }
-  stale_tag_codes_ += e.tag_count;
-  e.tag_count = 0;
+  RemoveTags(ord);
   --indexed_;
 }
 
@@ -238,6 +254,10 @@ void SessionIndex::ApplyBulk() {
 void SessionIndex::FinishLoad() {
   std::unique_lock lock(mu_);
   ApplyBulk();
+  SortActivity();
+}
+
+void SessionIndex::SortActivity() {
   std::vector<std::pair<int64_t, uint32_t>> order(activity_ms_.size());
   for (size_t i = 0; i < order.size(); ++i) {
     order[i] = {activity_ms_[i], activity_ord_[i]};
@@ -276,10 +296,7 @@ void SessionIndex::Put(const Session& s) {
     // Not in the index: a session whose record had an unindexed status
     // (evicted, deleted) and was dropped at a renumbering. Place it in id
     // order and renumber; rare enough to afford.
-    const auto at = std::lower_bound(
-        entries_.begin(), entries_.end(), s.id,
-        [](const Entry& e, const SessionId& x) { return e.id < x; });
-    entries_.insert(at, Entry{.id = s.id});
+    entries_.insert(entries_.begin() + LowerBound(s.id), Entry{.id = s.id});
     last_id_ = std::max(last_id_, s.id);
     Rebuild();
     ord = Find(s.id);
@@ -322,17 +339,8 @@ void SessionIndex::Put(const Session& s) {
     same_tags = tags_.Name(tag_codes_[e.tags_at + i]) == s.tags[i];
   }
   if (!same_tags) {
-    for (uint32_t i = 0; i < e.tag_count; ++i) {
-      tags_.Members(tag_codes_[e.tags_at + i]).remove(ord);
-    }
-    stale_tag_codes_ += e.tag_count;
-    e.tags_at = static_cast<uint32_t>(tag_codes_.size());
-    e.tag_count = static_cast<uint16_t>(s.tags.size());
-    for (const std::string& tag : s.tags) {
-      const uint32_t code = tags_.Intern(tag);
-      tag_codes_.push_back(code);
-      tags_.Members(code).add(ord);
-    }
+    RemoveTags(ord);
+    AddTags(ord, s.tags);
   }
   if (e.last_active_ms != s.last_active_ms) {
     e.last_active_ms = s.last_active_ms;
@@ -456,7 +464,6 @@ void SessionIndex::Rebuild() {
   indexed_ = 0;
   gone_ = 0;
   BeginBulk();
-  std::vector<std::pair<int64_t, uint32_t>> order;
   for (const Entry& e : old) {
     if (e.state == kGone) continue;
     const auto ord = static_cast<uint32_t>(entries_.size());
@@ -475,16 +482,11 @@ void SessionIndex::Rebuild() {
     }
     status_bulk_[n.state].push_back(ord);
     ++indexed_;
-    order.emplace_back(n.last_active_ms, ord);
-  }
-  ApplyBulk();
-  std::sort(order.begin(), order.end());
-  activity_ms_.reserve(order.size());
-  activity_ord_.reserve(order.size());
-  for (const auto& [ms, ord] : order) {
-    activity_ms_.push_back(ms);
+    activity_ms_.push_back(n.last_active_ms);
     activity_ord_.push_back(ord);
   }
+  ApplyBulk();
+  SortActivity();
 }
 
 // --- Reading ---
@@ -597,14 +599,13 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
     // Ordinals ascend with ids, and ids with creation: walk the bitmap.
     roaring_uint32_iterator_t it;
     if (!q.descending) {
+      // The first ordinal after the cursor's id.
       uint32_t start = 0;
       if (cursor) {
-        start = static_cast<uint32_t>(
-            std::upper_bound(entries_.begin(), entries_.end(), cursor->id,
-                             [](const SessionId& x, const Entry& e) {
-                               return x < e.id;
-                             }) -
-            entries_.begin());
+        start = LowerBound(cursor->id);
+        if (start < entries_.size() && entries_[start].id == cursor->id) {
+          ++start;
+        }
       }
       roaring_init_iterator(&candidates.roaring, &it);
       roaring_move_uint32_iterator_equalorlarger(&it, start);
@@ -613,14 +614,8 @@ Result<SessionPage> SessionIndex::Search(const SessionQuery& q,
         if (matches(entries_[it.current_value])) hits.push_back(it.current_value);
       }
     } else {
-      const auto end = static_cast<uint32_t>(
-          cursor ? std::lower_bound(entries_.begin(), entries_.end(),
-                                    cursor->id,
-                                    [](const Entry& e, const SessionId& x) {
-                                      return e.id < x;
-                                    }) -
-                       entries_.begin()
-                 : entries_.size());
+      const auto end = cursor ? LowerBound(cursor->id)
+                              : static_cast<uint32_t>(entries_.size());
       // The greatest candidate below `end`.
       roaring_init_iterator(&candidates.roaring, &it);
       if (roaring_move_uint32_iterator_equalorlarger(&it, end)) {

@@ -149,8 +149,17 @@ class SessionIndex {
     std::vector<std::vector<uint32_t>> bulk_;
   };
 
+  // The first ordinal whose id is `id` or greater. REQUIRES: mu_ held.
+  uint32_t LowerBound(const SessionId& id) const;
   // The ordinal of `id`, or entries_.size(). REQUIRES: mu_ held.
   uint32_t Find(const SessionId& id) const;
+  // Gives entries_[ord] the codes of `tags` and adds it to their bitmaps;
+  // takes it out of its tags' bitmaps, its codes going stale. REQUIRES: mu_
+  // held exclusively.
+  void AddTags(uint32_t ord, const std::vector<std::string>& tags);
+  void RemoveTags(uint32_t ord);
+  // Sorts the activity order (loading and renumbering append unsorted).
+  void SortActivity();
   // Fills entries_[ord] from `s` and adds it to the bitmaps; the activity
   // order is the caller's. REQUIRES: mu_ held exclusively, the entry not
   // indexed.

@@ -458,7 +458,7 @@ TEST_F(SearchTest, DroppingStaleActivityAndTagCodesKeepsResults) {
   }
   ExpectIndexMatchesStore();
   const std::vector<Session> all = AllSessions();
-  for (const std::string& tag : {"prod", "eu", "x"}) {
+  for (const char* tag : {"prod", "eu", "x"}) {
     const SessionQuery q{.all_tags = {tag},
                          .sort = SessionSort::kLastActive,
                          .descending = true,

@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
-
 #include "command_util.h"
 #include "commands.h"
 #include "json_writer.h"
@@ -12,12 +10,6 @@
 
 namespace agentlog::tools {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 SessionStatus ParseStatus(const std::string& text) {
   for (SessionStatus s : {SessionStatus::kActive, SessionStatus::kIdle,
@@ -52,7 +44,7 @@ std::vector<std::string> Names(const std::string& name,
 // session should not miss an archived one.
 SessionQuery QueryFrom(const Args& args) {
   SessionQuery q;
-  const int64_t now = NowMs();
+  const int64_t now = SystemClock()->NowMillis();
   if (auto v = args.Get("tag")) q.all_tags = Names("tag", *v);
   if (auto v = args.Get("any-tag")) q.any_tags = Names("any-tag", *v);
   if (auto v = args.Get("no-tag")) q.no_tags = Names("no-tag", *v);
