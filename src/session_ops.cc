@@ -16,8 +16,14 @@ namespace agentlog::internal {
 Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
                                          const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  AGENTLOG_RETURN_IF_ERROR(active_->CheckAccepting());
   Session session;
-  AGENTLOG_RETURN_IF_ERROR(ValidateSessionSpec(options_, spec, &session.tags));
+  if (Status s = ValidateSessionSpec(options_, spec, &session.tags); !s.ok()) {
+    if (spec.metadata.size() > options_.max_metadata_bytes) {
+      active_->CountMetadataRejected();
+    }
+    return s;
+  }
   // The index hands out the id: ids ascend, even when the clock steps back,
   // and the creation time is the id's.
   session.id = index_.Reserve(Now());
@@ -43,6 +49,8 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
     return s;
   }
   index_.Put(session);
+  active_->CountCreated();
+  active_->AddMetadataBytes(static_cast<int64_t>(session.metadata.size()));
   stripe.cache.Put(session);  // Its first turns usually follow.
   return session;
 }
@@ -92,7 +100,13 @@ Result<Session> StoreImpl::UpdateSession(const SessionId& id,
                                          const SessionUpdate& update,
                                          const WriteOptions& wo) {
   std::vector<std::string> tags;
-  AGENTLOG_RETURN_IF_ERROR(ValidateSessionUpdate(options_, update, &tags));
+  if (Status s = ValidateSessionUpdate(options_, update, &tags); !s.ok()) {
+    if (update.metadata &&
+        update.metadata->size() > options_.max_metadata_bytes) {
+      active_->CountMetadataRejected();
+    }
+    return s;
+  }
   Session updated;
   AGENTLOG_RETURN_IF_ERROR(MutateSession(
       id, wo, false,
@@ -207,6 +221,7 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   stripe.cache.Erase(id);
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
   index_.Remove(id);
+  active_->AddMetadataBytes(-static_cast<int64_t>(session.metadata.size()));
   // The range deletions cover every record its floors did. (Forgetting
   // early is safe: a filter without a decision keeps everything.)
   retention_->Forget(id);

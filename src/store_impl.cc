@@ -142,6 +142,7 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
   // before the write is acknowledged, the entry is dropped so that the
   // cache never holds a state that is not on disk.
   rocksdb::WriteBatch batch(batch_bytes);
+  const size_t metadata_before = session->metadata.size();
   Result<bool> write = mutation(*session, batch);
   Status status = write.status();
   if (status.ok() && *write) {
@@ -154,6 +155,8 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
     if (status.ok()) {
       if (usage != nullptr) BufferUsageTotals(id, *usage);
       index_.Put(*session);
+      active_->AddMetadataBytes(static_cast<int64_t>(session->metadata.size()) -
+                                static_cast<int64_t>(metadata_before));
     }
   }
   if (!status.ok()) {

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "agentlog/store.h"
+#include "active_sessions.h"
 #include "budget_ledger.h"
 #include "checkpoint_payload.h"
 #include "column_families.h"
@@ -72,6 +73,10 @@ class StoreImpl final : public Store, private BudgetReader {
   Status ArchiveSession(const SessionId& id, const WriteOptions& wo) override;
   Status UnarchiveSession(const SessionId& id, const WriteOptions& wo) override;
   Status DeleteSession(const SessionId& id, const WriteOptions& wo) override;
+
+  Result<SessionHandle> AcquireSession(const SessionId& session) override;
+  SessionLifecycle Lifecycle() override { return active_->Figures(); }
+  Result<ShutdownReport> Shutdown(std::chrono::milliseconds timeout) override;
 
   Result<BeginTurnResult> BeginTurn(const SessionId& session,
                                     std::string_view idempotency_key,
@@ -432,6 +437,8 @@ class StoreImpl final : public Store, private BudgetReader {
   std::unique_ptr<WalSyncer> syncer_;
   SessionStripes stripes_;
   SessionIndex index_;
+  // Handles, lifecycle counters, shutdown. Set by Initialise.
+  std::shared_ptr<ActiveSessions> active_;
   std::shared_ptr<RetentionDecisions> retention_ =
       std::make_shared<RetentionDecisions>();
   // The retention filter of each family retention covers, else null.

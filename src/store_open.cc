@@ -107,6 +107,8 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
                              bool read_only) {
   options_ = options;
   clock_ = options.clock ? options.clock : SystemClock();
+  active_ = std::make_shared<ActiveSessions>(options.max_active_sessions,
+                                             clock_);
   path_ = std::string(path);
   if (path_.empty()) {
     return Status::InvalidArgument("store path is empty");
@@ -351,6 +353,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
       continue;
     }
     index_.Load(*session);
+    active_->AddMetadataBytes(static_cast<int64_t>(session->metadata.size()));
     for (uint64_t n : session->processing_turns) {
       report_.processing_turns.push_back({*id, n});
     }

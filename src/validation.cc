@@ -48,6 +48,8 @@ Status ValidateOptions(const Options& o) {
       CheckRange<size_t>(o.write_buffer_bytes, kMiB, 4 * kGiB,
                          "write_buffer_bytes"),
       CheckRange<int>(o.background_jobs, 1, 64, "background_jobs"),
+      CheckRange<size_t>(o.max_active_sessions, 1, 1'000'000,
+                         "max_active_sessions"),
       CheckRange<size_t>(o.max_checkpoint_bytes, 1, kGiB,
                          "max_checkpoint_bytes"),
       CheckRange<size_t>(o.max_lease_owner_bytes, 1, 4 * kKiB,

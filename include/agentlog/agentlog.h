@@ -9,6 +9,7 @@
 #include "agentlog/clock.h"
 #include "agentlog/echo.h"
 #include "agentlog/lease.h"
+#include "agentlog/lifecycle.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
 #include "agentlog/run_once.h"

@@ -132,6 +132,13 @@ struct Options {
   // for this long. Range: 1 s to 1 day. Default: 1 hour.
   std::chrono::milliseconds max_rate_window{3'600'000};
 
+  // --- Active sessions ---
+
+  // Session handles (Store::AcquireSession) held at once; one more gets
+  // ResourceExhausted until a handle is released. Range: 1 to 1,000,000.
+  // Default: 100.
+  size_t max_active_sessions = 100;
+
   // --- Resources ---
 
   // Block cache shared by every column family. Range: 1 MiB to 1 TiB.

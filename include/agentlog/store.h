@@ -16,6 +16,7 @@
 #include "agentlog/echo.h"
 #include "agentlog/export.h"
 #include "agentlog/lease.h"
+#include "agentlog/lifecycle.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
 #include "agentlog/run_once.h"
@@ -151,6 +152,7 @@ class AGENTLOG_EXPORT Store {
   // --- Sessions ---
 
   // Creates a session with a new time-ordered id.
+  // Errors: InvalidArgument, ShuttingDown (Shutdown was called).
   virtual Result<Session> CreateSession(const SessionSpec& spec,
                                         const WriteOptions& wo = {}) = 0;
   // Errors: NotFound.
@@ -192,6 +194,29 @@ class AGENTLOG_EXPORT Store {
   // as NotFound at once and their space is reclaimed by compaction.
   virtual Status DeleteSession(const SessionId& id,
                                const WriteOptions& wo = {}) = 0;
+
+  // --- Active sessions and shutdown ---
+
+  // Claims `session` for work until the handle is released (RAII): it
+  // counts against Options::max_active_sessions and is never evicted while
+  // held. One handle per session at a time. Writes do not require a handle;
+  // a host that wants exclusive workers across processes uses leases.
+  // Errors: NotFound, FailedPrecondition (archived; read-only store),
+  // Busy (the session has a handle), ResourceExhausted (max_active_sessions
+  // handles are held), ShuttingDown.
+  virtual Result<SessionHandle> AcquireSession(const SessionId& session) = 0;
+  // Lifecycle counters and figures since open (lifecycle.h).
+  virtual SessionLifecycle Lifecycle() = 0;
+  // Stops taking new work and makes what was done durable: from the call on,
+  // CreateSession and AcquireSession get ShuttingDown (every other call
+  // still works, so that the holders of handles can finish). Waits up to
+  // `timeout` for every handle to be released, then syncs the WAL and
+  // flushes the memtables whatever the wait's outcome, and reports. May be
+  // called again (it waits again); the store still needs destroying.
+  // Errors: InvalidArgument (timeout negative or over a day), IOError
+  // (sync or flush; the report is lost, the refusal of new work stays).
+  virtual Result<ShutdownReport> Shutdown(
+      std::chrono::milliseconds timeout) = 0;
 
   // --- Turns ---
 
