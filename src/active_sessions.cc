@@ -37,6 +37,24 @@ Status ActiveSessions::CheckAccepting() const {
   return Status::OK();
 }
 
+Status ActiveSessions::BeginCreate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (draining_) {
+    return Status::ShuttingDown(
+        "the store is shutting down: no new sessions or session handles");
+  }
+  ++creating_;
+  return Status::OK();
+}
+
+void ActiveSessions::EndCreate() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --creating_;
+  }
+  released_cv_.notify_all();
+}
+
 Result<SessionHandle> ActiveSessions::Acquire(const SessionId& id) {
   const int64_t now = clock_->NowMillis();
   std::lock_guard<std::mutex> lock(mu_);
@@ -100,6 +118,7 @@ ShutdownReport ActiveSessions::Drain(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   report.timeout_reached = !released_cv_.wait_until(
       lock, deadline, [this] { return held_.empty(); });
+  released_cv_.wait(lock, [this] { return creating_ == 0; });
   report.active_at_end = held_.size();
   report.completed_during_shutdown =
       completed_ + failed_ + timed_out_ - released_before;
@@ -112,6 +131,7 @@ ShutdownReport ActiveSessions::Drain(std::chrono::milliseconds timeout) {
 SessionLifecycle ActiveSessions::Figures() const {
   SessionLifecycle f;
   f.created = created_.load(std::memory_order_relaxed);
+  f.evicted = evicted_.load(std::memory_order_relaxed);
   f.rejected_for_metadata_size =
       rejected_metadata_.load(std::memory_order_relaxed);
   f.metadata_bytes = static_cast<uint64_t>(

@@ -29,6 +29,10 @@ class ActiveSessions : public std::enable_shared_from_this<ActiveSessions> {
 
   // ShuttingDown once Shutdown began, else OK.
   Status CheckAccepting() const;
+  // A creation begins (ShuttingDown once Shutdown began) / has ended. Drain
+  // waits for the creations in flight, so that Shutdown's sync covers them.
+  Status BeginCreate();
+  void EndCreate();
   // A handle on `id`. REQUIRES: the caller found the session.
   // Errors: ShuttingDown, Busy (a handle on `id` is held),
   // ResourceExhausted (max_active handles are held).
@@ -37,12 +41,13 @@ class ActiveSessions : public std::enable_shared_from_this<ActiveSessions> {
   void Release(const SessionId& id, SessionOutcome outcome);
   bool IsActive(const SessionId& id) const;
 
-  // Refuses new handles (and, through CheckAccepting, new sessions) from
-  // now on, then waits up to `timeout` for the held ones to be released.
-  // Fills everything but `duration`.
+  // Refuses new handles and creations from now on, waits up to `timeout`
+  // for the held handles to be released, then for the creations in flight
+  // (each one write) to end. Fills everything but `duration`.
   ShutdownReport Drain(std::chrono::milliseconds timeout);
 
   void CountCreated() { created_.fetch_add(1, std::memory_order_relaxed); }
+  void CountEvicted() { evicted_.fetch_add(1, std::memory_order_relaxed); }
   void CountMetadataRejected() {
     rejected_metadata_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -62,6 +67,7 @@ class ActiveSessions : public std::enable_shared_from_this<ActiveSessions> {
   // Held handles and when they were acquired (store clock, ms).
   std::unordered_map<SessionId, int64_t> held_;  // Guarded by mu_.
   bool draining_ = false;                        // Guarded by mu_.
+  uint64_t creating_ = 0;                        // Guarded by mu_.
   uint64_t completed_ = 0;                       // Guarded by mu_.
   uint64_t failed_ = 0;                          // Guarded by mu_.
   uint64_t timed_out_ = 0;                       // Guarded by mu_.
@@ -70,6 +76,7 @@ class ActiveSessions : public std::enable_shared_from_this<ActiveSessions> {
   uint64_t held_ms_total_ = 0;                   // Guarded by mu_.
 
   std::atomic<uint64_t> created_{0};
+  std::atomic<uint64_t> evicted_{0};
   std::atomic<uint64_t> rejected_metadata_{0};
   std::atomic<int64_t> metadata_bytes_{0};
 };

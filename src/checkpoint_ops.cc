@@ -70,11 +70,16 @@ void StoreImpl::PublishFloors(const Session& session, const WriteOptions& wo) {
   // just forgot; its range deletion covers everything, so the stale entry
   // costs a few bytes until the next open and drops nothing wrongly.)
   if (session.oldest_checkpoint <= 1) return;
-  const SessionFloors floors{.checkpoint = session.oldest_checkpoint};
+  PublishDecision(session.id, {.checkpoint = session.oldest_checkpoint}, wo);
+}
+
+void StoreImpl::PublishDecision(const SessionId& id,
+                                const SessionFloors& floors,
+                                const WriteOptions& wo) {
   if (wo.durability.value_or(options_.durability) == Durability::kSync) {
-    retention_->Durable(session.id, floors);
+    retention_->Durable(id, floors);
   } else {
-    retention_->Pending(session.id, floors);
+    retention_->Pending(id, floors);
     // After Pending, so that the sync this asks for covers it (kNone
     // included: compaction must not wait for a reopen to reclaim).
     syncer_->MarkDirty();

@@ -76,7 +76,7 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //   7: totals marks in usage_totals; totals reach it in batches, so that a
 //      library that knows only 6 would count the records past a mark
 //      nowhere.
-inline constexpr uint32_t kFormatVersion = 7;
+inline constexpr uint32_t kFormatVersion = 8;
 
 }  // namespace agentlog::internal
 

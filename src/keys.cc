@@ -85,6 +85,8 @@ std::string SessionRangeEnd(const SessionId& id) {
   return std::string(kSessionPrefixBytes + 1, '\xff');
 }
 
+SessionId SessionIdFromKeyPrefix(std::string_view key) { return IdFrom(key); }
+
 std::optional<SessionId> ParseSessionKey(std::string_view key) {
   if (key.size() != kSessionPrefixBytes) return std::nullopt;
   return IdFrom(key);

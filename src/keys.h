@@ -48,6 +48,8 @@ std::string SessionRangeEnd(const SessionId& id);
 
 // Decoders for keys read back from disk; nullopt when malformed.
 std::optional<SessionId> ParseSessionKey(std::string_view key);
+// The session of any per-session key. REQUIRES: key.size() >= 16.
+SessionId SessionIdFromKeyPrefix(std::string_view key);
 struct ParsedNumberedKey {
   SessionId session;
   uint64_t number = 0;

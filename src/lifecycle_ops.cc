@@ -12,6 +12,10 @@ Result<SessionHandle> StoreImpl::AcquireSession(const SessionId& id) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   // Refuse before reading, so that a shutting-down store does no work.
   AGENTLOG_RETURN_IF_ERROR(active_->CheckAccepting());
+  // Under the session's lock, so that no delete, archive or eviction lands
+  // between the check and the claim.
+  SessionStripes::Stripe& stripe = stripes_.For(id);
+  std::lock_guard<std::mutex> lock(stripe.mu);
   AGENTLOG_ASSIGN_OR_RETURN(const Session session, LoadSession(id));
   if (session.status == SessionStatus::kArchived) {
     return Status::FailedPrecondition(fmt::format(

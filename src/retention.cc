@@ -8,6 +8,7 @@ namespace agentlog::internal {
 
 void SessionFloors::Raise(const SessionFloors& other) {
   checkpoint = std::max(checkpoint, other.checkpoint);
+  evicted = evicted || other.evicted;
 }
 
 const SessionFloors* RetentionSnapshot::Find(const SessionId& id) const {
@@ -116,6 +117,15 @@ size_t RetentionDecisions::pending_count() {
   return pending_.size();
 }
 
+std::vector<SessionId> RetentionDecisions::DurablyEvicted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<SessionId> out;
+  for (const auto& [id, floors] : durable_) {
+    if (floors.evicted) out.push_back(id);
+  }
+  return out;
+}
+
 namespace {
 
 class RetentionFilter final : public rocksdb::CompactionFilter {
@@ -144,12 +154,15 @@ class RetentionFilter final : public rocksdb::CompactionFilter {
 
  private:
   Decision Decide(const rocksdb::Slice& key) const {
-    const auto parsed = ParseNumberedKey(key.ToStringView());
     // A key this filter does not understand is kept: Verify reports it.
-    if (!parsed) return Decision::kKeep;
-    const SessionFloors* floors = snapshot_->Find(parsed->session);
-    if (floors == nullptr || parsed->number >= floors->*floor_) {
-      return Decision::kKeep;
+    if (key.size() < SessionId::kBytes) return Decision::kKeep;
+    const SessionFloors* floors = snapshot_->Find(
+        SessionIdFromKeyPrefix(key.ToStringView()));
+    if (floors == nullptr) return Decision::kKeep;
+    if (!floors->evicted) {
+      if (floor_ == nullptr) return Decision::kKeep;
+      const auto parsed = ParseNumberedKey(key.ToStringView());
+      if (!parsed || parsed->number >= floors->*floor_) return Decision::kKeep;
     }
     dropped_->fetch_add(1, std::memory_order_relaxed);
     return Decision::kRemove;

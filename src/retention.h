@@ -30,16 +30,19 @@
 
 namespace agentlog::internal {
 
-// Per-session floors: numbered records (key = session id, number) below a
-// floor are dropped by compaction. 0 drops nothing.
+// Per-session decisions: numbered records (key = session id, number) below
+// a floor are dropped by compaction (0 drops nothing); every record of an
+// evicted session is.
 struct SessionFloors {
   uint64_t checkpoint = 0;
+  bool evicted = false;
 
-  // The later of two decisions: floors only rise.
+  // The later of two decisions: floors only rise, eviction is for good.
   void Raise(const SessionFloors& other);
 };
 
-// Which floor a column family's filter applies.
+// Which floor a column family's filter applies; null for a family whose
+// records only go with their session's eviction.
 using FloorField = uint64_t SessionFloors::*;
 
 // An immutable set of decisions, sorted by session for binary search.
@@ -86,6 +89,8 @@ class RetentionDecisions {
   // Sessions with a decision in effect / awaiting a sync.
   size_t durable_count();
   size_t pending_count();
+  // The sessions whose eviction is in effect.
+  std::vector<SessionId> DurablyEvicted();
 
  private:
   struct PendingDecision {
@@ -120,8 +125,9 @@ class CountingFilterFactory : public rocksdb::CompactionFilterFactory {
   std::atomic<uint64_t> dropped_{0};
 };
 
-// Creates, per compaction, a filter over one column family of numbered keys
-// that drops every record below its session's floor.
+// Creates, per compaction, a filter over one per-session column family (keys
+// start with the session id) that drops every record of an evicted session
+// and, with a floor field, every numbered record below its session's floor.
 class RetentionFilterFactory : public CountingFilterFactory {
  public:
   RetentionFilterFactory(std::string cf_name,

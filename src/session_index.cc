@@ -728,6 +728,52 @@ std::vector<SessionSummary> SessionIndex::Summaries() const {
   return out;
 }
 
+size_t SessionIndex::live() const {
+  std::shared_lock lock(mu_);
+  return indexed_;
+}
+
+std::vector<SessionId> SessionIndex::EvictionOrder(
+    size_t n, bool archived_first, SessionFilter pass_over) const {
+  std::vector<SessionId> first;
+  std::vector<SessionId> then;  // Never more than n are needed.
+  std::shared_lock lock(mu_);
+  for (size_t pos = 0; pos < activity_ms_.size() && first.size() < n; ++pos) {
+    if (!ActivityCurrent(pos)) continue;
+    const Entry& e = entries_[activity_ord_[pos]];
+    if (e.pinned || pass_over(e.id)) continue;
+    const bool archived =
+        e.state == static_cast<uint8_t>(SessionStatus::kArchived);
+    if (archived == archived_first) {
+      first.push_back(e.id);
+    } else if (then.size() < n) {
+      then.push_back(e.id);
+    }
+  }
+  then.resize(std::min(then.size(), n - first.size()));
+  first.insert(first.end(), then.begin(), then.end());
+  return first;
+}
+
+std::vector<SessionId> SessionIndex::InactiveBefore(
+    SessionStatus status, int64_t before_ms, size_t n,
+    SessionFilter pass_over) const {
+  std::vector<SessionId> out;
+  std::shared_lock lock(mu_);
+  for (size_t pos = 0; pos < activity_ms_.size() &&
+                       activity_ms_[pos] < before_ms && out.size() < n;
+       ++pos) {
+    if (!ActivityCurrent(pos)) continue;
+    const Entry& e = entries_[activity_ord_[pos]];
+    if (e.state != static_cast<uint8_t>(status) || e.pinned ||
+        pass_over(e.id)) {
+      continue;
+    }
+    out.push_back(e.id);
+  }
+  return out;
+}
+
 SessionStats SessionIndex::Stats(int64_t now_ms) const {
   std::shared_lock lock(mu_);
   SessionStats stats;

@@ -83,6 +83,24 @@ class SessionIndex {
   std::vector<SessionSummary> Summaries() const;
   // Bytes the index holds.
   size_t MemoryBytes() const;
+  // Sessions indexed (every status but evicted and deleted).
+  size_t live() const;
+
+  // --- Choosing sessions to evict ---
+
+  // Says whether a session must be passed over (held, just created...).
+  // Called under the index's shared lock: it must not call the index.
+  using SessionFilter = FunctionRef<bool(const SessionId&)>;
+  // Up to `n` unpinned sessions not passed over, least recently active
+  // first: the ones not archived before the archived ones, or the reverse
+  // with `archived_first`. Walks the activity order from its oldest end.
+  std::vector<SessionId> EvictionOrder(size_t n, bool archived_first,
+                                       SessionFilter pass_over) const;
+  // The unpinned sessions of `status` last active before `before_ms`, not
+  // passed over, oldest first, at most `n`.
+  std::vector<SessionId> InactiveBefore(SessionStatus status,
+                                        int64_t before_ms, size_t n,
+                                        SessionFilter pass_over) const;
 
  private:
   // Entry::state beyond the SessionStatus values it can hold.

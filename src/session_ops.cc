@@ -16,14 +16,22 @@ namespace agentlog::internal {
 Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
                                          const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
-  AGENTLOG_RETURN_IF_ERROR(active_->CheckAccepting());
   Session session;
   if (Status s = ValidateSessionSpec(options_, spec, &session.tags); !s.ok()) {
-    if (spec.metadata.size() > options_.max_metadata_bytes) {
+    // Counted as refused for its metadata only when nothing else was wrong.
+    SessionSpec without_metadata = spec;
+    without_metadata.metadata.clear();
+    std::vector<std::string> unused;
+    if (ValidateSessionSpec(options_, without_metadata, &unused).ok()) {
       active_->CountMetadataRejected();
     }
     return s;
   }
+  AGENTLOG_RETURN_IF_ERROR(active_->BeginCreate());
+  struct InFlight {
+    ActiveSessions* active;
+    ~InFlight() { active->EndCreate(); }
+  } in_flight{active_.get()};
   // The index hands out the id: ids ascend, even when the clock steps back,
   // and the creation time is the id's.
   session.id = index_.Reserve(Now());
@@ -41,7 +49,7 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   // 80 random bits make a collision practically impossible; the lock still
   // makes the write atomic with respect to any writer of the same id.
   SessionStripes::Stripe& stripe = stripes_.For(session.id);
-  std::lock_guard<std::mutex> lock(stripe.mu);
+  std::unique_lock<std::mutex> lock(stripe.mu);
   rocksdb::WriteBatch batch;
   PutSession(&batch, session);
   if (Status s = Write(&batch, wo, session.id); !s.ok()) {
@@ -52,6 +60,10 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   active_->CountCreated();
   active_->AddMetadataBytes(static_cast<int64_t>(session.metadata.size()));
   stripe.cache.Put(session);  // Its first turns usually follow.
+  lock.unlock();
+  // The session is written: should an eviction fail, it is still returned,
+  // and the next creation or EnforceRetention tries again.
+  EnforceSessionLimit(session.id, nullptr).IgnoreError();
   return session;
 }
 
@@ -81,6 +93,7 @@ Result<std::vector<Session>> StoreImpl::ListSessions(
     }
     AGENTLOG_ASSIGN_OR_RETURN(Session s,
                               DecodeSession(*id, it->value().ToStringView()));
+    if (s.status == SessionStatus::kEvicted) continue;
     out.push_back(std::move(s));
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan sessions"));
@@ -99,10 +112,14 @@ Result<SessionStats> StoreImpl::Stats() { return index_.Stats(Now()); }
 Result<Session> StoreImpl::UpdateSession(const SessionId& id,
                                          const SessionUpdate& update,
                                          const WriteOptions& wo) {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   std::vector<std::string> tags;
   if (Status s = ValidateSessionUpdate(options_, update, &tags); !s.ok()) {
+    // Counted as refused for its metadata only when nothing else was wrong.
+    SessionUpdate without_metadata = update;
+    without_metadata.metadata.reset();
     if (update.metadata &&
-        update.metadata->size() > options_.max_metadata_bytes) {
+        ValidateSessionUpdate(options_, without_metadata, &tags).ok()) {
       active_->CountMetadataRejected();
     }
     return s;
@@ -208,6 +225,11 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   std::lock_guard<std::mutex> lock(stripe.mu);
   AGENTLOG_ASSIGN_OR_RETURN(const Session session, LoadSession(id));
   AGENTLOG_RETURN_IF_ERROR(CheckFencing(session, wo));
+  if (active_->IsActive(id)) {
+    return Status::Busy(fmt::format(
+        "session {} has an active handle; release it before deleting",
+        id.ToString()));
+  }
   // The totals keep what the session spent; its records, which open would
   // replay them from, go.
   AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));

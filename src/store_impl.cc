@@ -40,7 +40,14 @@ Result<Session> StoreImpl::LoadSession(const SessionId& id,
     return Status::NotFound(fmt::format("session {} not found", id.ToString()));
   }
   if (!s.ok()) return FromRocksDB(s, "read " + SessionRecordName(id));
-  return DecodeSession(id, value.ToStringView());
+  AGENTLOG_ASSIGN_OR_RETURN(Session session,
+                            DecodeSession(id, value.ToStringView()));
+  // A stub awaiting compaction of what it covers (eviction_ops.cc).
+  if (session.status == SessionStatus::kEvicted) {
+    return Status::NotFound(
+        fmt::format("session {} not found (evicted)", id.ToString()));
+  }
+  return session;
 }
 
 Result<Turn> StoreImpl::LoadTurn(const SessionId& id, uint64_t number,
@@ -69,6 +76,8 @@ Status StoreImpl::Compact() {
   // Decisions reach the filters once durable: sync so that every decision
   // made so far applies to this compaction.
   AGENTLOG_RETURN_IF_ERROR(SyncWalAndRetention());
+  // Evictions this compaction carries out in full: their stubs can go after.
+  const std::vector<SessionId> evicted = retention_->DurablyEvicted();
   rocksdb::CompactRangeOptions cro;
   // Rewrite the bottommost level too (each file once), so that the filters
   // see every record; and relocate every live blob, so that blob files
@@ -86,6 +95,20 @@ Status StoreImpl::Compact() {
         db_->CompactRange(cro, handles_[i], nullptr, nullptr),
         fmt::format("compact {}", kCfNames[i])));
   }
+  return DropEvictionStubs(evicted);
+}
+
+Status StoreImpl::DropEvictionStubs(const std::vector<SessionId>& evicted) {
+  if (evicted.empty()) return Status::OK();
+  // No lock: nothing writes to an evicted session, and ids are never reused.
+  rocksdb::WriteBatch batch;
+  for (const SessionId& id : evicted) {
+    batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
+  }
+  WriteOptions wo;
+  wo.durability = Durability::kSync;
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(WriteRaw(&batch, wo), "drop eviction stubs"));
+  for (const SessionId& id : evicted) retention_->Forget(id);
   return Status::OK();
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "agentlog/store.h"
 #include "active_sessions.h"
 #include "budget_ledger.h"
+#include "periodic_task.h"
 #include "checkpoint_payload.h"
 #include "column_families.h"
 #include "echo.h"
@@ -77,6 +79,12 @@ class StoreImpl final : public Store, private BudgetReader {
   Result<SessionHandle> AcquireSession(const SessionId& session) override;
   SessionLifecycle Lifecycle() override { return active_->Figures(); }
   Result<ShutdownReport> Shutdown(std::chrono::milliseconds timeout) override;
+  Result<RetentionRun> EnforceRetention() override;
+  // After a Compact that dropped every record of `evicted`: deletes their
+  // stubs and forgets their decisions.
+  Status DropEvictionStubs(const std::vector<SessionId>& evicted);
+  // Starts retention_task_ when the options ask for background retention.
+  void StartRetentionTask();
 
   Result<BeginTurnResult> BeginTurn(const SessionId& session,
                                     std::string_view idempotency_key,
@@ -280,12 +288,33 @@ class StoreImpl final : public Store, private BudgetReader {
   // Hands the session's checkpoint floor to the retention filters once the
   // write that set it is durable (now, under kSync).
   void PublishFloors(const Session& session, const WriteOptions& wo);
+  // Hands a retention decision about `id`, just written with `wo`, to the
+  // filters once that write is durable.
+  void PublishDecision(const SessionId& id, const SessionFloors& floors,
+                       const WriteOptions& wo);
+
+  // --- Eviction (eviction_ops.cc) ---
+
+  // Evicts `id` under its lock unless it is gone, pinned, held through a
+  // handle, or `still_due` says no (the reason it was chosen no longer
+  // holds). True when it did.
+  Result<bool> EvictSession(const SessionId& id,
+                            FunctionRef<bool(const Session&)> still_due);
+  // Evicts until the store is within Options::max_sessions, never
+  // `created`; counts what it evicted in `run`.
+  Status EnforceSessionLimit(const SessionId& created, RetentionRun* run);
+  // Evicts the sessions of `status` inactive for longer than `limit`.
+  Result<uint64_t> EvictInactive(SessionStatus status,
+                                 std::chrono::seconds limit);
   // Verify's passes over the checkpoint and usage families.
+  // `evicted`: sessions whose records await compaction, not checked.
   Status VerifyCheckpoints(const rocksdb::ReadOptions& ro,
                            std::map<SessionId, SessionFacts>& sessions,
+                           const std::set<SessionId>& evicted,
                            VerifyReport& report);
   Status VerifyUsage(const rocksdb::ReadOptions& ro,
                      std::map<SessionId, SessionFacts>& sessions,
+                     const std::set<SessionId>& evicted,
                      VerifyReport& report);
   // Fsyncs the WAL and makes the retention decisions it covers take effect.
   Status SyncWalAndRetention();
@@ -439,6 +468,12 @@ class StoreImpl final : public Store, private BudgetReader {
   SessionIndex index_;
   // Handles, lifecycle counters, shutdown. Set by Initialise.
   std::shared_ptr<ActiveSessions> active_;
+  // One eviction pass at a time, so that two never pick the same victims
+  // or evict twice the excess they both saw.
+  std::mutex eviction_mu_;
+  // Runs EnforceRetention every Options::retention_check_interval when
+  // evict_inactive_after is set. Declared last among what it uses.
+  std::unique_ptr<PeriodicTask> retention_task_;
   std::shared_ptr<RetentionDecisions> retention_ =
       std::make_shared<RetentionDecisions>();
   // The retention filter of each family retention covers, else null.

@@ -100,6 +100,7 @@ Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(const Options& options,
   store->report_.duration =
       std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - start);
+  store->StartRetentionTask();
   return store;
 }
 
@@ -136,10 +137,15 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     }
   }
   if (names.empty()) names.emplace_back(rocksdb::kDefaultColumnFamilyName);
-  for (Cf cf : {Cf::kCheckpoints, Cf::kCheckpointData}) {
+  // Every per-session family drops the records of evicted sessions; the
+  // checkpoint families also those below the checkpoint floor.
+  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
+                Cf::kCheckpointData, Cf::kUsage}) {
+    const bool checkpoints = cf == Cf::kCheckpoints || cf == Cf::kCheckpointData;
     retention_filters_[static_cast<size_t>(cf)] =
         std::make_shared<RetentionFilterFactory>(
-            std::string(CfName(cf)), retention_, &SessionFloors::checkpoint);
+            std::string(CfName(cf)), retention_,
+            checkpoints ? &SessionFloors::checkpoint : nullptr);
   }
   retention_filters_[static_cast<size_t>(Cf::kRunOnce)] =
       std::make_shared<ExpiryFilterFactory>(std::string(CfName(Cf::kRunOnce)),
@@ -266,7 +272,8 @@ Status StoreImpl::Upgrade(rocksdb::WriteBatch* batch) {
   // the usage families (open has just created them); 2 -> 3 added the lease
   // fields of sessions and 4 -> 5 the echo fields of sessions and turns,
   // which read as 0 (no lease, no verdict) in older records. 6 -> 7 added
-  // the totals marks, which Recover put in `batch`. The stamp, in the same
+  // the totals marks, which Recover put in `batch`; 7 -> 8 eviction stubs,
+  // which only a version-8 library reads as gone. The stamp, in the same
   // batch, is what keeps older libraries, which would drop the new fields
   // when rewriting a record, away from the store.
   std::string encoded;
@@ -343,15 +350,21 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
                       Hex(it->key().ToStringView())));
       continue;
     }
-    ++report_.sessions;
     Result<Session> session = DecodeSession(*id, it->value().ToStringView());
     if (!session.ok()) {
+      ++report_.sessions;
       // Keep opening: the other sessions are fine, and an operator must be
       // able to open the store to look. Reads of this one fail with the
       // same Corruption.
       report_.corrupt_records.push_back(session.status().message());
       continue;
     }
+    if (session->status == SessionStatus::kEvicted) {
+      // Found on disk, so durable: the filters may drop its records.
+      retention_->Durable(*id, {.evicted = true});
+      continue;
+    }
+    ++report_.sessions;
     index_.Load(*session);
     active_->AddMetadataBytes(static_cast<int64_t>(session->metadata.size()));
     for (uint64_t n : session->processing_turns) {
@@ -382,6 +395,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
 }
 
 StoreImpl::~StoreImpl() {
+  retention_task_.reset();  // Before anything it uses goes.
   syncer_.reset();
   if (db_ != nullptr) {
     if (mode_ == AccessMode::kReadWrite) {
@@ -453,12 +467,7 @@ Result<StoreInfo> StoreImpl::Info() {
     }
     info.column_families.push_back(std::move(cf));
   }
-  if (rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions)) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), sessions));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) ++info.sessions;
-    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan sessions"));
-  }
+  info.sessions = index_.live();
   return info;
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 
 #include "checkpoint_payload.h"
 #include "keys.h"
@@ -15,6 +16,24 @@
 #include "usage_totals.h"
 
 namespace agentlog::internal {
+
+// Records of a session whose eviction awaits compaction: not problems,
+// and not checked.
+bool OfEvicted(Cf cf, std::string_view key,
+               const std::set<SessionId>& evicted) {
+  if (evicted.empty() || key.size() < SessionId::kBytes) return false;
+  switch (cf) {
+    case Cf::kTurns:
+    case Cf::kIdempotency:
+    case Cf::kInputs:
+    case Cf::kCheckpoints:
+    case Cf::kCheckpointData:
+    case Cf::kUsage:
+      return evicted.contains(SessionIdFromKeyPrefix(key));
+    default:
+      return false;
+  }
+}
 
 struct SessionFacts {
   uint64_t turn_count = 0;
@@ -44,6 +63,7 @@ std::string VersionName(const SessionId& id, uint64_t version) {
 // awaiting compaction and are skipped.
 Status StoreImpl::VerifyCheckpoints(const rocksdb::ReadOptions& ro,
                                     std::map<SessionId, SessionFacts>& sessions,
+                                    const std::set<SessionId>& evicted,
                                     VerifyReport& report) {
   rocksdb::ColumnFamilyHandle* headers_cf = handle(Cf::kCheckpoints);
   rocksdb::ColumnFamilyHandle* data_cf = handle(Cf::kCheckpointData);
@@ -63,6 +83,7 @@ Status StoreImpl::VerifyCheckpoints(const rocksdb::ReadOptions& ro,
   // True when (id, version) is a version retention keeps; records a
   // problem when it is beyond the session or the session is gone.
   auto kept = [&](Cf cf, const ParsedNumberedKey& key) {
+    if (evicted.contains(key.session)) return false;
     auto it = sessions.find(key.session);
     if (it == sessions.end()) {
       problem(cf, VersionName(key.session, key.number),
@@ -184,6 +205,9 @@ Result<VerifyReport> StoreImpl::Verify() {
     report.problems.push_back(
         {std::string(CfName(cf)), std::move(key), std::move(what)});
   };
+  // Evicted sessions, whose records await compaction (filled first, by the
+  // scan of `sessions`).
+  std::set<SessionId> evicted;
   // Calls `fn(key, value)` for every record of `cf`.
   auto scan = [&](Cf cf, auto fn) -> Status {
     rocksdb::ColumnFamilyHandle* h = handle(cf);
@@ -191,6 +215,7 @@ Result<VerifyReport> StoreImpl::Verify() {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, h));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       ++report.records_checked;
+      if (OfEvicted(cf, it->key().ToStringView(), evicted)) continue;
       fn(it->key().ToStringView(), it->value().ToStringView());
     }
     return FromRocksDB(it->status(), fmt::format("scan {}", CfName(cf)));
@@ -205,6 +230,10 @@ Result<VerifyReport> StoreImpl::Verify() {
         Result<Session> s = DecodeSession(*id, v);
         if (!s.ok())
           return problem(Cf::kSessions, id->ToString(), s.status().message());
+        if (s->status == SessionStatus::kEvicted) {
+          evicted.insert(*id);
+          return;
+        }
         sessions[*id] = {.turn_count = s->turn_count,
                          .processing = s->processing_turns,
                          .last_checkpoint = s->last_checkpoint,
@@ -310,7 +339,7 @@ Result<VerifyReport> StoreImpl::Verify() {
         }
       }));
 
-  AGENTLOG_RETURN_IF_ERROR(VerifyCheckpoints(ro, sessions, report));
+  AGENTLOG_RETURN_IF_ERROR(VerifyCheckpoints(ro, sessions, evicted, report));
 
   AGENTLOG_RETURN_IF_ERROR(
       scan(Cf::kRunOnce, [&](std::string_view k, std::string_view v) {
@@ -321,7 +350,7 @@ Result<VerifyReport> StoreImpl::Verify() {
         }
       }));
 
-  AGENTLOG_RETURN_IF_ERROR(VerifyUsage(ro, sessions, report));
+  AGENTLOG_RETURN_IF_ERROR(VerifyUsage(ro, sessions, evicted, report));
 
   // RocksDB's own block checksums over every SST file.
   AGENTLOG_RETURN_IF_ERROR(
@@ -336,6 +365,7 @@ Result<VerifyReport> StoreImpl::Verify() {
 // price and budget decodes.
 Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
                               std::map<SessionId, SessionFacts>& sessions,
+                              const std::set<SessionId>& evicted,
                               VerifyReport& report) {
   auto problem = [&](Cf cf, std::string key, std::string what) {
     report.problems.push_back(
@@ -348,6 +378,7 @@ Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
       ++report.records_checked;
+      if (OfEvicted(cf, it->key().ToStringView(), evicted)) continue;
       fn(it->key().ToStringView(), it->value().ToStringView());
     }
     return FromRocksDB(it->status(), fmt::format("scan {}", CfName(cf)));

@@ -14,6 +14,7 @@ constexpr size_t kKiB = 1024;
 constexpr size_t kMiB = 1024 * kKiB;
 constexpr size_t kGiB = 1024 * kMiB;
 constexpr size_t kTiB = 1024 * kGiB;
+constexpr int64_t kHundredYearsSeconds = int64_t{100} * 366 * 24 * 3600;
 
 template <typename T>
 Status CheckRange(T value, T min, T max, const char* field) {
@@ -50,6 +51,18 @@ Status ValidateOptions(const Options& o) {
       CheckRange<int>(o.background_jobs, 1, 64, "background_jobs"),
       CheckRange<size_t>(o.max_active_sessions, 1, 1'000'000,
                          "max_active_sessions"),
+      CheckRange<uint64_t>(o.max_sessions, 0, uint64_t{1} << 32,
+                           "max_sessions"),
+      CheckRange<int64_t>(o.evict_inactive_after.active.count(), 0,
+                          kHundredYearsSeconds,
+                          "evict_inactive_after.active (s)"),
+      CheckRange<int64_t>(o.evict_inactive_after.idle.count(), 0,
+                          kHundredYearsSeconds, "evict_inactive_after.idle (s)"),
+      CheckRange<int64_t>(o.evict_inactive_after.archived.count(), 0,
+                          kHundredYearsSeconds,
+                          "evict_inactive_after.archived (s)"),
+      CheckRange<int64_t>(o.retention_check_interval.count(), 1, 86'400,
+                          "retention_check_interval (s)"),
       CheckRange<size_t>(o.max_checkpoint_bytes, 1, kGiB,
                          "max_checkpoint_bytes"),
       CheckRange<size_t>(o.max_lease_owner_bytes, 1, 4 * kKiB,

@@ -10,7 +10,8 @@ namespace agentlog {
 
 // The source of wall-clock time for every timestamp agentlog records.
 // Tests inject their own to control time. Implementations must be safe to
-// call from many threads at once.
+// call from many threads at once and must not throw (releasing a
+// SessionHandle, which is noexcept, reads the clock).
 class AGENTLOG_EXPORT Clock {
  public:
   virtual ~Clock() = default;

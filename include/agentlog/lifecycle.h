@@ -63,6 +63,8 @@ class AGENTLOG_EXPORT SessionHandle {
 // across restarts, like every counter of Store::Metrics).
 struct SessionLifecycle {
   uint64_t created = 0;  // Sessions created.
+  // Sessions evicted (Options::max_sessions, evict_inactive_after).
+  uint64_t evicted = 0;
   // Handles released, by outcome.
   uint64_t completed = 0;
   uint64_t failed = 0;
@@ -99,12 +101,26 @@ struct SessionLifecycle {
   }
 };
 
+// What Store::EnforceRetention evicted.
+struct RetentionRun {
+  // For Options::evict_inactive_after, by status: active, idle, archived.
+  uint64_t inactive_active = 0;
+  uint64_t inactive_idle = 0;
+  uint64_t inactive_archived = 0;
+  // For Options::max_sessions.
+  uint64_t over_limit = 0;
+
+  uint64_t total() const {
+    return inactive_active + inactive_idle + inactive_archived + over_limit;
+  }
+};
+
 // What Store::Shutdown did.
 struct ShutdownReport {
   std::chrono::microseconds duration{0};
   uint64_t active_at_start = 0;
   uint64_t active_at_end = 0;
-  // Handles released while Shutdown waited.
+  // Handles released while Shutdown waited, whatever their outcome.
   uint64_t completed_during_shutdown = 0;
   // True when the timeout ended the wait with handles still held.
   bool timeout_reached = false;

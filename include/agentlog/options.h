@@ -86,6 +86,32 @@ struct Options {
   // days. Default: 1 day.
   std::chrono::seconds retention_compaction_period{24 * 3600};
 
+  // Live sessions (archived ones included) the store keeps. A creation that
+  // takes the store past it evicts sessions until it is back at the limit,
+  // in least-recently-active order: never a pinned one, one held through a
+  // SessionHandle or the one just created; archived ones only after all
+  // others, unless evict_archived_first. When every other session is
+  // pinned or held the store stays above the limit. Concurrent creations
+  // may overshoot it by one each until their evictions land. An evicted
+  // session reads as NotFound at once; compaction reclaims its records.
+  // 0: no limit. Range: 0 to 2^32. Default: 0.
+  uint64_t max_sessions = 0;
+  // Evict archived sessions before the others. Default: false.
+  bool evict_archived_first = false;
+  // Sessions of each status whose last activity is older than this are
+  // evicted (pinned and held ones never) by Store::EnforceRetention, which
+  // the store also runs every retention_check_interval. 0: never.
+  // Range: 0 to 100 years each. Default: 0.
+  struct InactiveLimits {
+    std::chrono::seconds active{0};
+    std::chrono::seconds idle{0};
+    std::chrono::seconds archived{0};
+  };
+  InactiveLimits evict_inactive_after;
+  // How often the store applies evict_inactive_after in the background
+  // (when any of it is set). Range: 1 s to 1 day. Default: 1 minute.
+  std::chrono::seconds retention_check_interval{60};
+
   // Bytes of a result RunOnce records. Range: 0 to 16 MiB. Default: 64 KiB.
   size_t max_run_once_result_bytes = 64 * 1024;
   // Lease owner name bytes. Range: 1 to 4 KiB. Default: 256.

@@ -80,7 +80,9 @@ struct StoreInfo {
   std::string path;
   AccessMode mode = AccessMode::kReadWrite;
   uint32_t format_version = 0;
-  uint64_t sessions = 0;  // Exact count.
+  // Sessions in the store as the index counts them: evicted sessions and
+  // records that do not decode (RecoveryReport::corrupt_records) excluded.
+  uint64_t sessions = 0;
   uint64_t last_sequence = 0;
   std::vector<ColumnFamilyInfo> column_families;
 };
@@ -217,6 +219,16 @@ class AGENTLOG_EXPORT Store {
   // (sync or flush; the report is lost, the refusal of new work stays).
   virtual Result<ShutdownReport> Shutdown(
       std::chrono::milliseconds timeout) = 0;
+
+  // --- Retention and eviction ---
+
+  // Evicts now what Options::evict_inactive_after and max_sessions say must
+  // go (the store also does so in the background and on creation). An
+  // evicted session reads as NotFound at once and leaves the index; its
+  // turns, checkpoints and usage records are dropped by compaction (Compact
+  // does it at once); its spending stays in the usage totals.
+  // Errors: FailedPrecondition (read-only), IOError.
+  virtual Result<RetentionRun> EnforceRetention() = 0;
 
   // --- Turns ---
 

@@ -1,0 +1,157 @@
+// Eviction of StoreImpl: Options::max_sessions and evict_inactive_after.
+//
+// Evicting is a retention decision (docs/architecture.md, "Retention"): the
+// session record becomes a stub with status evicted, in one write; readers
+// see NotFound from then on, the index drops the session, and the filters
+// of every per-session family drop its records once the write is durable.
+// The stub keeps the decision across restarts until Compact has dropped
+// every record it covers, and then goes too.
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "keys.h"
+#include "record_codec.h"
+#include "status_macros.h"
+#include "store_impl.h"
+#include "usage_keys.h"
+
+namespace agentlog::internal {
+namespace {
+
+// Candidates taken from the index per round: bounds the memory of a pass
+// over a million expired sessions.
+constexpr size_t kEvictionBatch = 1024;
+
+}  // namespace
+
+Result<bool> StoreImpl::EvictSession(
+    const SessionId& id, FunctionRef<bool(const Session&)> still_due) {
+  SessionStripes::Stripe& stripe = stripes_.For(id);
+  std::lock_guard<std::mutex> lock(stripe.mu);
+  Result<Session> loaded = LoadSession(id);
+  if (loaded.status().IsNotFound()) return false;  // Deleted meanwhile.
+  AGENTLOG_RETURN_IF_ERROR(loaded.status());
+  const Session& session = *loaded;
+  // AcquireSession takes this lock too: no handle can appear until the
+  // eviction is written.
+  if (session.pinned || active_->IsActive(id) || !still_due(session)) {
+    return false;
+  }
+  // The totals keep what the session spent; its usage records, which open
+  // would replay them from, go.
+  AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));
+  Session stub = session;
+  stub.status = SessionStatus::kEvicted;
+  stub.metadata.clear();  // The stub only has to say what went, and when.
+  rocksdb::WriteBatch batch;
+  PutSession(&batch, stub);
+  batch.Delete(handle(Cf::kUsageTotals), TotalsMarkKey(id))
+      .PermitUncheckedError();
+  stripe.cache.Erase(id);
+  // Not synced: an eviction a power loss undoes only brings back a session
+  // that the next pass evicts again, and the creation that asked for it
+  // need not wait for a second fsync. The filters act once a later sync
+  // (the WalSyncer's, asked for by PublishDecision) covers it.
+  WriteOptions wo;
+  wo.durability = Durability::kNone;
+  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
+  index_.Remove(id);
+  active_->AddMetadataBytes(-static_cast<int64_t>(session.metadata.size()));
+  active_->CountEvicted();
+  PublishDecision(id, {.evicted = true}, wo);
+  WakeLeaseWaiters();  // They learn NotFound now, not at the lease's end.
+  return true;
+}
+
+Status StoreImpl::EnforceSessionLimit(const SessionId& created,
+                                      RetentionRun* run) {
+  if (options_.max_sessions == 0) return Status::OK();
+  std::lock_guard<std::mutex> lock(eviction_mu_);
+  for (;;) {
+    const size_t live = index_.live();
+    if (live <= options_.max_sessions) return Status::OK();
+    const size_t excess = live - options_.max_sessions;
+    const std::vector<SessionId> victims = index_.EvictionOrder(
+        std::min(excess, kEvictionBatch), options_.evict_archived_first,
+        [&](const SessionId& id) {
+          return id == created || active_->IsActive(id);
+        });
+    uint64_t evicted = 0;
+    for (const SessionId& id : victims) {
+      AGENTLOG_ASSIGN_OR_RETURN(
+          const bool done,
+          EvictSession(id, [](const Session&) { return true; }));
+      evicted += done ? 1 : 0;
+    }
+    if (run != nullptr) run->over_limit += evicted;
+    // Every candidate became pinned or held meanwhile, or none is left:
+    // the store stays above the limit until one is.
+    if (evicted == 0) return Status::OK();
+  }
+}
+
+Result<uint64_t> StoreImpl::EvictInactive(SessionStatus status,
+                                          std::chrono::seconds limit) {
+  if (limit.count() == 0) return uint64_t{0};
+  const int64_t limit_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(limit).count();
+  // Saturates: a cutoff before the epoch evicts nothing.
+  const int64_t now = Now();
+  const int64_t cutoff = now > std::numeric_limits<int64_t>::min() + limit_ms
+                             ? now - limit_ms
+                             : std::numeric_limits<int64_t>::min();
+  std::lock_guard<std::mutex> lock(eviction_mu_);
+  uint64_t total = 0;
+  for (;;) {
+    const std::vector<SessionId> victims = index_.InactiveBefore(
+        status, cutoff, kEvictionBatch,
+        [&](const SessionId& id) { return active_->IsActive(id); });
+    uint64_t evicted = 0;
+    for (const SessionId& id : victims) {
+      // Touched or re-archived since the index was read: not due any more.
+      AGENTLOG_ASSIGN_OR_RETURN(
+          const bool done, EvictSession(id, [&](const Session& s) {
+            return s.status == status && s.last_active_ms < cutoff;
+          }));
+      evicted += done ? 1 : 0;
+    }
+    total += evicted;
+    if (victims.size() < kEvictionBatch || evicted == 0) return total;
+  }
+}
+
+void StoreImpl::StartRetentionTask() {
+  const Options::InactiveLimits& limits = options_.evict_inactive_after;
+  if (mode_ != AccessMode::kReadWrite ||
+      (limits.active.count() == 0 && limits.idle.count() == 0 &&
+       limits.archived.count() == 0)) {
+    return;
+  }
+  retention_task_ = std::make_unique<PeriodicTask>(
+      [this] {
+        // A failure (an I/O error) is retried at the next run; hosts that
+        // want to see it call EnforceRetention themselves.
+        EnforceRetention().status().IgnoreError();
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          options_.retention_check_interval));
+}
+
+Result<RetentionRun> StoreImpl::EnforceRetention() {
+  AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  RetentionRun run;
+  const Options::InactiveLimits& limits = options_.evict_inactive_after;
+  AGENTLOG_ASSIGN_OR_RETURN(run.inactive_active,
+                            EvictInactive(SessionStatus::kActive, limits.active));
+  AGENTLOG_ASSIGN_OR_RETURN(run.inactive_idle,
+                            EvictInactive(SessionStatus::kIdle, limits.idle));
+  AGENTLOG_ASSIGN_OR_RETURN(
+      run.inactive_archived,
+      EvictInactive(SessionStatus::kArchived, limits.archived));
+  AGENTLOG_RETURN_IF_ERROR(EnforceSessionLimit(SessionId(), &run));
+  return run;
+}
+
+}  // namespace agentlog::internal
