@@ -733,6 +733,12 @@ size_t SessionIndex::live() const {
   return indexed_;
 }
 
+std::array<uint64_t, 3> SessionIndex::StatusCounts() const {
+  std::shared_lock lock(mu_);
+  return {by_status_[0].cardinality(), by_status_[1].cardinality(),
+          by_status_[2].cardinality()};
+}
+
 std::vector<SessionId> SessionIndex::EvictionOrder(
     size_t n, bool archived_first, SessionFilter pass_over) const {
   std::vector<SessionId> first;

@@ -4,6 +4,7 @@
 // CRoaring 0.2 (Debian 12) declares Roaring in the global namespace.
 #include <roaring/roaring.hh>
 
+#include <array>
 #include <cstdint>
 #include <shared_mutex>
 #include <string>
@@ -85,6 +86,8 @@ class SessionIndex {
   size_t MemoryBytes() const;
   // Sessions indexed (every status but evicted and deleted).
   size_t live() const;
+  // Sessions indexed with status active, idle and archived.
+  std::array<uint64_t, 3> StatusCounts() const;
 
   // --- Choosing sessions to evict ---
 

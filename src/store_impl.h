@@ -191,6 +191,8 @@ class StoreImpl final : public Store, private BudgetReader {
                                  uint64_t max_requests) override;
 
   Result<StoreInfo> Info() override;
+  Result<MemoryReport> MemoryUsage() override;
+  Result<StoreMetrics> Metrics() override;
   Result<VerifyReport> Verify() override;
   Status SyncWal() override;
   Status Compact() override;
@@ -459,6 +461,7 @@ class StoreImpl final : public Store, private BudgetReader {
 
   // Declared before db_ so that they outlive it.
   std::unique_ptr<rocksdb::Env> env_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;  // Shared by every family.
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> owned_handles_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<size_t>(Cf::kCount)>

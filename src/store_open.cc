@@ -121,7 +121,8 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     env_ = NewPrivateEnv();
     dbo.env = env_.get();
   }
-  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  block_cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  const std::shared_ptr<rocksdb::Cache>& cache = block_cache_;
 
   // Open every column family the store has (RocksDB requires it) plus the
   // ones this version adds; unknown names (a newer writer) get default

@@ -293,6 +293,14 @@ TEST_F(CliStoreTest, SessionsTakesSearchFiltersAndStatsCounts) {
       << stats.out;
   EXPECT_NE(stats.out.find("\"prod\":4"), std::string::npos) << stats.out;
 
+  CliResult metrics = RunCli("metrics " + path());
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.out;
+  EXPECT_NE(metrics.out.find("agentlog_sessions{status=\"active\"} 5\n"),
+            std::string::npos)
+      << metrics.out;
+  EXPECT_NE(metrics.out.find("# TYPE agentlog_column_family_sst_bytes gauge"),
+            std::string::npos);
+
   EXPECT_EQ(RunCli("sessions " + path() + " --sort size").exit_code, 2);
   EXPECT_EQ(RunCli("sessions " + path() + " --status gone").exit_code, 2);
   EXPECT_EQ(RunCli("sessions " + path() + " --active-from yesterday").exit_code,

@@ -41,6 +41,10 @@ verbs:
                                    --min-tokens N --max-tokens N
   stats STORE                      sessions by status, agent, model, tag
                                    and age; index memory
+  metrics STORE                    memory, sessions by status, retention and
+                                   column-family figures in the Prometheus
+                                   text format (counters of the store's own
+                                   process read 0 here)
   show STORE SESSION               a session and its readable transcript
   turns STORE SESSION [--last N] [--newest-first]
                                    the turns of a session, one per line
@@ -97,6 +101,7 @@ const std::vector<Verb>& Verbs() {
         "cursor"},
        {"desc"}},
       {"stats", CmdStats, {}, 0, 0, {}, {}},
+      {"metrics", CmdMetrics, {}, 0, 0, {}, {}},
       {"show", CmdShow, {}, 1, 1, {}, {}},
       {"turns", CmdTurns, {}, 1, 1, {"last"}, {"newest-first"}},
       {"dump", CmdDump, {}, 0, 0, {"cf"}, {}},

@@ -49,6 +49,7 @@ struct StoreError {
 int CmdInfo(Store& store, const Args& args);
 int CmdSessions(Store& store, const Args& args);
 int CmdStats(Store& store, const Args& args);
+int CmdMetrics(Store& store, const Args& args);
 int CmdShow(Store& store, const Args& args);
 int CmdTurns(Store& store, const Args& args);
 int CmdDump(Store& store, const Args& args);

@@ -1,5 +1,5 @@
-// `agentlog sessions` and `agentlog stats`: the session index, searched and
-// counted.
+// `agentlog sessions`, `agentlog stats` and `agentlog metrics`: the session
+// index, searched and counted, and the store's figures.
 
 #include <fmt/format.h>
 
@@ -183,6 +183,11 @@ int CmdStats(Store& store, const Args& args) {
   PrintCounts("MODEL", stats.by_model);
   PrintCounts("TAG", stats.by_tag);
   PrintCounts("CREATED", by_age);
+  return kExitOk;
+}
+
+int CmdMetrics(Store& store, const Args& /*args*/) {
+  fmt::print("{}", PrometheusText(Check(store.Metrics())));
   return kExitOk;
 }
 

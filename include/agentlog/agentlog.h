@@ -10,6 +10,7 @@
 #include "agentlog/echo.h"
 #include "agentlog/lease.h"
 #include "agentlog/lifecycle.h"
+#include "agentlog/metrics.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
 #include "agentlog/run_once.h"

@@ -17,6 +17,7 @@
 #include "agentlog/export.h"
 #include "agentlog/lease.h"
 #include "agentlog/lifecycle.h"
+#include "agentlog/metrics.h"
 #include "agentlog/options.h"
 #include "agentlog/result.h"
 #include "agentlog/run_once.h"
@@ -62,17 +63,6 @@ enum class AccessMode : uint8_t {
   kReadOnly = 1,
   // Read-only RocksDB secondary instance following a live primary process.
   kSecondary = 2,
-};
-
-// Per-column-family figures for inspection.
-struct ColumnFamilyInfo {
-  std::string name;
-  uint64_t estimated_keys = 0;  // RocksDB's estimate.
-  uint64_t sst_bytes = 0;       // Live SST files.
-  uint64_t blob_bytes = 0;      // Live blob files.
-  uint64_t memtable_bytes = 0;  // Active and immutable memtables.
-  // Records retention's compaction filters dropped since the store opened.
-  uint64_t retention_dropped = 0;
 };
 
 // A description of a store for operators (agentlog info).
@@ -530,6 +520,12 @@ class AGENTLOG_EXPORT Store {
 
   // Figures for operators.
   virtual Result<StoreInfo> Info() = 0;
+  // Memory the store holds, by part.
+  virtual Result<MemoryReport> MemoryUsage() = 0;
+  // Lifecycle counters, memory, sessions by status, retention and column
+  // families in one struct (PrometheusText renders it). Cheap: RocksDB
+  // properties and in-memory counts, no scan.
+  virtual Result<StoreMetrics> Metrics() = 0;
   // Decodes every record of every column family (with Cap'n Proto traversal
   // limits) and checks the cross-record invariants; lists every problem.
   virtual Result<VerifyReport> Verify() = 0;
