@@ -105,7 +105,17 @@ void ActiveSessions::Release(const SessionId& id, SessionOutcome outcome) {
 
 bool ActiveSessions::IsActive(const SessionId& id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return held_.contains(id);
+  return held_.contains(id) || protected_.contains(id);
+}
+
+void ActiveSessions::Protect(const SessionId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  protected_.insert(id);
+}
+
+void ActiveSessions::Unprotect(const SessionId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  protected_.erase(id);
 }
 
 ShutdownReport ActiveSessions::Drain(std::chrono::milliseconds timeout) {

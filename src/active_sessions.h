@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "agentlog/clock.h"
 #include "agentlog/lifecycle.h"
@@ -29,16 +30,22 @@ class ActiveSessions : public std::enable_shared_from_this<ActiveSessions> {
 
   // ShuttingDown once Shutdown began, else OK.
   Status CheckAccepting() const;
-  // A creation begins (ShuttingDown once Shutdown began) / has ended. Drain
-  // waits for the creations in flight, so that Shutdown's sync covers them.
+  // A creation begins (ShuttingDown once Shutdown began) / has written its
+  // session. Drain waits for the writes in flight, so that Shutdown's sync
+  // covers them.
   Status BeginCreate();
   void EndCreate();
+  // Keeps `id` from eviction while its creation has not returned (another
+  // creation at the cap must not evict it before its creator saw it).
+  void Protect(const SessionId& id);
+  void Unprotect(const SessionId& id);
   // A handle on `id`. REQUIRES: the caller found the session.
   // Errors: ShuttingDown, Busy (a handle on `id` is held),
   // ResourceExhausted (max_active handles are held).
   Result<SessionHandle> Acquire(const SessionId& id);
   // Called by SessionHandle::Release.
   void Release(const SessionId& id, SessionOutcome outcome);
+  // Held through a handle, or protected.
   bool IsActive(const SessionId& id) const;
 
   // Refuses new handles and creations from now on, waits up to `timeout`
@@ -68,6 +75,7 @@ class ActiveSessions : public std::enable_shared_from_this<ActiveSessions> {
   std::unordered_map<SessionId, int64_t> held_;  // Guarded by mu_.
   bool draining_ = false;                        // Guarded by mu_.
   uint64_t creating_ = 0;                        // Guarded by mu_.
+  std::unordered_set<SessionId> protected_;      // Guarded by mu_.
   uint64_t completed_ = 0;                       // Guarded by mu_.
   uint64_t failed_ = 0;                          // Guarded by mu_.
   uint64_t timed_out_ = 0;                       // Guarded by mu_.

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "keys.h"
+#include "rocksdb_status.h"
 #include "record_codec.h"
 #include "status_macros.h"
 #include "store_impl.h"
@@ -65,19 +66,16 @@ Result<bool> StoreImpl::EvictSession(
   return true;
 }
 
-Status StoreImpl::EnforceSessionLimit(const SessionId& created,
-                                      RetentionRun* run) {
+Status StoreImpl::EnforceSessionLimit(RetentionRun* run) {
   if (options_.max_sessions == 0) return Status::OK();
   std::lock_guard<std::mutex> lock(eviction_mu_);
-  for (;;) {
+  while (!StopRequested()) {
     const size_t live = index_.live();
     if (live <= options_.max_sessions) return Status::OK();
     const size_t excess = live - options_.max_sessions;
     const std::vector<SessionId> victims = index_.EvictionOrder(
         std::min(excess, kEvictionBatch), options_.evict_archived_first,
-        [&](const SessionId& id) {
-          return id == created || active_->IsActive(id);
-        });
+        [&](const SessionId& id) { return active_->IsActive(id); });
     uint64_t evicted = 0;
     for (const SessionId& id : victims) {
       AGENTLOG_ASSIGN_OR_RETURN(
@@ -90,6 +88,7 @@ Status StoreImpl::EnforceSessionLimit(const SessionId& created,
     // the store stays above the limit until one is.
     if (evicted == 0) return Status::OK();
   }
+  return Status::OK();
 }
 
 Result<uint64_t> StoreImpl::EvictInactive(SessionStatus status,
@@ -104,7 +103,7 @@ Result<uint64_t> StoreImpl::EvictInactive(SessionStatus status,
                              : std::numeric_limits<int64_t>::min();
   std::lock_guard<std::mutex> lock(eviction_mu_);
   uint64_t total = 0;
-  for (;;) {
+  while (!StopRequested()) {
     const std::vector<SessionId> victims = index_.InactiveBefore(
         status, cutoff, kEvictionBatch,
         [&](const SessionId& id) { return active_->IsActive(id); });
@@ -118,15 +117,61 @@ Result<uint64_t> StoreImpl::EvictInactive(SessionStatus status,
       evicted += done ? 1 : 0;
     }
     total += evicted;
-    if (victims.size() < kEvictionBatch || evicted == 0) return total;
+    if (victims.size() < kEvictionBatch || evicted == 0) break;
   }
+  return total;
+}
+
+Result<bool> StoreImpl::RecordsLeft(const SessionId& id) {
+  const std::string begin = SessionRangeBegin(id);
+  const std::string end = SessionRangeEnd(id);
+  const rocksdb::Slice upper(end);
+  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
+                Cf::kCheckpointData, Cf::kUsage}) {
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handle(cf)));
+    it->Seek(begin);
+    if (it->Valid()) return true;
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        it->status(), fmt::format("look for records of evicted session {}",
+                                  id.ToString())));
+  }
+  return false;
+}
+
+Result<uint64_t> StoreImpl::DropEvictionStubs() {
+  // Only decisions in effect: their filters are the ones that drop records.
+  const std::vector<SessionId> evicted = retention_->DurablyEvicted();
+  std::vector<SessionId> done;
+  rocksdb::WriteBatch batch;
+  for (const SessionId& id : evicted) {
+    if (StopRequested()) break;
+    // A stub goes only once compaction dropped every record it covers (a
+    // file a compaction skipped keeps some until the next one): without
+    // the stub, nothing would ever drop them.
+    AGENTLOG_ASSIGN_OR_RETURN(const bool left, RecordsLeft(id));
+    if (left) continue;
+    batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
+    done.push_back(id);
+  }
+  if (done.empty()) return uint64_t{0};
+  // No lock: nothing writes to an evicted session, and ids are never
+  // reused. Not synced: a stub a power loss brings back is dropped again.
+  WriteOptions wo;
+  wo.durability = Durability::kNone;
+  AGENTLOG_RETURN_IF_ERROR(
+      FromRocksDB(WriteRaw(&batch, wo), "drop eviction stubs"));
+  for (const SessionId& id : done) retention_->Forget(id);
+  return uint64_t{done.size()};
 }
 
 void StoreImpl::StartRetentionTask() {
   const Options::InactiveLimits& limits = options_.evict_inactive_after;
   if (mode_ != AccessMode::kReadWrite ||
-      (limits.active.count() == 0 && limits.idle.count() == 0 &&
-       limits.archived.count() == 0)) {
+      (options_.max_sessions == 0 && limits.active.count() == 0 &&
+       limits.idle.count() == 0 && limits.archived.count() == 0)) {
     return;
   }
   retention_task_ = std::make_unique<PeriodicTask>(
@@ -150,7 +195,8 @@ Result<RetentionRun> StoreImpl::EnforceRetention() {
   AGENTLOG_ASSIGN_OR_RETURN(
       run.inactive_archived,
       EvictInactive(SessionStatus::kArchived, limits.archived));
-  AGENTLOG_RETURN_IF_ERROR(EnforceSessionLimit(SessionId(), &run));
+  AGENTLOG_RETURN_IF_ERROR(EnforceSessionLimit(&run));
+  AGENTLOG_ASSIGN_OR_RETURN(run.stubs_dropped, DropEvictionStubs());
   return run;
 }
 

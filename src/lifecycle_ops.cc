@@ -34,8 +34,12 @@ Result<ShutdownReport> StoreImpl::Shutdown(std::chrono::milliseconds timeout) {
         std::chrono::duration_cast<std::chrono::milliseconds>(kMaxTimeout)
             .count()));
   }
+  std::lock_guard<std::mutex> lock(shutdown_mu_);
   const auto start = std::chrono::steady_clock::now();
   ShutdownReport report = active_->Drain(timeout);
+  // No eviction writes after the final sync.
+  stop_retention_.store(true, std::memory_order_relaxed);
+  retention_task_.reset();
   if (mode_ == AccessMode::kReadWrite) {
     if (totals_ != nullptr) AGENTLOG_RETURN_IF_ERROR(totals_->Flush());
     AGENTLOG_RETURN_IF_ERROR(SyncWalAndRetention());

@@ -88,7 +88,9 @@ std::shared_ptr<const RetentionSnapshot> RetentionDecisions::Current() {
   uint64_t build;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!changed_) return current_.load();
+    // Also while another thread is still building: what it publishes may
+    // come after this compaction starts, which must not get the old set.
+    if (!changed_ && built_ == published_) return current_.load();
     entries.assign(durable_.begin(), durable_.end());
     changed_ = false;
     build = ++built_;

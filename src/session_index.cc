@@ -733,6 +733,12 @@ size_t SessionIndex::live() const {
   return indexed_;
 }
 
+bool SessionIndex::Contains(const SessionId& id) const {
+  std::shared_lock lock(mu_);
+  const uint32_t ord = Find(id);
+  return ord < entries_.size() && entries_[ord].indexed();
+}
+
 std::array<uint64_t, 3> SessionIndex::StatusCounts() const {
   std::shared_lock lock(mu_);
   return {by_status_[0].cardinality(), by_status_[1].cardinality(),

@@ -86,6 +86,8 @@ class SessionIndex {
   size_t MemoryBytes() const;
   // Sessions indexed (every status but evicted and deleted).
   size_t live() const;
+  // Whether `id` is indexed.
+  bool Contains(const SessionId& id) const;
   // Sessions indexed with status active, idle and archived.
   std::array<uint64_t, 3> StatusCounts() const;
 

@@ -28,13 +28,26 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
     return s;
   }
   AGENTLOG_RETURN_IF_ERROR(active_->BeginCreate());
-  struct InFlight {
+  // Shutdown waits for this creation's write, not for its evictions.
+  struct WriteInFlight {
     ActiveSessions* active;
-    ~InFlight() { active->EndCreate(); }
-  } in_flight{active_.get()};
+    void End() {
+      if (active != nullptr) active->EndCreate();
+      active = nullptr;
+    }
+    ~WriteInFlight() { End(); }
+  } write_in_flight{active_.get()};
   // The index hands out the id: ids ascend, even when the clock steps back,
   // and the creation time is the id's.
   session.id = index_.Reserve(Now());
+  // No eviction, not even by a concurrent creation at the cap, takes the
+  // session before this call returns it.
+  active_->Protect(session.id);
+  struct Protection {
+    ActiveSessions* active;
+    SessionId id;
+    ~Protection() { active->Unprotect(id); }
+  } protection{active_.get(), session.id};
   const int64_t now = session.id.timestamp_ms();
   session.lease.session = session.id;
   session.agent = spec.agent;
@@ -61,9 +74,10 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
   active_->AddMetadataBytes(static_cast<int64_t>(session.metadata.size()));
   stripe.cache.Put(session);  // Its first turns usually follow.
   lock.unlock();
+  write_in_flight.End();
   // The session is written: should an eviction fail, it is still returned,
-  // and the next creation or EnforceRetention tries again.
-  EnforceSessionLimit(session.id, nullptr).IgnoreError();
+  // and the next creation or the background pass tries again.
+  EnforceSessionLimit(nullptr).IgnoreError();
   return session;
 }
 

@@ -76,8 +76,6 @@ Status StoreImpl::Compact() {
   // Decisions reach the filters once durable: sync so that every decision
   // made so far applies to this compaction.
   AGENTLOG_RETURN_IF_ERROR(SyncWalAndRetention());
-  // Evictions this compaction carries out in full: their stubs can go after.
-  const std::vector<SessionId> evicted = retention_->DurablyEvicted();
   rocksdb::CompactRangeOptions cro;
   // Rewrite the bottommost level too (each file once), so that the filters
   // see every record; and relocate every live blob, so that blob files
@@ -95,22 +93,9 @@ Status StoreImpl::Compact() {
         db_->CompactRange(cro, handles_[i], nullptr, nullptr),
         fmt::format("compact {}", kCfNames[i])));
   }
-  return DropEvictionStubs(evicted);
+  return DropEvictionStubs().status();
 }
 
-Status StoreImpl::DropEvictionStubs(const std::vector<SessionId>& evicted) {
-  if (evicted.empty()) return Status::OK();
-  // No lock: nothing writes to an evicted session, and ids are never reused.
-  rocksdb::WriteBatch batch;
-  for (const SessionId& id : evicted) {
-    batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();
-  }
-  WriteOptions wo;
-  wo.durability = Durability::kSync;
-  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(WriteRaw(&batch, wo), "drop eviction stubs"));
-  for (const SessionId& id : evicted) retention_->Forget(id);
-  return Status::OK();
-}
 
 void StoreImpl::PutSession(rocksdb::WriteBatch* batch, const Session& session) {
   const EncodedRecord record = EncodeSession(session);

@@ -80,9 +80,16 @@ class StoreImpl final : public Store, private BudgetReader {
   SessionLifecycle Lifecycle() override { return active_->Figures(); }
   Result<ShutdownReport> Shutdown(std::chrono::milliseconds timeout) override;
   Result<RetentionRun> EnforceRetention() override;
-  // After a Compact that dropped every record of `evicted`: deletes their
-  // stubs and forgets their decisions.
-  Status DropEvictionStubs(const std::vector<SessionId>& evicted);
+  // Deletes the stubs of the evicted sessions compaction has dropped every
+  // record of, and forgets their decisions; how many.
+  Result<uint64_t> DropEvictionStubs();
+  // Whether any per-session family still holds a record of `id`.
+  Result<bool> RecordsLeft(const SessionId& id);
+  // Set by Shutdown and the destructor: eviction passes stop between
+  // sessions, so that neither waits for a whole pass.
+  bool StopRequested() const {
+    return stop_retention_.load(std::memory_order_relaxed);
+  }
   // Starts retention_task_ when the options ask for background retention.
   void StartRetentionTask();
 
@@ -302,13 +309,19 @@ class StoreImpl final : public Store, private BudgetReader {
   // holds). True when it did.
   Result<bool> EvictSession(const SessionId& id,
                             FunctionRef<bool(const Session&)> still_due);
-  // Evicts until the store is within Options::max_sessions, never
-  // `created`; counts what it evicted in `run`.
-  Status EnforceSessionLimit(const SessionId& created, RetentionRun* run);
+  // Evicts until the store is within Options::max_sessions; counts what it
+  // evicted in `run` (may be null).
+  Status EnforceSessionLimit(RetentionRun* run);
   // Evicts the sessions of `status` inactive for longer than `limit`.
   Result<uint64_t> EvictInactive(SessionStatus status,
                                  std::chrono::seconds limit);
   // Verify's passes over the checkpoint and usage families.
+  // True when `id` reads as NotFound now: evicted or deleted after a
+  // reader's snapshot, whose records compaction may have dropped under it
+  // (filters do not respect snapshots).
+  bool GoneNow(const SessionId& id) {
+    return LoadSession(id).status().IsNotFound();
+  }
   // `evicted`: sessions whose records await compaction, not checked.
   Status VerifyCheckpoints(const rocksdb::ReadOptions& ro,
                            std::map<SessionId, SessionFacts>& sessions,
@@ -477,6 +490,8 @@ class StoreImpl final : public Store, private BudgetReader {
   // Runs EnforceRetention every Options::retention_check_interval when
   // evict_inactive_after is set. Declared last among what it uses.
   std::unique_ptr<PeriodicTask> retention_task_;
+  std::atomic<bool> stop_retention_{false};
+  std::mutex shutdown_mu_;  // One Shutdown at a time.
   std::shared_ptr<RetentionDecisions> retention_ =
       std::make_shared<RetentionDecisions>();
   // The retention filter of each family retention covers, else null.

@@ -396,6 +396,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
 }
 
 StoreImpl::~StoreImpl() {
+  stop_retention_.store(true, std::memory_order_relaxed);
   retention_task_.reset();  // Before anything it uses goes.
   syncer_.reset();
   if (db_ != nullptr) {

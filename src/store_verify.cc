@@ -132,7 +132,8 @@ Status StoreImpl::VerifyCheckpoints(const rocksdb::ReadOptions& ro,
             : facts.last_checkpoint - std::max<uint64_t>(facts.oldest_checkpoint, 1) + 1;
     if (facts.checkpoints_seen != expected &&
         !(facts.checkpoints_seen < expected &&
-          pruned_now(id, facts.last_checkpoint - facts.checkpoints_seen))) {
+          pruned_now(id, facts.last_checkpoint - facts.checkpoints_seen)) &&
+        !GoneNow(id)) {
       problem(Cf::kCheckpoints, id.ToString(),
               fmt::format("session keeps versions {}..{} but {} headers exist",
                           facts.oldest_checkpoint, facts.last_checkpoint,
@@ -289,6 +290,11 @@ Result<VerifyReport> StoreImpl::Verify() {
   }));
 
   for (const auto& [id, facts] : sessions) {
+    if ((facts.turns_seen != facts.turn_count ||
+         facts.processing != facts.processing_seen) &&
+        GoneNow(id)) {
+      continue;
+    }
     if (facts.turns_seen != facts.turn_count) {
       problem(Cf::kTurns, id.ToString(),
               fmt::format("session has turns 1..{} but {} turn records",
@@ -408,7 +414,7 @@ Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
         }
       }));
   for (const auto& [id, facts] : sessions) {
-    if (facts.usage_seen != facts.usage_records) {
+    if (facts.usage_seen != facts.usage_records && !GoneNow(id)) {
       problem(Cf::kUsage, id.ToString(),
               fmt::format("session has usage records 1..{} but {} are stored",
                           facts.usage_records, facts.usage_seen));

@@ -279,8 +279,11 @@ Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
 
 Result<Turn> StoreImpl::GetTurn(const SessionId& id, uint64_t number) {
   Result<Turn> turn = LoadTurn(id, number);
-  if (turn.status().IsNotFound()) {
-    // Say which is missing: the session or the turn.
+  // Say which is missing, the session or the turn; and a turn of a session
+  // the index does not hold may belong to an evicted session whose records
+  // await compaction (or to one created after a read-only open): ask the
+  // session record, not the index, which it is.
+  if (turn.status().IsNotFound() || !index_.Contains(id)) {
     AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
   }
   return turn;
@@ -352,6 +355,11 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan turns"));
   if (expected != last + 1) {
+    // Evicted or deleted after the snapshot, its turns dropped under it.
+    if (GoneNow(id)) {
+      return Status::NotFound(
+          fmt::format("session {} not found", id.ToString()));
+    }
     return Status::Corruption(
         fmt::format("session {} has {} turns but turn {} is missing",
                     id.ToString(), session.turn_count, expected));

@@ -167,8 +167,12 @@ Result<std::optional<UsageRecord>> StoreImpl::FindUsageById(
   rocksdb::PinnableSlice record;
   s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsage),
                NumberedKey(ref->session, ref->seq), &record);
+  // A record of an evicted session awaits compaction: it is gone already.
+  if (s.ok() && !index_.Contains(ref->session) && GoneNow(ref->session)) {
+    s = rocksdb::Status::NotFound();
+  }
   if (s.IsNotFound()) {
-    // Its session was deleted; the id still counted once.
+    // Its session was deleted or evicted; the id still counted once.
     UsageRecord gone;
     gone.session = ref->session;
     gone.seq = ref->seq;

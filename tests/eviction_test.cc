@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "column_families.h"
@@ -31,6 +32,11 @@ constexpr Cf kPerSessionFamilies[] = {Cf::kTurns,       Cf::kIdempotency,
 
 class EvictionTest : public StoreTest {
  protected:
+  void SetUp() override {
+    // The background pass would race the tests' own EnforceRetention calls.
+    options_.retention_check_interval = std::chrono::hours(24);
+    StoreTest::SetUp();
+  }
   StoreImpl& impl() { return static_cast<StoreImpl&>(*store_); }
 
   // Sessions with at least one record of `cf` on disk, read past agentlog.
@@ -187,7 +193,8 @@ TEST_F(EvictionTest, MaxSessionsEvictsLeastRecentlyActiveAndReclaimsAtCompact) {
   handles.clear();
   Reopen();
   EXPECT_EQ(Indexed(), expected);
-  EXPECT_EQ(store_->Info()->sessions, kMax);
+  EXPECT_EQ(RecordsOf(Cf::kSessions), static_cast<uint64_t>(kCreates))
+      << "every stub stays until its records are compacted away";
   ASSERT_OK(store_->Compact());
   for (Cf cf : kPerSessionFamilies) {
     const std::set<SessionId> on_disk = SessionsOnDisk(cf);
@@ -212,6 +219,66 @@ TEST_F(EvictionTest, MaxSessionsEvictsLeastRecentlyActiveAndReclaimsAtCompact) {
   EXPECT_EQ(Indexed(), expected);
   ASSERT_OK_AND_ASSIGN(verify, store_->Verify());
   EXPECT_TRUE(verify.clean());
+}
+
+TEST_F(EvictionTest, StubsGoOnlyOnceCompactionDroppedTheirRecords) {
+  options_.max_sessions = 2;
+  Reopen();
+  std::vector<Session> s;
+  for (int i = 0; i < 3; ++i) {
+    clock_->Advance(1);
+    s.push_back(MakeSession());
+    Fill(s.back().id, i);
+  }
+  // The oldest went at the third creation; its decision is not yet synced.
+  EXPECT_EQ(store_->GetSession(s[0].id).status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->GetTurn(s[0].id, 1).status().code(), Code::kNotFound);
+  EXPECT_EQ(RecordsOf(Cf::kSessions), 3u);
+  ASSERT_OK(store_->SyncWal());
+  ASSERT_OK_AND_ASSIGN(StoreMetrics metrics, store_->Metrics());
+  EXPECT_EQ(metrics.retention_decisions, 1u);
+  // Its records are still on disk: the stub must stay.
+  ASSERT_OK_AND_ASSIGN(RetentionRun run, store_->EnforceRetention());
+  EXPECT_EQ(run.stubs_dropped, 0u);
+  EXPECT_EQ(RecordsOf(Cf::kSessions), 3u);
+
+  ASSERT_OK(store_->Compact());  // In this process: no reopen.
+  for (Cf cf : kPerSessionFamilies) {
+    EXPECT_FALSE(SessionsOnDisk(cf).contains(s[0].id)) << internal::CfName(cf);
+    EXPECT_TRUE(SessionsOnDisk(cf).contains(s[2].id)) << internal::CfName(cf);
+  }
+  EXPECT_EQ(RecordsOf(Cf::kSessions), 2u);
+  ASSERT_OK_AND_ASSIGN(metrics, store_->Metrics());
+  EXPECT_EQ(metrics.retention_decisions, 0u);
+  ASSERT_OK_AND_ASSIGN(VerifyReport verify, store_->Verify());
+  EXPECT_TRUE(verify.clean());
+}
+
+TEST_F(EvictionTest, ConcurrentCreatorsAtTheCapKeepItExactly) {
+  constexpr size_t kMax = 100;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 300;
+  options_.max_sessions = kMax;
+  Reopen();
+  std::vector<std::thread> threads;
+  std::atomic<int> lost{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto created = store_->CreateSession({.agent = "a", .model = "m"});
+        if (!created.ok()) {
+          lost.fetch_add(1);
+          continue;
+        }
+        // Among the newest few: no creation at the cap may have taken it.
+        if (!store_->GetSession(created->id).ok()) lost.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(lost.load(), 0);
+  EXPECT_EQ(Indexed().size(), kMax);
+  EXPECT_EQ(store_->Lifecycle().evicted, kThreads * kPerThread - kMax);
 }
 
 TEST_F(EvictionTest, ArchivedFirstWhenThePolicySaysSo) {

@@ -89,11 +89,14 @@ struct Options {
   // Live sessions (archived ones included) the store keeps. A creation that
   // takes the store past it evicts sessions until it is back at the limit,
   // in least-recently-active order: never a pinned one, one held through a
-  // SessionHandle or the one just created; archived ones only after all
-  // others, unless evict_archived_first. When every other session is
-  // pinned or held the store stays above the limit. Concurrent creations
-  // may overshoot it by one each until their evictions land. An evicted
-  // session reads as NotFound at once; compaction reclaims its records.
+  // SessionHandle (a lease does not protect it) or one whose creation has
+  // not returned; archived ones only after all others, unless
+  // evict_archived_first. When every other session is pinned or held the
+  // store stays above the limit until the background pass (every
+  // retention_check_interval) or a creation finds one to evict; concurrent
+  // creations may overshoot it by one each until their evictions land. An
+  // evicted session reads as NotFound at once; compaction reclaims its
+  // records.
   // 0: no limit. Range: 0 to 2^32. Default: 0.
   uint64_t max_sessions = 0;
   // Evict archived sessions before the others. Default: false.
@@ -108,8 +111,9 @@ struct Options {
     std::chrono::seconds archived{0};
   };
   InactiveLimits evict_inactive_after;
-  // How often the store applies evict_inactive_after in the background
-  // (when any of it is set). Range: 1 s to 1 day. Default: 1 minute.
+  // How often the store runs Store::EnforceRetention in the background
+  // (when max_sessions or evict_inactive_after is set). Range: 1 s to
+  // 1 day. Default: 1 minute.
   std::chrono::seconds retention_check_interval{60};
 
   // Bytes of a result RunOnce records. Range: 0 to 16 MiB. Default: 64 KiB.

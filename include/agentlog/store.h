@@ -213,10 +213,12 @@ class AGENTLOG_EXPORT Store {
   // --- Retention and eviction ---
 
   // Evicts now what Options::evict_inactive_after and max_sessions say must
-  // go (the store also does so in the background and on creation). An
-  // evicted session reads as NotFound at once and leaves the index; its
+  // go (the store also does so in the background and on creation), and
+  // removes the stubs of earlier evictions that compaction has finished.
+  // An evicted session reads as NotFound at once and leaves the index; its
   // turns, checkpoints and usage records are dropped by compaction (Compact
-  // does it at once); its spending stays in the usage totals.
+  // does it at once); its spending stays in the usage totals. Pinned
+  // sessions and those held through a SessionHandle are never evicted.
   // Errors: FailedPrecondition (read-only), IOError.
   virtual Result<RetentionRun> EnforceRetention() = 0;
 
