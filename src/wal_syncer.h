@@ -3,10 +3,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <cstdint>
 #include <functional>
-#include <mutex>
-#include <thread>
+
+#include "periodic_task.h"
 
 namespace agentlog::internal {
 
@@ -19,7 +19,7 @@ class WalSyncer {
   // `sync` fsyncs the WAL and says whether it succeeded.
   WalSyncer(std::function<bool()> sync, std::chrono::milliseconds interval);
   // Stops the thread; a final sync is the owner's job.
-  ~WalSyncer();
+  ~WalSyncer() = default;
   WalSyncer(const WalSyncer&) = delete;
   WalSyncer& operator=(const WalSyncer&) = delete;
 
@@ -30,16 +30,12 @@ class WalSyncer {
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
 
  private:
-  void Run();
+  void Tick();
 
   const std::function<bool()> sync_;
-  const std::chrono::milliseconds interval_;
   std::atomic<bool> dirty_{false};
   std::atomic<uint64_t> syncs_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // Guarded by mu_.
-  std::thread thread_;
+  PeriodicTask task_;  // Last: its thread uses the members above.
 };
 
 }  // namespace agentlog::internal
