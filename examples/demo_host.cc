@@ -11,6 +11,7 @@
 
 #include <agentlog/agentlog.h>
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ void Converse(agentlog::Store& store, const Agent& agent) {
   spec.context_window = 200'000;
   const agentlog::Session session =
       Must(store.CreateSession(spec), "create session");
+  // Held while this agent works: counts against max_active_sessions, keeps
+  // the session from eviction, and lets Shutdown wait for the work.
+  agentlog::SessionHandle handle =
+      Must(store.AcquireSession(session.id), "acquire session");
 
   int n = 0;
   std::optional<uint64_t> last_state;  // Version of the latest checkpoint.
@@ -215,5 +220,18 @@ int main(int argc, char** argv) {
     threads.emplace_back([&store, &agent] { Converse(*store, agent); });
   }
   for (std::thread& t : threads) t.join();
+
+  // A deploy: stop taking work, wait for the agents, make it all durable.
+  const agentlog::ShutdownReport bye =
+      Must(store->Shutdown(std::chrono::seconds(10)), "shut down");
+  const agentlog::SessionLifecycle life = store->Lifecycle();
+  std::printf(
+      "shutdown in %lld us: %llu sessions active at start, %llu at end; "
+      "handles released: %llu completed, %llu failed\n",
+      static_cast<long long>(bye.duration.count()),
+      static_cast<unsigned long long>(bye.active_at_start),
+      static_cast<unsigned long long>(bye.active_at_end),
+      static_cast<unsigned long long>(life.completed),
+      static_cast<unsigned long long>(life.failed));
   return 0;
 }
