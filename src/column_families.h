@@ -76,6 +76,9 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //   7: totals marks in usage_totals; totals reach it in batches, so that a
 //      library that knows only 6 would count the records past a mark
 //      nowhere.
+//   8: eviction stubs in sessions and retention filters on every
+//      per-session family (a library that knows only 7 would read a stub
+//      as a live session and never drop its records).
 inline constexpr uint32_t kFormatVersion = 8;
 
 }  // namespace agentlog::internal

@@ -488,7 +488,7 @@ class StoreImpl final : public Store, private BudgetReader {
   // or evict twice the excess they both saw.
   std::mutex eviction_mu_;
   // Runs EnforceRetention every Options::retention_check_interval when
-  // evict_inactive_after is set. Declared last among what it uses.
+  // max_sessions or evict_inactive_after is set.
   std::unique_ptr<PeriodicTask> retention_task_;
   std::atomic<bool> stop_retention_{false};
   std::mutex shutdown_mu_;  // One Shutdown at a time.

@@ -118,7 +118,10 @@ struct RetentionRun {
   }
 };
 
-// What Store::Shutdown did.
+// What Store::Shutdown did. The figures of the end are taken after the wait
+// for handles (which the timeout bounds) and the wait for creations in
+// flight (which it does not), so `timeout_reached` may be true while
+// `active_at_end` is 0: a handle released in between.
 struct ShutdownReport {
   std::chrono::microseconds duration{0};
   uint64_t active_at_start = 0;

@@ -32,7 +32,9 @@ namespace agentlog {
 
 // What Store::Open found and did.
 struct RecoveryReport {
-  // Sessions in the store.
+  // Session records found: live sessions plus records that did not decode
+  // (corrupt_records); eviction stubs excluded. (StoreInfo::sessions
+  // excludes the corrupt ones too.)
   uint64_t sessions = 0;
   // Turns a crash (or a host that never finished them) left processing,
   // ordered by session and number. The host may resume them (CompleteTurn)
@@ -184,6 +186,8 @@ class AGENTLOG_EXPORT Store {
                                   const WriteOptions& wo = {}) = 0;
   // Deletes the session and all its records in one atomic write; they read
   // as NotFound at once and their space is reclaimed by compaction.
+  // Errors: NotFound, Busy (a SessionHandle holds it, or its creation has
+  // not returned).
   virtual Status DeleteSession(const SessionId& id,
                                const WriteOptions& wo = {}) = 0;
 
@@ -201,10 +205,13 @@ class AGENTLOG_EXPORT Store {
   virtual SessionLifecycle Lifecycle() = 0;
   // Stops taking new work and makes what was done durable: from the call on,
   // CreateSession and AcquireSession get ShuttingDown (every other call
-  // still works, so that the holders of handles can finish). Waits up to
-  // `timeout` for every handle to be released, then syncs the WAL and
-  // flushes the memtables whatever the wait's outcome, and reports. May be
-  // called again (it waits again); the store still needs destroying.
+  // still works, so that the holders of handles can finish), and retention
+  // stops: no background pass, and EnforceRetention evicts nothing. Waits
+  // up to `timeout` for every handle to be released, then, without a limit,
+  // for the creations whose write is in flight (one write each), then syncs
+  // the WAL and flushes the memtables whatever the wait's outcome, and
+  // reports. May be called again (it waits again); the store still needs
+  // destroying.
   // Errors: InvalidArgument (timeout negative or over a day), IOError
   // (sync or flush; the report is lost, the refusal of new work stays).
   virtual Result<ShutdownReport> Shutdown(
@@ -511,7 +518,9 @@ class AGENTLOG_EXPORT Store {
   // Carries out every retention decision now instead of in the background:
   // syncs the WAL, then compacts every column family so that retention
   // filters see every file and blob garbage collection returns the space of
-  // dropped payloads. Blocks until done; reads and writes go on meanwhile.
+  // dropped payloads, then deletes the stubs of evicted sessions none of
+  // whose records is left. Blocks until done; reads and writes go on
+  // meanwhile.
   virtual Status Compact() = 0;
   // Backs the whole store up into `backup_dir` (created, mode 0700, when
   // missing) while reads and writes go on. The backup holds every write
