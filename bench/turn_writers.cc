@@ -164,6 +164,7 @@ struct TurnRecords {
   std::string turn;     // Encoded Turn record.
   size_t text_offset;   // Where the user text starts inside `turn`.
   std::string session;  // Encoded Session record.
+  std::string usage;    // Encoded UsageRecord of the turn's usage.
 };
 
 TurnRecords EncodeSampleRecords(const SessionId& id, int thread) {
@@ -196,6 +197,18 @@ TurnRecords EncodeSampleRecords(const SessionId& id, int thread) {
   records.turn = std::string(internal::EncodeTurn(turn).bytes());
   records.text_offset = records.turn.find(conversation.input[0].content);
   records.session = std::string(internal::EncodeSession(session).bytes());
+  // The usage record agentlog writes with every turn that carries usage.
+  UsageRecord usage;
+  usage.session = id;
+  usage.seq = 1;
+  usage.turn = 1;
+  usage.model = spec.model;
+  usage.operation = "turn";
+  usage.tokens = kUsage.tokens;
+  usage.cost_micros = kUsage.cost_micros;
+  usage.cost_source = CostSource::kHost;
+  usage.recorded_ms = turn.finished_ms;
+  records.usage = std::string(internal::EncodeUsageRecord(usage).bytes());
   return records;
 }
 
@@ -211,7 +224,7 @@ class RocksDbWriter final : public TurnWriter {
     cfo.compression = rocksdb::kLZ4Compression;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (const char* name :
-         {"default", "sessions", "turns", "idempotency", "inputs"}) {
+         {"default", "sessions", "turns", "idempotency", "inputs", "usage"}) {
       cfs.emplace_back(name, cfo);
     }
     auto writer = std::unique_ptr<RocksDbWriter>(new RocksDbWriter);
@@ -256,6 +269,7 @@ class RocksDbWriter final : public TurnWriter {
     slot.idempotency_key.resize(SessionId::kBytes);
     slot.idempotency_key.append(IdempotencyKeyFor(key, thread, n));
     PutU64At(&slot.number, 0, n);
+    PutU64At(&slot.usage_key, SessionId::kBytes, n);
 
     rocksdb::WriteBatch& batch = slot.batch;
     batch.Clear();
@@ -265,6 +279,7 @@ class RocksDbWriter final : public TurnWriter {
       s = batch.Put(handles_[kIdempotency], slot.idempotency_key, slot.number);
     }
     if (s.ok()) s = batch.Put(handles_[kInputs], slot.input_key, "");
+    if (s.ok()) s = batch.Put(handles_[kUsage], slot.usage_key, slot.records.usage);
     if (s.ok()) {
       s = batch.Put(handles_[kSessions], slot.session_key,
                     slot.records.session);
@@ -276,7 +291,7 @@ class RocksDbWriter final : public TurnWriter {
   }
 
  private:
-  enum CfIndex { kDefault, kSessions, kTurns, kIdempotency, kInputs };
+  enum CfIndex { kDefault, kSessions, kTurns, kIdempotency, kInputs, kUsage };
 
   struct alignas(64) Slot {
     Slot(int thread, SessionId id)
@@ -284,12 +299,14 @@ class RocksDbWriter final : public TurnWriter {
           session_key(internal::SessionKey(id)),
           turn_key(internal::TurnKey(id, 0)),
           idempotency_key(session_key),
-          input_key(internal::InputKey(id, {}, 0)) {}
+          input_key(internal::InputKey(id, {}, 0)),
+          usage_key(internal::NumberedKey(id, 0)) {}
     TurnRecords records;
     std::string session_key;                    // 16 bytes.
     std::string turn_key;                       // 24 bytes.
     std::string idempotency_key;                // 16 bytes + the key text.
     std::string input_key;                      // 40 bytes.
+    std::string usage_key;                      // 24 bytes.
     std::string number = std::string(8, '\0');  // The idempotency value.
     rocksdb::WriteBatch batch;  // Reused: the fastest way to drive RocksDB.
   };

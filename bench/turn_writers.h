@@ -5,10 +5,12 @@
 // text in, 512 bytes of assistant text out, token usage and an idempotency
 // key (docs/benchmarks.md):
 //   agentlog  Store::AppendTurn: one WriteBatch of turn, idempotency key,
-//             input digest and session totals, after agentlog's own reads
-//             (session, idempotency key) and checks.
-//   rocksdb   one WriteBatch of the same four keys with the byte sizes
+//             input digest, usage record and session totals, after
+//             agentlog's own reads (session, idempotency key) and checks.
+//   rocksdb   one WriteBatch of the same five keys with the byte sizes
 //             agentlog writes, and nothing else: the floor for agentlog.
+//             (agentlog's usage totals, buffered and written once per
+//             1,024 records, are not in it.)
 //   sqlite    WAL mode; BEGIN IMMEDIATE; SELECT turn_count; INSERT turn;
 //             UPDATE session; COMMIT, with prepared statements.
 
