@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "status_macros.h"
+
 namespace agentlog {
 
 SessionHandle::SessionHandle(SessionHandle&& other) noexcept
@@ -28,8 +30,7 @@ void SessionHandle::Release(SessionOutcome outcome) {
 
 namespace internal {
 
-Status ActiveSessions::CheckAccepting() const {
-  std::lock_guard<std::mutex> lock(mu_);
+Status ActiveSessions::RefuseIfDraining() const {
   if (draining_) {
     return Status::ShuttingDown(
         "the store is shutting down: no new sessions or session handles");
@@ -37,12 +38,14 @@ Status ActiveSessions::CheckAccepting() const {
   return Status::OK();
 }
 
+Status ActiveSessions::CheckAccepting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return RefuseIfDraining();
+}
+
 Status ActiveSessions::BeginCreate() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (draining_) {
-    return Status::ShuttingDown(
-        "the store is shutting down: no new sessions or session handles");
-  }
+  AGENTLOG_RETURN_IF_ERROR(RefuseIfDraining());
   ++creating_;
   return Status::OK();
 }
@@ -58,10 +61,7 @@ void ActiveSessions::EndCreate() {
 Result<SessionHandle> ActiveSessions::Acquire(const SessionId& id) {
   const int64_t now = clock_->NowMillis();
   std::lock_guard<std::mutex> lock(mu_);
-  if (draining_) {
-    return Status::ShuttingDown(
-        "the store is shutting down: no new sessions or session handles");
-  }
+  AGENTLOG_RETURN_IF_ERROR(RefuseIfDraining());
   if (held_.contains(id)) {
     return Status::Busy(fmt::format(
         "session {} already has an active handle; release it first",

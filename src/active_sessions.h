@@ -66,6 +66,9 @@ class ActiveSessions : public std::enable_shared_from_this<ActiveSessions> {
   SessionLifecycle Figures() const;
 
  private:
+  // ShuttingDown once Drain began. REQUIRES: mu_ held.
+  Status RefuseIfDraining() const;
+
   const size_t max_active_;
   const std::shared_ptr<Clock> clock_;
 

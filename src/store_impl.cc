@@ -163,8 +163,13 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
     if (status.ok()) {
       if (usage != nullptr) BufferUsageTotals(id, *usage);
       index_.Put(*session);
-      active_->AddMetadataBytes(static_cast<int64_t>(session->metadata.size()) -
-                                static_cast<int64_t>(metadata_before));
+      // Only when it changed: every writer sharing one counter's cache line
+      // on every write would cost the append path for nothing.
+      if (session->metadata.size() != metadata_before) {
+        active_->AddMetadataBytes(
+            static_cast<int64_t>(session->metadata.size()) -
+            static_cast<int64_t>(metadata_before));
+      }
     }
   }
   if (!status.ok()) {

@@ -29,6 +29,17 @@ class LifecycleTest : public StoreTest {
       std::this_thread::yield();
     }
   }
+
+  // Five new sessions, each held through a handle.
+  void HoldFive(std::vector<Session>* sessions,
+                std::vector<SessionHandle>* handles) {
+    for (int i = 0; i < 5; ++i) {
+      sessions->push_back(MakeSession());
+      ASSERT_OK_AND_ASSIGN(SessionHandle h,
+                           store_->AcquireSession(sessions->back().id));
+      handles->push_back(std::move(h));
+    }
+  }
 };
 
 TEST_F(LifecycleTest, HandlesCountAgainstMaxActiveSessions) {
@@ -183,12 +194,7 @@ TEST_F(LifecycleTest, ShutdownWaitsForEveryHandleAndRefusesNewWork) {
   const Session spare = MakeSession();
   std::vector<Session> sessions;
   std::vector<SessionHandle> handles;
-  for (int i = 0; i < 5; ++i) {
-    sessions.push_back(MakeSession());
-    ASSERT_OK_AND_ASSIGN(SessionHandle h,
-                         store_->AcquireSession(sessions[i].id));
-    handles.push_back(std::move(h));
-  }
+  ASSERT_NO_FATAL_FAILURE(HoldFive(&sessions, &handles));
   std::vector<Status> during;  // Calls made while Shutdown waited.
   std::thread workers([&] {
     AwaitShutdownBegun();
@@ -242,12 +248,7 @@ TEST_F(LifecycleTest, ShutdownWaitsForEveryHandleAndRefusesNewWork) {
 TEST_F(LifecycleTest, ShutdownTimeoutNamesTheSessionsStillActive) {
   std::vector<Session> sessions;
   std::vector<SessionHandle> handles;
-  for (int i = 0; i < 5; ++i) {
-    sessions.push_back(MakeSession());
-    ASSERT_OK_AND_ASSIGN(SessionHandle h,
-                         store_->AcquireSession(sessions[i].id));
-    handles.push_back(std::move(h));
-  }
+  ASSERT_NO_FATAL_FAILURE(HoldFive(&sessions, &handles));
   // Three finished before; two outlast the wait.
   for (int i : {0, 2, 4}) handles[i].Release();
   const auto timeout = std::chrono::milliseconds(50);
