@@ -38,6 +38,7 @@
 #include "agentlog/session_id.h"
 #include "agentlog/usage.h"
 #include "function_ref.h"
+#include "spend_scope.h"
 
 namespace agentlog::internal {
 
@@ -48,12 +49,6 @@ struct StoredBudget {
   // Emergency alerts of this generation with seq up to this are lifted.
   uint64_t lifted_through_seq = 0;
   uint64_t generation = 0;
-};
-
-// A scope a write spends in.
-struct SpendScope {
-  UsageScope scope = UsageScope::kStore;
-  std::string_view name;
 };
 
 // What the ledger reads from the store.

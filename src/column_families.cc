@@ -96,12 +96,14 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       table.whole_key_filtering = true;
       break;
     case Cf::kUsageTotals:
-      // Totals are only ever merged on the write path (usage_totals.h).
-      // Hot keys (the store's, today's) take a merge per write: folding
-      // them in the memtable every 64 keeps a read of one a bounded number
-      // of operands, however many writes came since the last flush.
+      // Totals are only ever merged on the write path (usage_totals.h),
+      // a row at a time by each flush of the totals buffer. Folding a row's
+      // operands in the memtable every 8 keeps a read of it a bounded number
+      // of operands however many flushes came since the memtable's own. The
+      // bound is small because RocksDB counts a row's operands by walking
+      // them on every merge: the bound is also what each merge walks.
       cfo.merge_operator = NewTotalsMergeOperator();
-      cfo.max_successive_merges = 64;
+      cfo.max_successive_merges = 8;
       break;
     default:
       break;

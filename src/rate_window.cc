@@ -3,8 +3,11 @@
 namespace agentlog::internal {
 namespace {
 
-std::string WindowKey(UsageScope scope, std::string_view name) {
-  std::string key(1, static_cast<char>(scope));
+// Writes the key of the window of `scope` and `name` into `key`, reusing
+// its buffer: no allocation per lookup once it has grown.
+const std::string& WindowKey(UsageScope scope, std::string_view name,
+                             std::string& key) {
+  key.assign(1, static_cast<char>(scope));
   key.append(name);
   return key;
 }
@@ -21,9 +24,9 @@ void RateWindows::Record(std::span<const SpendScope> scopes, int64_t ms,
                          uint64_t tokens) {
   std::lock_guard lock(mu_);
   for (const SpendScope& s : scopes) {
-    std::string key = WindowKey(s.scope, s.name);
+    const std::string& key = WindowKey(s.scope, s.name, key_buffer_);
     auto it = windows_.find(key);
-    if (it == windows_.end()) it = windows_.emplace(std::move(key), std::deque<Event>()).first;
+    if (it == windows_.end()) it = windows_.emplace(key, std::deque<Event>()).first;
     std::deque<Event>& events = it->second;
     Prune(events, ms);
     // Concurrent writers may arrive slightly out of time order; keeping the
@@ -49,7 +52,7 @@ RateDecision RateWindows::Check(UsageScope scope, std::string_view name,
                                 int64_t now_ms) {
   std::lock_guard lock(mu_);
   RateDecision d;
-  const auto it = windows_.find(WindowKey(scope, name));
+  const auto it = windows_.find(WindowKey(scope, name, key_buffer_));
   if (it == windows_.end()) return d;
   std::deque<Event>& events = it->second;
   Prune(events, now_ms);

@@ -50,6 +50,7 @@ class RateWindows {
   std::map<std::string, std::deque<Event>, std::less<>> windows_;
   static constexpr uint64_t kSweepEvery = 4096;
   uint64_t records_since_sweep_ = 0;  // Guarded by mu_.
+  std::string key_buffer_;            // Guarded by mu_; see WindowKey.
 };
 
 }  // namespace agentlog::internal

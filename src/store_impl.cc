@@ -161,7 +161,7 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
     // Before the lock goes, so that a session's totals and its index
     // entry move in the order of its writes.
     if (status.ok()) {
-      if (usage != nullptr) BufferUsageTotals(id, *usage);
+      if (usage != nullptr) AccountUsage(*session, *usage);
       index_.Put(*session);
       // Only when it changed: every writer sharing one counter's cache line
       // on every write would cost the append path for nothing.

@@ -386,10 +386,7 @@ class StoreImpl final : public Store, private BudgetReader {
     TotalsDeltas deltas;
     uint64_t records = 0;      // Written (duplicates excluded).
     uint64_t through_seq = 0;  // The session's last usage seq after them.
-    // The session's scopes as they were, for the rate windows.
-    std::string session_name;
-    std::string agent;
-    std::vector<std::string> tags;
+    std::string session_name;  // The session id's text (its scope name).
   };
   // A TurnUsage given to CompleteTurn or AppendTurn as a usage spec:
   // nullopt when it is all zero.
@@ -412,10 +409,11 @@ class StoreImpl final : public Store, private BudgetReader {
     return totals_->FlushSession(id);
   }
   // Under the session's lock, once the write of `w` was acknowledged: adds
-  // its totals to totals_, flushing them when due.
-  void BufferUsageTotals(const SessionId& id, const UsageWrite& w);
-  // After the write of `w` was acknowledged: keeps its spend, feeds the
-  // rate windows and delivers its alerts. Call with no lock held.
+  // its totals to totals_ (flushing them when due) and its records to the
+  // rate windows, under the scopes `s` has.
+  void AccountUsage(const Session& s, const UsageWrite& w);
+  // After the write of `w` was acknowledged: keeps its spend and delivers
+  // its alerts. Call with no lock held.
   void FinishUsage(UsageWrite& w);
   // At open: adds the records of `s` after `mark` (the seq the totals on
   // disk include) to totals_, read at `snapshot`; what does not decode

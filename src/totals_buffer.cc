@@ -32,31 +32,51 @@ TotalsBuffer::TotalsBuffer(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
                            bool writable)
     : db_(db), cf_(cf), writable_(writable) {}
 
-bool TotalsBuffer::Add(const TotalsDeltas& deltas, const SessionId& session,
-                       uint64_t through_seq, uint64_t records,
-                       int64_t now_ms) {
+bool TotalsBuffer::Add(const SessionId& session, std::string_view agent,
+                       const std::vector<std::string>& tags,
+                       const TotalsDeltas& deltas, uint64_t through_seq,
+                       uint64_t records, int64_t now_ms) {
   std::lock_guard lock(mu_);
   if (first_pending_ms_ < 0) first_pending_ms_ = now_ms;
-  deltas.ForEach([&](const std::string& key, const UsageTotals& delta) {
-    AddTotals(rows_[key], delta);
-  });
-  marks_[session] = through_seq;
+  auto [it, added] = sessions_.try_emplace(session);
+  PendingSession& pending = it->second;
+  if (added) {
+    // Fixed until the session's next flush (see the class comment).
+    pending.agent = agent;
+    pending.tags = tags;
+  }
+  pending.deltas.Add(deltas);
+  pending.through_seq = through_seq;
   records_ += records;
   return writable_ && (records_ >= kFlushRecords ||
                        now_ms - first_pending_ms_ >= kFlushIntervalMs);
 }
 
+void TotalsBuffer::Spread() {
+  for (auto& [session, pending] : sessions_) {
+    if (pending.deltas.empty()) continue;
+    const std::string id_text = session.ToString();
+    pending.deltas.ForEachRow(
+        SessionScopes(id_text, pending.agent, pending.tags),
+        [&](const std::string& key, const UsageTotals& delta) {
+          AddTotals(rows_[key], delta);
+        });
+    pending.deltas.clear();
+  }
+}
+
 Status TotalsBuffer::Flush() {
   std::lock_guard lock(mu_);
-  if (!writable_ || marks_.empty()) return Status::OK();
+  if (!writable_ || sessions_.empty()) return Status::OK();
+  Spread();
   rocksdb::WriteBatch batch;
   for (const auto& [key, delta] : rows_) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Merge(cf_, key, EncodeTotals(delta)), "batch usage totals"));
   }
-  for (const auto& [session, seq] : marks_) {
+  for (const auto& [session, pending] : sessions_) {
     std::string value;
-    AppendU64(&value, seq);
+    AppendU64(&value, pending.through_seq);
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Put(cf_, TotalsMarkKey(session), value), "batch totals mark"));
   }
@@ -64,7 +84,7 @@ Status TotalsBuffer::Flush() {
       FromRocksDB(db_->Write(rocksdb::WriteOptions(), &batch),
                   "write usage totals"));
   rows_.clear();
-  marks_.clear();
+  sessions_.clear();
   records_ = 0;
   first_pending_ms_ = -1;
   return Status::OK();
@@ -73,7 +93,7 @@ Status TotalsBuffer::Flush() {
 Status TotalsBuffer::FlushSession(const SessionId& session) {
   {
     std::lock_guard lock(mu_);
-    if (!marks_.contains(session)) return Status::OK();
+    if (!sessions_.contains(session)) return Status::OK();
   }
   // Nothing of the session comes in between: the caller holds its lock.
   return Flush();
@@ -83,6 +103,7 @@ TotalsBuffer::View TotalsBuffer::Capture(std::string_view key, bool prefix) {
   View view;
   view.db = db_;
   std::lock_guard lock(mu_);
+  Spread();
   // A read-only store does not change under its reader; a writable one
   // changes only by Flush, under mu_.
   if (writable_) view.snapshot = db_->GetSnapshot();

@@ -13,6 +13,11 @@
 // mark per session touched naming the last usage seq of that session the
 // totals on disk include.
 //
+// Adding is kept to a few additions: a write's deltas join its session's
+// pending deltas (TotalsDeltas, grouped by model, operation and period), and
+// are spread over the rows they reach (eleven keys or more per group) only
+// when a flush or a read needs the rows.
+//
 // The usage records are the journal: open adds to this buffer every record
 // past its session's mark (StoreImpl::Recover), so the totals agree with the
 // records after any crash, and a read-only opener sees what a writer had not
@@ -46,8 +51,11 @@ namespace agentlog::internal {
 
 class TotalsBuffer {
  public:
-  // Records after which a flush is due; bounds what open replays.
-  static constexpr uint64_t kFlushRecords = 1024;
+  // Records after which a flush is due; bounds what open replays. Large
+  // because a flush costs a memtable insert per row (hundreds of rows for
+  // a few dozen sessions, about a millisecond): at 1,024 records it was a
+  // few per cent of every usage write (docs/benchmarks.md).
+  static constexpr uint64_t kFlushRecords = 8192;
   // Time (of the store's clock) after which a flush is due at the next
   // write.
   static constexpr int64_t kFlushIntervalMs = 1000;
@@ -57,10 +65,11 @@ class TotalsBuffer {
   TotalsBuffer(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
                bool writable);
 
-  // Adds the totals of `records` acknowledged usage records of `session`,
-  // the last of them `through_seq`, at `now_ms`. Returns whether a flush is
-  // due.
-  bool Add(const TotalsDeltas& deltas, const SessionId& session,
+  // Adds the totals of `records` acknowledged usage records of `session`
+  // (whose agent and tags are `agent` and `tags`), the last of them
+  // `through_seq`, at `now_ms`. Returns whether a flush is due.
+  bool Add(const SessionId& session, std::string_view agent,
+           const std::vector<std::string>& tags, const TotalsDeltas& deltas,
            uint64_t through_seq, uint64_t records, int64_t now_ms);
 
   // Writes everything pending to `usage_totals` (unsynced: the records it
@@ -81,13 +90,24 @@ class TotalsBuffer {
   struct View;
   View Capture(std::string_view key, bool prefix);
 
+  // What a session has pending: the deltas not yet spread over rows_, with
+  // the scopes they count in, and its mark.
+  struct PendingSession {
+    std::string agent;
+    std::vector<std::string> tags;
+    TotalsDeltas deltas;
+    uint64_t through_seq = 0;
+  };
+  // Adds every session's unspread deltas to rows_. REQUIRES: mu_ held.
+  void Spread();
+
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const cf_;
   const bool writable_;
 
   std::mutex mu_;
-  std::map<std::string, UsageTotals> rows_;      // Guarded by mu_.
-  std::map<SessionId, uint64_t> marks_;          // Guarded by mu_.
+  std::map<std::string, UsageTotals> rows_;       // Guarded by mu_.
+  std::map<SessionId, PendingSession> sessions_;  // Guarded by mu_.
   uint64_t records_ = 0;                         // Guarded by mu_.
   int64_t first_pending_ms_ = -1;  // Guarded by mu_; -1: nothing pending.
 };

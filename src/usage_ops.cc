@@ -23,49 +23,12 @@ namespace {
 constexpr std::string_view kDefaultOperation = "call";
 constexpr std::string_view kTurnOperation = "turn";
 
-// Where a session's spending counts: the store, the session, its agent and
-// each of its tags (the scopes budgets apply to). The views point into the
-// arguments.
-std::vector<SpendScope> SessionScopes(const std::string& id_text,
-                                      std::string_view agent,
-                                      const std::vector<std::string>& tags) {
-  std::vector<SpendScope> scopes = {{UsageScope::kStore, ""},
-                                    {UsageScope::kSession, id_text},
-                                    {UsageScope::kAgent, agent}};
-  for (const std::string& tag : tags) {
-    scopes.push_back({UsageScope::kTag, tag});
-  }
-  return scopes;
-}
-
-// Day and month totals are kept for the scopes budgets apply to.
-bool HasPeriods(UsageScope scope) {
-  return scope == UsageScope::kStore || scope == UsageScope::kSession ||
-         scope == UsageScope::kAgent || scope == UsageScope::kTag;
-}
-
-// Adds what `u` adds to the totals of each of `scopes` (those of its
-// session), its model and its operation, in each period they keep.
-void AddRecordTotals(std::span<const SpendScope> scopes, const UsageRecord& u,
-                     TotalsDeltas& deltas) {
-  const UsageTotals delta{.records = 1,
-                          .tokens = u.tokens,
-                          .cost_micros = u.cost_micros,
-                          .saved_micros = u.saved_micros};
-  const uint32_t day = PeriodIndex(UsagePeriod::kDay, u.recorded_ms);
-  const uint32_t month = PeriodIndex(UsagePeriod::kMonth, u.recorded_ms);
-  auto add = [&](UsageScope scope, std::string_view name) {
-    deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kLifetime, 0, name}),
-               delta);
-    if (HasPeriods(scope)) {
-      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kDay, day, name}), delta);
-      deltas.Add(EncodeTotalsKey({scope, UsagePeriod::kMonth, month, name}),
-                 delta);
-    }
-  };
-  for (const SpendScope& scope : scopes) add(scope.scope, scope.name);
-  add(UsageScope::kModel, u.model);
-  add(UsageScope::kOperation, u.operation);
+// What one record adds to each row of its scopes.
+UsageTotals RecordDelta(const UsageRecord& u) {
+  return {.records = 1,
+          .tokens = u.tokens,
+          .cost_micros = u.cost_micros,
+          .saved_micros = u.saved_micros};
 }
 
 Status ValidateTotalsQuery(UsageScope scope, UsagePeriod period) {
@@ -267,7 +230,7 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                                 EncodeUsageRef(s.id, u.seq)),
                       "batch usage id"));
     }
-    AddRecordTotals(scopes, u, w.deltas);
+    w.deltas.Add(u.model, u.operation, u.recorded_ms, RecordDelta(u));
     ++w.records;
     w.through_seq = u.seq;
   }
@@ -286,26 +249,21 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                   rocksdb::Slice(record.bytes())),
         "batch alert"));
   }
-  w.agent = s.agent;
-  w.tags = s.tags;
   return Status::OK();
 }
 
-void StoreImpl::BufferUsageTotals(const SessionId& id, const UsageWrite& w) {
+void StoreImpl::AccountUsage(const Session& s, const UsageWrite& w) {
   if (w.records == 0) return;
-  if (totals_->Add(w.deltas, id, w.through_seq, w.records, w.now_ms)) {
+  if (totals_->Add(s.id, s.agent, s.tags, w.deltas, w.through_seq, w.records,
+                   w.now_ms)) {
     // The records are acknowledged and durable as asked; a flush that fails
     // keeps the totals pending for the next one (and open replays them
     // from the records should none succeed).
     totals_->Flush().IgnoreError();
   }
-}
-
-void StoreImpl::FinishUsage(UsageWrite& w) {
-  w.admission.Commit();
   // The session's scopes, then each record's model and operation.
   std::vector<SpendScope> scopes =
-      SessionScopes(w.session_name, w.agent, w.tags);
+      SessionScopes(w.session_name, s.agent, s.tags);
   const size_t session_scopes = scopes.size();
   for (const RecordUsageResult& r : w.results) {
     if (r.duplicate) continue;
@@ -314,6 +272,10 @@ void StoreImpl::FinishUsage(UsageWrite& w) {
     scopes.push_back({UsageScope::kOperation, r.record.operation});
     rates_->Record(scopes, w.now_ms, r.record.tokens.total());
   }
+}
+
+void StoreImpl::FinishUsage(UsageWrite& w) {
+  w.admission.Commit();
   if (options_.alert_listener) {
     for (const BudgetAlert& a : w.admission.alerts()) options_.alert_listener(a);
   }
@@ -620,7 +582,6 @@ Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
   rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsage);
   if (cf == nullptr || mark >= s.usage_records) return Status::OK();
   const std::string id_text = s.id.ToString();
-  const std::vector<SpendScope> scopes = SessionScopes(id_text, s.agent, s.tags);
   TotalsDeltas deltas;
   uint64_t records = 0;
   uint64_t expected = mark + 1;
@@ -650,14 +611,15 @@ Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
       report_.corrupt_records.push_back(u.status().message());
       continue;
     }
-    AddRecordTotals(scopes, *u, deltas);
+    deltas.Add(u->model, u->operation, u->recorded_ms, RecordDelta(*u));
     ++records;
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage"));
   missing(s.usage_records);
   report_.usage_records_replayed += records;
   // Open flushes what it replayed; no need to ask whether it is due.
-  static_cast<void>(totals_->Add(deltas, s.id, s.usage_records, records, 0));
+  static_cast<void>(totals_->Add(s.id, s.agent, s.tags, deltas,
+                                 s.usage_records, records, 0));
   return Status::OK();
 }
 

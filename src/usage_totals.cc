@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
+#include "usage_keys.h"
+#include "usage_period.h"
 
 namespace agentlog::internal {
 namespace {
@@ -102,6 +105,59 @@ void AddTotals(UsageTotals& sum, const UsageTotals& add) {
 
 std::shared_ptr<rocksdb::MergeOperator> NewTotalsMergeOperator() {
   return std::make_shared<TotalsMergeOperator>();
+}
+
+void TotalsDeltas::Add(std::string_view model, std::string_view operation,
+                       int64_t recorded_ms, const UsageTotals& delta) {
+  const uint32_t day = PeriodIndex(UsagePeriod::kDay, recorded_ms);
+  const uint32_t month = PeriodIndex(UsagePeriod::kMonth, recorded_ms);
+  for (Group& g : groups_) {
+    if (g.day == day && g.month == month && g.model == model &&
+        g.operation == operation) {
+      AddTotals(g.totals, delta);
+      return;
+    }
+  }
+  groups_.push_back({.model = std::string(model),
+                     .operation = std::string(operation),
+                     .day = day,
+                     .month = month,
+                     .totals = delta});
+}
+
+void TotalsDeltas::Add(const TotalsDeltas& other) {
+  for (const Group& g : other.groups_) {
+    const auto same = std::find_if(
+        groups_.begin(), groups_.end(), [&](const Group& mine) {
+          return mine.day == g.day && mine.month == g.month &&
+                 mine.model == g.model && mine.operation == g.operation;
+        });
+    if (same != groups_.end()) {
+      AddTotals(same->totals, g.totals);
+    } else {
+      groups_.push_back(g);
+    }
+  }
+}
+
+void TotalsDeltas::ForEachRow(
+    std::span<const SpendScope> scopes,
+    FunctionRef<void(const std::string& key, const UsageTotals& delta)> row)
+    const {
+  for (const Group& g : groups_) {
+    auto add = [&](UsageScope scope, std::string_view name) {
+      row(EncodeTotalsKey({scope, UsagePeriod::kLifetime, 0, name}), g.totals);
+      if (HasPeriods(scope)) {
+        row(EncodeTotalsKey({scope, UsagePeriod::kDay, g.day, name}),
+            g.totals);
+        row(EncodeTotalsKey({scope, UsagePeriod::kMonth, g.month, name}),
+            g.totals);
+      }
+    };
+    for (const SpendScope& scope : scopes) add(scope.scope, scope.name);
+    add(UsageScope::kModel, g.model);
+    add(UsageScope::kOperation, g.operation);
+  }
 }
 
 }  // namespace agentlog::internal

@@ -9,13 +9,17 @@
 
 #include <rocksdb/merge_operator.h>
 
-#include <map>
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agentlog/result.h"
 #include "agentlog/usage.h"
+#include "function_ref.h"
+#include "spend_scope.h"
 
 namespace agentlog::internal {
 
@@ -34,21 +38,40 @@ void AddTotals(UsageTotals& sum, const UsageTotals& add);
 // reports as Corruption on reads and compaction.
 std::shared_ptr<rocksdb::MergeOperator> NewTotalsMergeOperator();
 
-// The totals changes of one write, one entry per key however many records
-// touch it.
+// The totals changes of one session's usage records, grouped by what sets
+// apart the rows they reach: model, operation, day and month. A session's
+// records seldom differ in those, so adding a record is a few additions to
+// one group, and the rows' keys are built only when the deltas are spread
+// over them (ForEachRow: by TotalsBuffer, once per flush or read, not once
+// per record).
 class TotalsDeltas {
  public:
-  void Add(std::string key, const UsageTotals& delta) {
-    AddTotals(deltas_[std::move(key)], delta);
-  }
-  bool empty() const { return deltas_.empty(); }
-  template <typename F>
-  void ForEach(F&& f) const {
-    for (const auto& [key, delta] : deltas_) f(key, delta);
-  }
+  // One record of `model` and `operation` at `recorded_ms`.
+  void Add(std::string_view model, std::string_view operation,
+           int64_t recorded_ms, const UsageTotals& delta);
+  // Everything of `other`.
+  void Add(const TotalsDeltas& other);
+  bool empty() const { return groups_.empty(); }
+  void clear() { groups_.clear(); }
+
+  // Calls `row` with each `usage_totals` key (EncodeTotalsKey) these deltas
+  // change, for records of a session spending in `scopes` (SessionScopes),
+  // and what they add to it; a key reached by several groups comes once
+  // per group.
+  void ForEachRow(std::span<const SpendScope> scopes,
+                  FunctionRef<void(const std::string& key,
+                                   const UsageTotals& delta)>
+                      row) const;
 
  private:
-  std::map<std::string, UsageTotals> deltas_;
+  struct Group {
+    std::string model;
+    std::string operation;
+    uint32_t day = 0;
+    uint32_t month = 0;
+    UsageTotals totals;
+  };
+  std::vector<Group> groups_;  // Usually one.
 };
 
 }  // namespace agentlog::internal

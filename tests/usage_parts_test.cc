@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "budget_ledger.h"
 #include "price_book.h"
 #include "record_codec.h"
@@ -109,6 +113,71 @@ TEST(UsageTotalsTest, CodecAndMergeOperatorAdd) {
   // A malformed operand fails the read instead of being guessed at.
   ASSERT_TRUE(db->Merge(wo, "k", "garbage").ok());
   EXPECT_FALSE(db->Get(rocksdb::ReadOptions(), "k", &value).ok());
+}
+
+// Grouped deltas spread over exactly the rows, and the sums, that adding
+// every record to each of its rows one by one gives.
+TEST(UsageTotalsTest, GroupedDeltasSpreadLikeRecordByRecord) {
+  const std::vector<std::string> tags = {"prod", "team-a"};
+  const std::vector<SpendScope> scopes =
+      SessionScopes("SESSION", "bot", tags);
+  constexpr int64_t kDayMs = 86'400'000;
+  const int64_t jan31 = PeriodStartMs(UsagePeriod::kDay, 20'119);
+  struct Rec {
+    std::string model, operation;
+    int64_t ms;
+    UsageTotals delta;
+  };
+  // Two models, two operations, three days: January 31st, February 1st
+  // and 2nd.
+  std::vector<Rec> records;
+  for (int i = 0; i < 40; ++i) {
+    records.push_back(
+        {i % 2 ? "opus" : "haiku", i % 3 ? "chat" : "embed",
+         jan31 + (i % 3) * kDayMs + i,
+         {.records = 1,
+          .tokens = {uint64_t(i), uint64_t(2 * i), 3, 0},
+          .cost_micros = 10 * i,
+          .saved_micros = i}});
+  }
+  std::map<std::string, UsageTotals> expected;
+  for (const Rec& r : records) {
+    auto add = [&](UsageScope scope, std::string_view name) {
+      AddTotals(expected[EncodeTotalsKey({scope, UsagePeriod::kLifetime, 0,
+                                          name})],
+                r.delta);
+      if (!HasPeriods(scope)) return;
+      for (UsagePeriod p : {UsagePeriod::kDay, UsagePeriod::kMonth}) {
+        AddTotals(expected[EncodeTotalsKey({scope, p, PeriodIndex(p, r.ms),
+                                            name})],
+                  r.delta);
+      }
+    };
+    for (const SpendScope& s : scopes) add(s.scope, s.name);
+    add(UsageScope::kModel, r.model);
+    add(UsageScope::kOperation, r.operation);
+  }
+
+  // Added in two writes, the second joined to the first as the buffer does.
+  TotalsDeltas first, second;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Rec& r = records[i];
+    (i < 25 ? first : second).Add(r.model, r.operation, r.ms, r.delta);
+  }
+  first.Add(second);
+  std::map<std::string, UsageTotals> spread;
+  size_t calls = 0;
+  first.ForEachRow(scopes, [&](const std::string& key, const UsageTotals& d) {
+    AddTotals(spread[key], d);
+    ++calls;
+  });
+  EXPECT_EQ(spread, expected);
+  // Grouped: 2 models x 2 operations x 3 days = at most 12 groups of 17
+  // rows each, not 40 records' worth.
+  EXPECT_LE(calls, 12u * 17u);
+  EXPECT_FALSE(first.empty());
+  first.clear();
+  EXPECT_TRUE(first.empty());
 }
 
 TEST(UsageCodecTest, RecordsPricesBudgetsAndAlertsRoundTrip) {
