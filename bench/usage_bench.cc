@@ -15,6 +15,9 @@
 //               never nears, so that budget admission is on the path of
 //               both calls.
 //   The target is usage and budgeted at most 1.15x plain per turn.
+// complete/paired: the same three, in one loop on three stores that take
+//   turns in timed blocks (BM_CompletePaired): the ratios to trust on a
+//   noisy machine.
 // totals/*: GetUsageTotals(kStore, "", kLifetime) on a store holding N
 //   usage records (N = 10^3 to 10^6, one RecordUsage call each, from
 //   several threads over 64 sessions, Durability::kNone), for every N read
@@ -133,6 +136,16 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 enum class Variant { kPlain, kUsage, kBudgeted };
 
+struct VariantName {
+  const char* name;
+  Variant variant;
+};
+constexpr VariantName kVariants[] = {
+    {"plain", Variant::kPlain},
+    {"usage", Variant::kUsage},
+    {"budgeted", Variant::kBudgeted},
+};
+
 struct TurnStore {
   TempDir dir;
   std::unique_ptr<Store> store;
@@ -178,46 +191,93 @@ Status OpenTurnStore(Variant variant, TurnStore& out) {
   return Status::OK();
 }
 
-void BM_Complete(benchmark::State& state, Variant variant) {
-  TurnStore rig;
-  if (Status s = OpenTurnStore(variant, rig); !s.ok()) {
-    return state.SkipWithError(s.ToString().c_str());
-  }
+// One turn's messages and usage, stamped per turn.
+struct TurnWork {
   std::vector<Message> input = {
       {Role::kUser, MakeTextPayload(kPromptBytes, 1), "", ""}};
   std::vector<Message> output = {
       {Role::kAssistant, MakeTextPayload(kResponseBytes, 2), "", ""}};
   std::vector<UsageSpec> usage = {Usage()};
+};
+
+// Turn `n` of `rig` (1-based): BeginTurn, then its completion as `variant`
+// completes it.
+Status RunTurn(TurnStore& rig, Variant variant, uint64_t n, TurnWork& work) {
+  const SessionId& session = rig.sessions[n % kSessions];
+  // Every turn's text differs, as the input digest and LZ4 would see it.
+  StampText(work.input[0].content, n);
+  StampText(work.output[0].content, n);
+  Result<BeginTurnResult> begun = rig.store->BeginTurn(session, "", work.input);
+  if (!begun.ok()) return begun.status();
+  const uint64_t number = begun->turn.number;
+  if (variant == Variant::kPlain) {
+    return rig.store->CompleteTurn(session, number, work.output).status();
+  }
+  SetMessageId(work.usage[0].message_id, "msg_", n);
+  return rig.store
+      ->CompleteTurnWithUsage(session, number, work.output, work.usage)
+      .status();
+}
+
+void BM_Complete(benchmark::State& state, Variant variant) {
+  TurnStore rig;
+  if (Status s = OpenTurnStore(variant, rig); !s.ok()) {
+    return state.SkipWithError(s.ToString().c_str());
+  }
+  TurnWork work;
   uint64_t n = 0;
   for (auto _ : state) {
-    const SessionId& session = rig.sessions[n % kSessions];
-    ++n;
-    // Every turn's text differs, as the input digest and LZ4 would see it.
-    StampText(input[0].content, n);
-    StampText(output[0].content, n);
-    Result<BeginTurnResult> begun = rig.store->BeginTurn(session, "", input);
-    if (!begun.ok()) {
-      state.SkipWithError(begun.status().ToString().c_str());
-      break;
-    }
-    const uint64_t number = begun->turn.number;
-    Status completed;
-    if (variant == Variant::kPlain) {
-      completed = rig.store->CompleteTurn(session, number, output).status();
-    } else {
-      SetMessageId(usage[0].message_id, "msg_", n);
-      completed =
-          rig.store->CompleteTurnWithUsage(session, number, output, usage)
-              .status();
-    }
-    if (!completed.ok()) {
-      state.SkipWithError(completed.ToString().c_str());
+    if (Status s = RunTurn(rig, variant, ++n, work); !s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
       break;
     }
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * kResponseBytes);
   // Closing (a WAL sync, waiting for flushes) is outside the timed loop.
+}
+
+// complete/paired: the three variants side by side in one loop, each on its
+// own store, taking turns in blocks of kSessions turns (one per session) in
+// an order that rotates every iteration, each block timed on its own. Drift
+// in the machine's speed (other tenants, frequency, the page cache) then
+// falls on all three alike, which runs of complete/* one after another
+// cannot promise: their ratios moved by 0.1x between runs of the same
+// build. The counters are each variant's time per turn over plain's.
+void BM_CompletePaired(benchmark::State& state) {
+  constexpr size_t kCount = std::size(kVariants);
+  TurnStore rigs[kCount];
+  for (size_t v = 0; v < kCount; ++v) {
+    if (Status s = OpenTurnStore(kVariants[v].variant, rigs[v]); !s.ok()) {
+      return state.SkipWithError(s.ToString().c_str());
+    }
+  }
+  TurnWork work;
+  double seconds[kCount] = {};
+  uint64_t n = 0;  // Turns of each store so far.
+  uint64_t iteration = 0;
+  for (auto _ : state) {
+    for (size_t k = 0; k < kCount; ++k) {
+      const size_t v = (iteration + k) % kCount;
+      const auto start = std::chrono::steady_clock::now();
+      for (int t = 1; t <= kSessions; ++t) {
+        if (Status s = RunTurn(rigs[v], kVariants[v].variant, n + t, work);
+            !s.ok()) {
+          return state.SkipWithError(s.ToString().c_str());
+        }
+      }
+      seconds[v] += SecondsSince(start);
+    }
+    n += kSessions;
+    ++iteration;
+  }
+  const double turns = static_cast<double>(n);
+  state.counters["plain_us"] = seconds[0] / turns * 1e6;
+  for (size_t v = 1; v < kCount; ++v) {
+    state.counters[std::string(kVariants[v].name) + "_x"] =
+        seconds[v] / seconds[0];
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(n * kCount));
 }
 
 // --- totals/* -----------------------------------------------------------------
@@ -365,15 +425,6 @@ void BM_Totals(benchmark::State& state, bool compacted) {
 
 // --- Registration and summary -------------------------------------------------
 
-struct VariantName {
-  const char* name;
-  Variant variant;
-};
-constexpr VariantName kVariants[] = {
-    {"plain", Variant::kPlain},
-    {"usage", Variant::kUsage},
-    {"budgeted", Variant::kBudgeted},
-};
 constexpr int64_t kRecordCounts[] = {1'000, 10'000, 100'000, 1'000'000};
 
 // "function/args" of every benchmark, in the order the reporter prints them.
@@ -389,6 +440,10 @@ void RegisterBenchmarks() {
         ->UseRealTime();
     g_order.push_back(name);
   }
+  benchmark::RegisterBenchmark("complete/paired", BM_CompletePaired)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  g_order.push_back("complete/paired");
   for (const int64_t records : kRecordCounts) {
     for (const bool compacted : {false, true}) {
       const std::string name =
@@ -521,6 +576,22 @@ class UsageReporter final : public benchmark::ConsoleReporter {
                     m->second.cpu_ns / 1e3,
                     ratio(m->second.cpu_ns, plain_cpu_ns).c_str());
       out << line;
+    }
+    if (const auto paired = medians.find("complete/paired");
+        paired != medians.end()) {
+      const std::map<std::string, double>& c = paired->second.counters;
+      auto get = [&](const char* name) {
+        const auto it = c.find(name);
+        return it == c.end() ? 0.0 : it->second;
+      };
+      out << "\nthe same, paired (complete/paired: the three stores taking "
+             "turns in blocks of\n"
+          << kSessions << " turns, rotating), median of the repetitions:\n";
+      std::snprintf(line, sizeof line,
+                    "  plain %.2f us per turn, usage %.3fx, budgeted %.3fx\n",
+                    get("plain_us"), get("usage_x"), get("budgeted_x"));
+      out << line;
+      header = true;
     }
     if (header) out << "  target: usage and budgeted at most 1.15x plain\n";
 
