@@ -133,7 +133,7 @@ TEST(UsageTotalsTest, GroupedDeltasSpreadLikeRecordByRecord) {
   std::vector<Rec> records;
   for (int i = 0; i < 40; ++i) {
     records.push_back(
-        {i % 2 ? "opus" : "haiku", i % 3 ? "chat" : "embed",
+        {i % 2 ? "opus" : "haiku", (i / 2) % 2 ? "chat" : "embed",
          jan31 + (i % 3) * kDayMs + i,
          {.records = 1,
           .tokens = {uint64_t(i), uint64_t(2 * i), 3, 0},
@@ -172,9 +172,10 @@ TEST(UsageTotalsTest, GroupedDeltasSpreadLikeRecordByRecord) {
     ++calls;
   });
   EXPECT_EQ(spread, expected);
-  // Grouped: 2 models x 2 operations x 3 days = at most 12 groups of 17
-  // rows each, not 40 records' worth.
-  EXPECT_LE(calls, 12u * 17u);
+  // Grouped: every one of 2 models x 2 operations x 3 days occurs, so 12
+  // groups of 17 rows each (5 scopes in 3 periods, model, operation), not
+  // 40 records' worth.
+  EXPECT_EQ(calls, 12u * 17u);
   EXPECT_FALSE(first.empty());
   first.clear();
   EXPECT_TRUE(first.empty());
