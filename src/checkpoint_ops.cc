@@ -151,6 +151,7 @@ Result<Session> StoreImpl::SetCheckpointRetention(const SessionId& id,
 
 Result<Checkpoint> StoreImpl::GetCheckpoint(const SessionId& id,
                                             std::optional<uint64_t> version) {
+  NoteRead(id);
   const ReadView view(*this);
   AGENTLOG_ASSIGN_OR_RETURN(const Session session,
                             LoadSession(id, view.snapshot()));
@@ -218,6 +219,7 @@ Result<Checkpoint> StoreImpl::GetCheckpoint(const SessionId& id,
 
 Result<std::vector<CheckpointInfo>> StoreImpl::ListCheckpoints(
     const SessionId& id) {
+  NoteRead(id);
   const ReadView view(*this);
   AGENTLOG_ASSIGN_OR_RETURN(const Session session,
                             LoadSession(id, view.snapshot()));

@@ -40,6 +40,12 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Cf::kCount)>
                 "usage",       "usage_ids", "usage_totals",
                 "alerts"};
 
+// The families whose keys start with a session id: everything of a session
+// but its record.
+inline constexpr std::array<Cf, 6> kPerSessionCfs = {
+    Cf::kTurns,       Cf::kIdempotency,     Cf::kInputs,
+    Cf::kCheckpoints, Cf::kCheckpointData, Cf::kUsage};
+
 // Payloads at least this large go to blob files; smaller ones stay in SSTs.
 inline constexpr uint64_t kMinBlobBytes = 4096;
 

@@ -1,4 +1,5 @@
-// Eviction of StoreImpl: Options::max_sessions and evict_inactive_after.
+// Eviction of StoreImpl: Options::max_sessions, max_bytes and
+// evict_inactive_after.
 //
 // Evicting is a retention decision (docs/architecture.md, "Retention"): the
 // session record becomes a stub with status evicted, in one write; readers
@@ -24,6 +25,8 @@ namespace {
 // Candidates taken from the index per round: bounds the memory of a pass
 // over a million expired sessions.
 constexpr size_t kEvictionBatch = 1024;
+// For Options::max_bytes, where one session may free enough.
+constexpr size_t kByteEvictionBatch = 16;
 
 }  // namespace
 
@@ -69,13 +72,19 @@ Result<bool> StoreImpl::EvictSession(
 Status StoreImpl::EnforceSessionLimit(RetentionRun* run) {
   if (options_.max_sessions == 0) return Status::OK();
   std::lock_guard<std::mutex> lock(eviction_mu_);
+  bool reads_flushed = false;
   while (!StopRequested()) {
     const size_t live = index_.live();
     if (live <= options_.max_sessions) return Status::OK();
     const size_t excess = live - options_.max_sessions;
+    // A session read since the reads were last written is more recent
+    // than its place in the activity order says: pass it over, which
+    // spares writing every read before each eviction.
     const std::vector<SessionId> victims = index_.EvictionOrder(
         std::min(excess, kEvictionBatch), options_.evict_archived_first,
-        [&](const SessionId& id) { return active_->IsActive(id); });
+        [&](const SessionId& id) {
+          return active_->IsActive(id) || reads_.Latest(id).has_value();
+        });
     uint64_t evicted = 0;
     for (const SessionId& id : victims) {
       AGENTLOG_ASSIGN_OR_RETURN(
@@ -84,9 +93,129 @@ Status StoreImpl::EnforceSessionLimit(RetentionRun* run) {
       evicted += done ? 1 : 0;
     }
     if (run != nullptr) run->over_limit += evicted;
+    // Only read sessions are left to choose from: write their reads, which
+    // puts them in order, and choose again.
+    if (evicted == 0 && !reads_flushed && reads_.size() > 0) {
+      AGENTLOG_RETURN_IF_ERROR(FlushReads());
+      reads_flushed = true;
+      continue;
+    }
     // Every candidate became pinned or held meanwhile, or none is left:
     // the store stays above the limit until one is.
     if (evicted == 0) return Status::OK();
+  }
+  return Status::OK();
+}
+
+Result<uint64_t> StoreImpl::StoreBytes() {
+  // Memtables count by the records they hold, not by their arenas: an
+  // empty store's memtables and their Bloom filters take megabytes that
+  // no eviction could free.
+  const std::string everything_end(64, '\xff');
+  const rocksdb::Range everything("", everything_end);
+  rocksdb::SizeApproximationOptions in_memtables;
+  in_memtables.include_memtables = true;
+  in_memtables.include_files = false;
+  uint64_t total = 0;
+  for (rocksdb::ColumnFamilyHandle* h : owned_handles_) {
+    uint64_t sst = 0, blob = 0, garbage = 0, memtable = 0;
+    if (!db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize,
+                             &sst) ||
+        !db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveBlobFileSize,
+                             &blob) ||
+        !db_->GetIntProperty(
+            h, rocksdb::DB::Properties::kLiveBlobFileGarbageSize, &garbage)) {
+      return Status::IOError(fmt::format(
+          "RocksDB did not report the file sizes of {}", h->GetName()));
+    }
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        db_->GetApproximateSizes(in_memtables, h, &everything, 1, &memtable),
+        fmt::format("estimate the memtable bytes of {}", h->GetName())));
+    // Blob garbage is space compaction will return: it holds no session.
+    total += sst + blob - std::min(blob, garbage) + memtable;
+  }
+  return total;
+}
+
+Result<uint64_t> StoreImpl::SessionBytes(const SessionId& id) {
+  const std::string begin = SessionRangeBegin(id);
+  const std::string end = SessionRangeEnd(id);
+  const rocksdb::Range range(begin, end);
+  rocksdb::SizeApproximationOptions approximate;
+  approximate.include_memtables = true;
+  approximate.include_files = true;
+  uint64_t total = 0;
+  for (Cf cf : kPerSessionCfs) {
+    if (cf == Cf::kCheckpointData) continue;  // Below.
+    uint64_t bytes = 0;
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        db_->GetApproximateSizes(approximate, handle(cf), &range, 1, &bytes),
+        fmt::format("estimate the {} bytes of session {}", CfName(cf),
+                    id.ToString())));
+    total += bytes;
+  }
+  // Payloads from their headers: a large one lives in a blob file once
+  // flushed, of which the family's tables hold only a reference, so the
+  // approximation would miss it, or count it twice while it is in the
+  // memtable.
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, handle(Cf::kCheckpoints)));
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    const std::optional<ParsedNumberedKey> key =
+        ParseNumberedKey(it->key().ToStringView());
+    if (!key) continue;
+    Result<CheckpointInfo> info =
+        DecodeCheckpointHeader(id, key->number, it->value().ToStringView());
+    // A header that does not decode is Verify's to report; estimate on.
+    if (info.ok()) total += info->stored_bytes;
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+      it->status(),
+      fmt::format("read the checkpoints of session {}", id.ToString())));
+  return total;
+}
+
+Status StoreImpl::EnforceByteLimit(RetentionRun* run) {
+  if (options_.max_bytes == 0) return Status::OK();
+  std::lock_guard<std::mutex> lock(eviction_mu_);
+  AGENTLOG_ASSIGN_OR_RETURN(uint64_t bytes, StoreBytes());
+  // What evicted sessions still hold leaves with the next compactions: not
+  // subtracting it would evict again for bytes already on their way out.
+  for (const SessionId& id : retention_->Evicted()) {
+    if (bytes <= options_.max_bytes) return Status::OK();
+    AGENTLOG_ASSIGN_OR_RETURN(const uint64_t held, SessionBytes(id));
+    bytes -= std::min(bytes, held);
+  }
+  bool reads_flushed = false;
+  while (bytes > options_.max_bytes && !StopRequested()) {
+    // A few at a time: each may be enough.
+    const std::vector<SessionId> victims = index_.EvictionOrder(
+        kByteEvictionBatch, options_.evict_archived_first,
+        [&](const SessionId& id) {
+          return active_->IsActive(id) || reads_.Latest(id).has_value();
+        });
+    uint64_t evicted = 0;
+    for (const SessionId& id : victims) {
+      if (bytes <= options_.max_bytes) break;
+      AGENTLOG_ASSIGN_OR_RETURN(const uint64_t held, SessionBytes(id));
+      AGENTLOG_ASSIGN_OR_RETURN(
+          const bool done,
+          EvictSession(id, [](const Session&) { return true; }));
+      if (!done) continue;
+      ++evicted;
+      bytes -= std::min(bytes, held);
+    }
+    if (run != nullptr) run->over_bytes += evicted;
+    if (evicted == 0 && !reads_flushed && reads_.size() > 0) {
+      AGENTLOG_RETURN_IF_ERROR(FlushReads());
+      reads_flushed = true;
+      continue;
+    }
+    if (evicted == 0) break;  // Everything left is pinned or held.
   }
   return Status::OK();
 }
@@ -101,18 +230,25 @@ Result<uint64_t> StoreImpl::EvictInactive(SessionStatus status,
   const int64_t cutoff = now > std::numeric_limits<int64_t>::min() + limit_ms
                              ? now - limit_ms
                              : std::numeric_limits<int64_t>::min();
+  const auto read_since = [&](const SessionId& id) {
+    const std::optional<int64_t> read = reads_.Latest(id);
+    return read.has_value() && *read >= cutoff;
+  };
   std::lock_guard<std::mutex> lock(eviction_mu_);
   uint64_t total = 0;
   while (!StopRequested()) {
     const std::vector<SessionId> victims = index_.InactiveBefore(
-        status, cutoff, kEvictionBatch,
-        [&](const SessionId& id) { return active_->IsActive(id); });
+        status, cutoff, kEvictionBatch, [&](const SessionId& id) {
+          return active_->IsActive(id) || read_since(id);
+        });
     uint64_t evicted = 0;
     for (const SessionId& id : victims) {
-      // Touched or re-archived since the index was read: not due any more.
+      // Touched, read or re-archived since the index was read: not due any
+      // more.
       AGENTLOG_ASSIGN_OR_RETURN(
           const bool done, EvictSession(id, [&](const Session& s) {
-            return s.status == status && s.last_active_ms < cutoff;
+            return s.status == status && s.last_active_ms < cutoff &&
+                   !read_since(id);
           }));
       evicted += done ? 1 : 0;
     }
@@ -126,8 +262,7 @@ Result<bool> StoreImpl::RecordsLeft(const SessionId& id) {
   const std::string begin = SessionRangeBegin(id);
   const std::string end = SessionRangeEnd(id);
   const rocksdb::Slice upper(end);
-  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
-                Cf::kCheckpointData, Cf::kUsage}) {
+  for (Cf cf : kPerSessionCfs) {
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper;
     ro.fill_cache = false;
@@ -170,7 +305,8 @@ Result<uint64_t> StoreImpl::DropEvictionStubs() {
 void StoreImpl::StartRetentionTask() {
   const Options::InactiveLimits& limits = options_.evict_inactive_after;
   if (mode_ != AccessMode::kReadWrite ||
-      (options_.max_sessions == 0 && limits.active.count() == 0 &&
+      (options_.max_sessions == 0 && options_.max_bytes == 0 &&
+       limits.active.count() == 0 &&
        limits.idle.count() == 0 && limits.archived.count() == 0)) {
     return;
   }
@@ -186,6 +322,8 @@ void StoreImpl::StartRetentionTask() {
 
 Result<RetentionRun> StoreImpl::EnforceRetention() {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  // The periodic write of read times (Options::reads_count_as_activity).
+  AGENTLOG_RETURN_IF_ERROR(FlushReads());
   RetentionRun run;
   const Options::InactiveLimits& limits = options_.evict_inactive_after;
   AGENTLOG_ASSIGN_OR_RETURN(run.inactive_active,
@@ -196,6 +334,7 @@ Result<RetentionRun> StoreImpl::EnforceRetention() {
       run.inactive_archived,
       EvictInactive(SessionStatus::kArchived, limits.archived));
   AGENTLOG_RETURN_IF_ERROR(EnforceSessionLimit(&run));
+  AGENTLOG_RETURN_IF_ERROR(EnforceByteLimit(&run));
   AGENTLOG_ASSIGN_OR_RETURN(run.stubs_dropped, DropEvictionStubs());
   return run;
 }

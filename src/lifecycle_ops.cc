@@ -42,6 +42,7 @@ Result<ShutdownReport> StoreImpl::Shutdown(std::chrono::milliseconds timeout) {
   retention_task_.reset();
   if (mode_ == AccessMode::kReadWrite) {
     if (totals_ != nullptr) AGENTLOG_RETURN_IF_ERROR(totals_->Flush());
+    AGENTLOG_RETURN_IF_ERROR(FlushReads());
     AGENTLOG_RETURN_IF_ERROR(SyncWalAndRetention());
     rocksdb::FlushOptions flush;
     flush.allow_write_stall = true;

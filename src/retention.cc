@@ -128,6 +128,22 @@ std::vector<SessionId> RetentionDecisions::DurablyEvicted() {
   return out;
 }
 
+std::vector<SessionId> RetentionDecisions::Evicted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<SessionId> out;
+  for (const auto& [id, floors] : durable_) {
+    if (floors.evicted) out.push_back(id);
+  }
+  for (const auto& [id, slots] : pending_) {
+    const bool evicted = slots.first.floors.evicted ||
+                         (slots.latest && slots.latest->floors.evicted);
+    if (evicted && !(durable_.contains(id) && durable_.at(id).evicted)) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
 namespace {
 
 class RetentionFilter final : public rocksdb::CompactionFilter {

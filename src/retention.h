@@ -91,6 +91,9 @@ class RetentionDecisions {
   size_t pending_count();
   // The sessions whose eviction is in effect.
   std::vector<SessionId> DurablyEvicted();
+  // The sessions evicted, in effect or awaiting a sync: their records are
+  // on disk until compaction drops them.
+  std::vector<SessionId> Evicted();
 
  private:
   struct PendingDecision {

@@ -82,6 +82,7 @@ Result<Session> StoreImpl::CreateSession(const SessionSpec& spec,
 }
 
 Result<Session> StoreImpl::GetSession(const SessionId& id) {
+  NoteRead(id);
   return LoadSession(id);
 }
 
@@ -205,6 +206,33 @@ Status StoreImpl::TouchSession(const SessionId& id, const WriteOptions& wo) {
   return MutateSession(
       id, wo, true,
       [](Session&, rocksdb::WriteBatch&) -> Result<bool> { return true; });
+}
+
+Status StoreImpl::FlushReads() {
+  // A read's time is written as it was, not as the time of this flush:
+  // flushing late must not make a session look more recent than it is.
+  // Unsynced: read times are a hint for eviction, and the next sync of
+  // anything else covers them.
+  WriteOptions wo;
+  wo.durability = Durability::kNone;
+  for (const auto& [id, read_ms] : reads_.Take()) {
+    SessionStripes::Stripe& stripe = stripes_.For(id);
+    std::lock_guard<std::mutex> lock(stripe.mu);
+    Result<Session*> cached = CachedSession(stripe, id);
+    if (cached.status().IsNotFound()) continue;  // Deleted or evicted since.
+    AGENTLOG_RETURN_IF_ERROR(cached.status());
+    Session& session = **cached;
+    if (read_ms <= session.last_active_ms) continue;  // Written since.
+    session.last_active_ms = read_ms;
+    rocksdb::WriteBatch batch;
+    PutSession(&batch, session);
+    if (Status s = Write(&batch, wo, id); !s.ok()) {
+      stripe.cache.Erase(id);
+      return s;
+    }
+    index_.Put(session);
+  }
+  return Status::OK();
 }
 
 Status StoreImpl::ArchiveSession(const SessionId& id, const WriteOptions& wo) {

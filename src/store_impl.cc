@@ -128,6 +128,14 @@ Status StoreImpl::CheckFencing(const Session& session, const WriteOptions& wo) {
           : fmt::format(" (held by '{}')", session.lease.owner)));
 }
 
+Result<Session*> StoreImpl::CachedSession(SessionStripes::Stripe& stripe,
+                                         const SessionId& id) {
+  Session* session = stripe.cache.Find(id);
+  if (session != nullptr) return session;
+  AGENTLOG_ASSIGN_OR_RETURN(Session loaded, LoadSession(id));
+  return stripe.cache.Put(std::move(loaded));
+}
+
 Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
                                 bool allow_archived, Mutation mutation,
                                 Session* out, size_t batch_bytes,
@@ -135,11 +143,7 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   SessionStripes::Stripe& stripe = stripes_.For(id);
   std::lock_guard<std::mutex> lock(stripe.mu);
-  Session* session = stripe.cache.Find(id);
-  if (session == nullptr) {
-    AGENTLOG_ASSIGN_OR_RETURN(Session loaded, LoadSession(id));
-    session = stripe.cache.Put(std::move(loaded));
-  }
+  AGENTLOG_ASSIGN_OR_RETURN(Session* const session, CachedSession(stripe, id));
   AGENTLOG_RETURN_IF_ERROR(CheckFencing(*session, wo));
   if (session->status == SessionStatus::kArchived && !allow_archived) {
     return Status::FailedPrecondition(

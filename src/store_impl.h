@@ -26,6 +26,7 @@
 #include "echo.h"
 #include "function_ref.h"
 #include "price_book.h"
+#include "read_log.h"
 #include "rate_window.h"
 #include "retention.h"
 #include "session_index.h"
@@ -87,6 +88,10 @@ class StoreImpl final : public Store, private BudgetReader {
   Result<bool> RecordsLeft(const SessionId& id);
   // Set by Shutdown and the destructor: eviction passes stop between
   // sessions, so that neither waits for a whole pass.
+  // Writes the read times noted since the last call into the session
+  // records (Options::reads_count_as_activity), where they move
+  // last_active_ms. Unsynced: a power loss may lose them.
+  Status FlushReads();
   bool StopRequested() const {
     return stop_retention_.load(std::memory_order_relaxed);
   }
@@ -268,11 +273,19 @@ class StoreImpl final : public Store, private BudgetReader {
   Status Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
                const SessionId& id);
   rocksdb::Status WriteRaw(rocksdb::WriteBatch* batch, const WriteOptions& wo);
+  // Notes a read of `id` for FlushReads.
+  void NoteRead(const SessionId& id) {
+    if (track_reads_) reads_.Note(id, Now());
+  }
   // Reads and decodes. `snapshot` may be null.
   Result<Session> LoadSession(const SessionId& id,
                               const rocksdb::Snapshot* snapshot = nullptr);
   Result<Turn> LoadTurn(const SessionId& id, uint64_t number,
                         const rocksdb::Snapshot* snapshot = nullptr);
+  // Under `stripe`'s lock: session `id` from the stripe's cache, loaded
+  // into it when not there.
+  Result<Session*> CachedSession(SessionStripes::Stripe& stripe,
+                                 const SessionId& id);
   // Under the session's lock: load (from the stripe's cache when there),
   // check it is writable (unless `allow_archived`), run `mutation`, stamp
   // last-active, write, copy the result to `out` if given, and add the
@@ -312,6 +325,15 @@ class StoreImpl final : public Store, private BudgetReader {
   // Evicts until the store is within Options::max_sessions; counts what it
   // evicted in `run` (may be null).
   Status EnforceSessionLimit(RetentionRun* run);
+  // Evicts until the store's bytes, less what evicted sessions still hold,
+  // are within Options::max_bytes; counts them in `run` (may be null).
+  Status EnforceByteLimit(RetentionRun* run);
+  // The bytes of the store's files, blob garbage excluded, and of the
+  // records in its memtables.
+  Result<uint64_t> StoreBytes();
+  // The bytes the records of `id` take: RocksDB's estimate for its key
+  // ranges, its checkpoint payloads as their headers give them.
+  Result<uint64_t> SessionBytes(const SessionId& id);
   // Evicts the sessions of `status` inactive for longer than `limit`.
   Result<uint64_t> EvictInactive(SessionStatus status,
                                  std::chrono::seconds limit);
@@ -479,6 +501,10 @@ class StoreImpl final : public Store, private BudgetReader {
       handles_{};
   std::unique_ptr<WalSyncer> syncer_;
   SessionStripes stripes_;
+  // Reads not yet written as activity (Options::reads_count_as_activity,
+  // on a writable store).
+  ReadLog reads_;
+  bool track_reads_ = false;
   SessionIndex index_;
   // Handles, lifecycle counters, shutdown. Set by Initialise.
   std::shared_ptr<ActiveSessions> active_;

@@ -140,8 +140,7 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   if (names.empty()) names.emplace_back(rocksdb::kDefaultColumnFamilyName);
   // Every per-session family drops the records of evicted sessions; the
   // checkpoint families also those below the checkpoint floor.
-  for (Cf cf : {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
-                Cf::kCheckpointData, Cf::kUsage}) {
+  for (Cf cf : kPerSessionCfs) {
     const bool checkpoints = cf == Cf::kCheckpoints || cf == Cf::kCheckpointData;
     retention_filters_[static_cast<size_t>(cf)] =
         std::make_shared<RetentionFilterFactory>(
@@ -213,6 +212,7 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   if (mode_ == AccessMode::kReadWrite) {
     syncer_ = std::make_unique<WalSyncer>(
         [this] { return SyncWalAndRetention().ok(); }, options.sync_interval);
+    track_reads_ = options.reads_count_as_activity;
   }
   return Status::OK();
 }
@@ -404,6 +404,8 @@ StoreImpl::~StoreImpl() {
       // Pending totals would be replayed at the next open anyway; writing
       // them spares it the work.
       if (totals_ != nullptr) totals_->Flush().IgnoreError();
+      // Reads since the last retention pass become activity on disk.
+      FlushReads().IgnoreError();
       // Make buffered writes durable: closing is a promise point for hosts.
       db_->SyncWAL().PermitUncheckedError();
       // And leave nothing in the memtables, so that the next open replays

@@ -278,6 +278,7 @@ Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
 }
 
 Result<Turn> StoreImpl::GetTurn(const SessionId& id, uint64_t number) {
+  NoteRead(id);
   Result<Turn> turn = LoadTurn(id, number);
   // Say which is missing, the session or the turn; and a turn of a session
   // the index does not hold may belong to an evicted session whose records
@@ -291,6 +292,7 @@ Result<Turn> StoreImpl::GetTurn(const SessionId& id, uint64_t number) {
 
 Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
                                      std::string_view key) {
+  NoteRead(id);
   AGENTLOG_RETURN_IF_ERROR(ValidateIdempotencyKey(options_, key));
   if (key.empty()) {
     return Status::InvalidArgument("idempotency_key is empty; it is required");
@@ -319,6 +321,7 @@ Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
 
 Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
                                                const TurnListOptions& o) {
+  NoteRead(id);
   const ReadView view(*this);
   const rocksdb::Snapshot* snapshot = view.snapshot();
 
@@ -370,6 +373,7 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
 
 Result<std::optional<uint64_t>> StoreImpl::FindInput(
     const SessionId& id, const InputDigest& digest) {
+  NoteRead(id);
   const ReadView view(*this);
   const rocksdb::Snapshot* snapshot = view.snapshot();
   AGENTLOG_RETURN_IF_ERROR(LoadSession(id, snapshot).status());

@@ -325,6 +325,7 @@ Result<TurnWithUsage> StoreImpl::CompleteTurnWithUsage(
 // --- Reading ---
 
 Result<std::vector<UsageRecord>> StoreImpl::ListUsage(const SessionId& id) {
+  NoteRead(id);
   const ReadView view(*this);
   AGENTLOG_RETURN_IF_ERROR(LoadSession(id, view.snapshot()).status());
   std::vector<UsageRecord> out;

@@ -83,6 +83,11 @@ Status ValidateOptions(const Options& o) {
   for (const Status& s : checks) {
     if (!s.ok()) return s;
   }
+  if (o.max_bytes != 0 && (o.max_bytes < kMiB || o.max_bytes > uint64_t{1} << 50)) {
+    return Status::InvalidArgument(fmt::format(
+        "Options::max_bytes is {}; allowed is 0 (no limit) or {} to {}",
+        o.max_bytes, kMiB, uint64_t{1} << 50));
+  }
   // Written so that NaN fails too.
   if (!(o.echo_near_threshold > 0 && o.echo_near_threshold <= 1)) {
     return Status::InvalidArgument(fmt::format(

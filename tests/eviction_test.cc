@@ -365,6 +365,70 @@ TEST_F(EvictionTest, InactiveSessionsGoPerStatusByTheInjectedClock) {
             (std::set<SessionId>{archived_old.id, pinned_old.id, recent.id}));
 }
 
+TEST_F(EvictionTest, MaxBytesEvictsInLruOrderUntilTheStoreFits) {
+  constexpr int kSessions = 24;
+  constexpr size_t kPayload = 256 * 1024;
+  constexpr uint64_t kMaxBytes = 2 << 20;
+  options_.max_bytes = kMaxBytes;
+  Reopen();
+  std::mt19937_64 rng(11);
+  std::vector<Session> s;
+  for (int i = 0; i < kSessions; ++i) {
+    clock_->Advance(1);
+    SessionSpec spec{.agent = "a", .model = "m"};
+    spec.pinned = i == 0;
+    ASSERT_OK_AND_ASSIGN(Session created, store_->CreateSession(spec));
+    s.push_back(created);
+    // Incompressible: the payload is stored as it is, in a blob file once
+    // flushed.
+    std::string payload(kPayload, '\0');
+    for (char& c : payload) c = static_cast<char>(rng());
+    ASSERT_OK(store_->PutCheckpoint(created.id, {.payload = payload}).status());
+    Fill(created.id, i);
+  }
+  ASSERT_OK_AND_ASSIGN(SessionHandle hold, store_->AcquireSession(s[1].id));
+  for (int i : {2, 3, 4}) {  // The oldest ones become the most recent.
+    clock_->Advance(1);
+    ASSERT_OK(store_->TouchSession(s[i].id));
+  }
+  std::vector<SessionId> lru;  // Evictable, least recently active first.
+  for (int i = 5; i < kSessions; ++i) lru.push_back(s[i].id);
+  for (int i : {2, 3, 4}) lru.push_back(s[i].id);
+
+  ASSERT_OK_AND_ASSIGN(RetentionRun run, store_->EnforceRetention());
+  ASSERT_GT(run.over_bytes, 0u);
+  ASSERT_LT(run.over_bytes, lru.size());
+  EXPECT_EQ(store_->Lifecycle().evicted, run.over_bytes);
+  std::set<SessionId> expected{s[0].id, s[1].id};  // Pinned, held.
+  for (size_t i = run.over_bytes; i < lru.size(); ++i) expected.insert(lru[i]);
+  EXPECT_EQ(Indexed(), expected) << "not the least recently active ones";
+
+  // The evicted sessions' bytes are on their way out: a second pass before
+  // compaction must not evict for them again.
+  ASSERT_OK_AND_ASSIGN(run, store_->EnforceRetention());
+  EXPECT_EQ(run.over_bytes, 0u);
+
+  // Compact flushes the memtables and drops every record of the evicted.
+  ASSERT_OK(store_->Compact());
+  ASSERT_OK_AND_ASSIGN(StoreInfo info, store_->Info());
+  uint64_t on_disk = 0;
+  for (const ColumnFamilyInfo& cf : info.column_families) {
+    on_disk += cf.sst_bytes + cf.blob_bytes;
+  }
+  EXPECT_LE(on_disk, kMaxBytes);
+  // And not far below it: the estimates did not evict sessions the limit
+  // had room for.
+  EXPECT_GT(on_disk + 2 * kPayload, kMaxBytes);
+  ASSERT_OK_AND_ASSIGN(run, store_->EnforceRetention());
+  EXPECT_EQ(run.over_bytes, 0u);
+
+  hold.Release();
+  Reopen();
+  EXPECT_EQ(Indexed(), expected);
+  ASSERT_OK_AND_ASSIGN(run, store_->EnforceRetention());
+  EXPECT_EQ(run.over_bytes, 0u);
+}
+
 TEST_F(EvictionTest, EvictionOptionsAreValidated) {
   options_.max_sessions = (uint64_t{1} << 32) + 1;
   auto opened = Store::Open(options_, dir_.Sub("other"));
@@ -376,6 +440,11 @@ TEST_F(EvictionTest, EvictionOptionsAreValidated) {
   ASSERT_EQ(opened.status().code(), Code::kInvalidArgument);
   EXPECT_NE(opened.status().message().find("evict_inactive_after.idle"),
             std::string::npos);
+  options_.evict_inactive_after.idle = std::chrono::seconds(0);
+  options_.max_bytes = 1000;  // Below 1 MiB: nothing could stay.
+  opened = Store::Open(options_, dir_.Sub("other"));
+  ASSERT_EQ(opened.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(opened.status().message().find("max_bytes"), std::string::npos);
 }
 
 }  // namespace

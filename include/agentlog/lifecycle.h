@@ -109,12 +109,15 @@ struct RetentionRun {
   uint64_t inactive_archived = 0;
   // For Options::max_sessions.
   uint64_t over_limit = 0;
+  // For Options::max_bytes.
+  uint64_t over_bytes = 0;
   // Stubs of earlier evictions removed, compaction having dropped every
   // record of their sessions (not counted in total()).
   uint64_t stubs_dropped = 0;
 
   uint64_t total() const {
-    return inactive_active + inactive_idle + inactive_archived + over_limit;
+    return inactive_active + inactive_idle + inactive_archived + over_limit +
+           over_bytes;
   }
 };
 

@@ -99,6 +99,19 @@ struct Options {
   // records.
   // 0: no limit. Range: 0 to 2^32. Default: 0.
   uint64_t max_sessions = 0;
+  // Bytes the store may hold: its SST, blob and memtable bytes (blob
+  // garbage excluded), less what evicted sessions still hold until
+  // compaction drops it. Store::EnforceRetention (every
+  // retention_check_interval in the background) evicts sessions in the
+  // order max_sessions does until the store is back within it, estimating
+  // each session's bytes (RocksDB's size approximation of its key ranges,
+  // plus its checkpoint payloads in blob files). Between passes the store
+  // grows by what is written. Records that wait for compaction without
+  // belonging to an evicted session (deleted sessions, pruned checkpoints,
+  // turns rewritten on completion) count until compaction: a pass right
+  // after mass deletions may evict more than a pass after Store::Compact.
+  // 0: no limit. Range: 0, or 1 MiB to 2^50. Default: 0.
+  uint64_t max_bytes = 0;
   // Evict archived sessions before the others. Default: false.
   bool evict_archived_first = false;
   // Sessions of each status whose last activity is older than this are
@@ -111,8 +124,20 @@ struct Options {
     std::chrono::seconds archived{0};
   };
   InactiveLimits evict_inactive_after;
+  // Reads of a session count as activity: GetSession, GetTurn,
+  // GetTurnByKey, ListTurns, FindInput, GetCheckpoint, ListCheckpoints and
+  // ListUsage move its last_active_ms, so that max_sessions and
+  // evict_inactive_after spare the sessions hosts read. Without a write per
+  // read: read times are kept in memory and written into the session
+  // records by Store::EnforceRetention (every retention_check_interval when
+  // a retention policy is set), Store::Shutdown and closing the store. A
+  // crash loses the reads since the last of those (the session keeps the
+  // activity last written); eviction honours the ones in memory at once.
+  // Up to 65,536 sessions' reads are held between two such writes; reads
+  // of further sessions count from the next. Default: true.
+  bool reads_count_as_activity = true;
   // How often the store runs Store::EnforceRetention in the background
-  // (when max_sessions or evict_inactive_after is set). Range: 1 s to
+  // (when max_sessions, max_bytes or evict_inactive_after is set). Range: 1 s to
   // 1 day. Default: 1 minute.
   std::chrono::seconds retention_check_interval{60};
 

@@ -68,7 +68,9 @@ struct Session {
   std::string metadata;
   SessionStatus status = SessionStatus::kActive;
   int64_t created_ms = 0;      // Unix milliseconds.
-  int64_t last_active_ms = 0;  // Unix milliseconds; moves with every write.
+  // Unix milliseconds; moves with every write, and with reads when
+  // Options::reads_count_as_activity (written lazily: see there).
+  int64_t last_active_ms = 0;
   uint64_t context_window = 0;
   bool pinned = false;
 
