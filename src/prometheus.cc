@@ -84,7 +84,27 @@ std::string PrometheusText(const StoreMetrics& m) {
       .Sample(m.memory.block_cache, "part", "block_cache")
       .Sample(m.memory.memtables, "part", "memtables")
       .Sample(m.memory.table_readers, "part", "table_readers")
-      .Sample(m.memory.session_index, "part", "session_index");
+      .Sample(m.memory.session_index, "part", "session_index")
+      .Sample(m.memory.other, "part", "other");
+  e.Family("memory_budget_bytes", "gauge",
+           "Options::memory_budget_bytes; 0: no budget.")
+      .Sample(m.memory.budget);
+  e.Family("memory_threshold_bytes", "gauge",
+           "The memory budget's thresholds, by level.")
+      .Sample(m.memory.warning_bytes, "level", "warning")
+      .Sample(m.memory.emergency_bytes, "level", "emergency");
+  e.Family("memory_limit_bytes", "gauge",
+           "How the budget was split: the block cache's capacity, memtables "
+           "included, and the memtables' limit within it.")
+      .Sample(m.memory.block_cache_capacity, "part", "block_cache")
+      .Sample(m.memory.memtable_limit, "part", "memtables");
+  e.Family("memory_level", "gauge",
+           "0 below the warning threshold, 1 warning, 2 emergency.")
+      .Sample(static_cast<int>(m.memory.level));
+  e.Family("memory_threshold_crossings_total", "counter",
+           "Rises of memory use to a threshold, by level.")
+      .Sample(m.memory_warnings, "level", "warning")
+      .Sample(m.memory_emergencies, "level", "emergency");
   e.Family("retention_decisions", "gauge",
            "Sessions with a retention decision the filters act on.")
       .Sample(m.retention_decisions);

@@ -2,10 +2,12 @@
 #define AGENTLOG_SRC_SESSION_STRIPES_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "agentlog/session.h"
@@ -72,6 +74,26 @@ class SessionCache {
     std::erase_if(entries_, [&](const Entry& e) { return e.session.id == id; });
   }
 
+  // Heap bytes of the entries: their sessions' strings and vectors, and
+  // their echo windows.
+  size_t MemoryBytes() const {
+    auto heap = [](const std::string& text) {
+      // Short strings live inside the object (libstdc++ keeps 15 bytes).
+      return text.capacity() > 15 ? text.capacity() + 1 : 0;
+    };
+    size_t bytes = entries_.capacity() * sizeof(Entry);
+    for (const Entry& e : entries_) {
+      const Session& s = e.session;
+      bytes += heap(s.agent) + heap(s.model) + heap(s.title) +
+               heap(s.metadata) + heap(s.lease.owner) +
+               s.tags.capacity() * sizeof(std::string) +
+               s.processing_turns.capacity() * sizeof(uint64_t);
+      for (const std::string& tag : s.tags) bytes += heap(tag);
+      if (e.echo) bytes += e.echo->MemoryBytes();
+    }
+    return bytes;
+  }
+
  private:
   struct Entry {
     Session session;
@@ -93,10 +115,28 @@ class SessionStripes {
   struct alignas(64) Stripe {  // Padded: neighbours share no cache line.
     std::mutex mu;
     SessionCache cache;  // Guarded by mu.
+    // cache.MemoryBytes() when MemoryBytes() last found mu free.
+    std::atomic<size_t> measured{0};
   };
 
   Stripe& For(const SessionId& id) {
     return stripes_[std::hash<SessionId>()(id) % kStripes];
+  }
+
+  // Heap bytes of every stripe's cache (MemoryReport::other). Never waits:
+  // a writer may hold a stripe across an fsync, and a stripe that is busy
+  // counts as it was when last measured.
+  size_t MemoryBytes() {
+    size_t bytes = 0;
+    for (Stripe& stripe : stripes_) {
+      std::unique_lock<std::mutex> lock(stripe.mu, std::try_to_lock);
+      if (lock.owns_lock()) {
+        stripe.measured.store(stripe.cache.MemoryBytes(),
+                              std::memory_order_relaxed);
+      }
+      bytes += stripe.measured.load(std::memory_order_relaxed);
+    }
+    return bytes;
   }
 
  private:

@@ -2,6 +2,7 @@
 #define AGENTLOG_SRC_STORE_IMPL_H_
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <rocksdb/write_batch.h>
 
 #include <array>
@@ -25,6 +26,7 @@
 #include "column_families.h"
 #include "echo.h"
 #include "function_ref.h"
+#include "memory_budget.h"
 #include "price_book.h"
 #include "read_log.h"
 #include "rate_window.h"
@@ -495,6 +497,8 @@ class StoreImpl final : public Store, private BudgetReader {
   // Declared before db_ so that they outlive it.
   std::unique_ptr<rocksdb::Env> env_;
   std::shared_ptr<rocksdb::Cache> block_cache_;  // Shared by every family.
+  // With a memory budget: every memtable, charged to block_cache_.
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> owned_handles_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<size_t>(Cf::kCount)>
@@ -514,6 +518,11 @@ class StoreImpl final : public Store, private BudgetReader {
   // Runs EnforceRetention every Options::retention_check_interval when
   // max_sessions or evict_inactive_after is set.
   std::unique_ptr<PeriodicTask> retention_task_;
+  // The memory budget's thresholds (memory_budget.h); set by Initialise.
+  // memory_task_ checks them every Options::memory_check_interval when the
+  // store has a budget.
+  std::unique_ptr<MemoryMonitor> memory_;
+  std::unique_ptr<PeriodicTask> memory_task_;
   std::atomic<bool> stop_retention_{false};
   std::mutex shutdown_mu_;  // One Shutdown at a time.
   std::shared_ptr<RetentionDecisions> retention_ =

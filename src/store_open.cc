@@ -121,8 +121,23 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     env_ = NewPrivateEnv();
     dbo.env = env_.get();
   }
-  block_cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // The session index is not built yet: the cache starts with the split of
+  // an empty store and shrinks to the final one after the recovery scan.
+  const MemoryPlan plan = PlanMemory(options, 0);
+  block_cache_ = rocksdb::NewLRUCache(plan.block_cache_capacity);
   const std::shared_ptr<rocksdb::Cache>& cache = block_cache_;
+  if (plan.memtable_limit > 0) {
+    // Charging memtables to the cache makes one number bound both: data
+    // blocks give way to memtables. No stall: a write that would wait for
+    // a flush to free memory could wait on a reader pinning memtables; the
+    // limit triggers flushes, and thresholds report what overshoots.
+    write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(
+        plan.memtable_limit, block_cache_, /*allow_stall=*/false);
+    dbo.write_buffer_manager = write_buffers_;
+  }
+  memory_ = std::make_unique<MemoryMonitor>(options, plan);
+  Options family_options = options;
+  family_options.write_buffer_bytes = plan.write_buffer_bytes;
 
   // Open every column family the store has (RocksDB requires it) plus the
   // ones this version adds; unknown names (a newer writer) get default
@@ -155,7 +170,7 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     const auto cf = CfFromName(name);
     descriptors.emplace_back(
         name, cf ? ColumnFamilyOptionsFor(
-                       *cf, options, cache,
+                       *cf, family_options, cache,
                        retention_filters_[static_cast<size_t>(*cf)])
                  : rocksdb::ColumnFamilyOptions());
   }
@@ -213,6 +228,20 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     syncer_ = std::make_unique<WalSyncer>(
         [this] { return SyncWalAndRetention().ok(); }, options.sync_interval);
     track_reads_ = options.reads_count_as_activity;
+  }
+  if (options.memory_budget_bytes > 0) {
+    // The parts outside the cache are known now: the final split.
+    uint64_t table_readers = 0;
+    db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem",
+                                  &table_readers);
+    const MemoryPlan final_plan =
+        PlanMemory(options, index_.MemoryBytes() + table_readers);
+    block_cache_->SetCapacity(final_plan.block_cache_capacity);
+    write_buffers_->SetBufferSize(final_plan.memtable_limit);
+    memory_->SetPlan(final_plan);
+    memory_task_ = std::make_unique<PeriodicTask>(
+        [this] { MemoryUsage().status().IgnoreError(); },
+        options.memory_check_interval);
   }
   return Status::OK();
 }
@@ -398,6 +427,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
 StoreImpl::~StoreImpl() {
   stop_retention_.store(true, std::memory_order_relaxed);
   retention_task_.reset();  // Before anything it uses goes.
+  memory_task_.reset();
   syncer_.reset();
   if (db_ != nullptr) {
     if (mode_ == AccessMode::kReadWrite) {

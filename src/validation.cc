@@ -26,6 +26,32 @@ Status CheckRange(T value, T min, T max, const char* field) {
   return Status::OK();
 }
 
+// The memory budget's fields; comparisons are written so that NaN fails.
+Status ValidateMemoryOptions(const Options& o) {
+  if (o.memory_budget_bytes != 0 &&
+      (o.memory_budget_bytes < 16 * kMiB || o.memory_budget_bytes > kTiB)) {
+    return Status::InvalidArgument(fmt::format(
+        "Options::memory_budget_bytes is {}; allowed are 0 (no budget) or {} "
+        "to {}",
+        o.memory_budget_bytes, 16 * kMiB, kTiB));
+  }
+  if (!(o.memory_warning_fraction > 0 && o.memory_warning_fraction < 1)) {
+    return Status::InvalidArgument(fmt::format(
+        "Options::memory_warning_fraction is {}; allowed range is over 0 to "
+        "under 1",
+        o.memory_warning_fraction));
+  }
+  if (!(o.memory_emergency_fraction > o.memory_warning_fraction &&
+        o.memory_emergency_fraction <= 1)) {
+    return Status::InvalidArgument(fmt::format(
+        "Options::memory_emergency_fraction is {}; allowed range is over "
+        "memory_warning_fraction ({}) to 1",
+        o.memory_emergency_fraction, o.memory_warning_fraction));
+  }
+  return CheckRange<int64_t>(o.memory_check_interval.count(), 10, 3'600'000,
+                             "memory_check_interval (ms)");
+}
+
 }  // namespace
 
 Status ValidateOptions(const Options& o) {
@@ -83,11 +109,13 @@ Status ValidateOptions(const Options& o) {
   for (const Status& s : checks) {
     if (!s.ok()) return s;
   }
-  if (o.max_bytes != 0 && (o.max_bytes < kMiB || o.max_bytes > uint64_t{1} << 50)) {
+  if (o.max_bytes != 0 &&
+      (o.max_bytes < kMiB || o.max_bytes > uint64_t{1} << 50)) {
     return Status::InvalidArgument(fmt::format(
         "Options::max_bytes is {}; allowed is 0 (no limit) or {} to {}",
         o.max_bytes, kMiB, uint64_t{1} << 50));
   }
+  AGENTLOG_RETURN_IF_ERROR(ValidateMemoryOptions(o));
   // Written so that NaN fails too.
   if (!(o.echo_near_threshold > 0 && o.echo_near_threshold <= 1)) {
     return Status::InvalidArgument(fmt::format(

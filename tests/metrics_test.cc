@@ -73,7 +73,10 @@ TEST_F(MetricsTest, MetricsAgreeWithTheStoreAndRenderAsPrometheusText) {
   ASSERT_OK_AND_ASSIGN(MemoryReport memory, store_->MemoryUsage());
   EXPECT_EQ(memory.session_index, m.memory.session_index);
   EXPECT_EQ(memory.total(), memory.block_cache + memory.memtables +
-                                memory.table_readers + memory.session_index);
+                                memory.table_readers + memory.session_index +
+                                memory.other);
+  // The write cache holds the sessions just written.
+  EXPECT_GT(memory.other, 0u);
   std::set<std::string> families;
   for (const ColumnFamilyInfo& cf : m.column_families) families.insert(cf.name);
   EXPECT_TRUE(families.contains("turns"));
@@ -88,6 +91,50 @@ TEST_F(MetricsTest, MetricsAgreeWithTheStoreAndRenderAsPrometheusText) {
   EXPECT_EQ(samples.at("agentlog_memory_bytes{part=\"session_index\"}"),
             m.memory.session_index);
   EXPECT_EQ(samples.count("agentlog_column_family_sst_bytes{cf=\"turns\"}"), 1u);
+  // Without a budget its figures are there, and 0.
+  EXPECT_EQ(samples.count("agentlog_memory_bytes{part=\"other\"}"), 1u);
+  EXPECT_EQ(samples.at("agentlog_memory_budget_bytes"), 0u);
+  EXPECT_EQ(samples.at("agentlog_memory_level"), 0u);
+}
+
+TEST_F(MetricsTest, TheMemoryBudgetIsExported) {
+  options_.memory_budget_bytes = 64 << 20;
+  options_.memory_warning_fraction = 0.5;
+  options_.memory_emergency_fraction = 0.75;
+  options_.memory_check_interval = std::chrono::hours(1);
+  options_.max_turn_content_bytes = 64 << 20;
+  Reopen();
+  const Session s = MakeSession();
+  // 52 MiB in a memtable: past both thresholds (32 and 48 MiB) at once.
+  const Message big{.role = Role::kUser, .content = std::string(52 << 20, 'x')};
+  const Message out{.role = Role::kAssistant, .content = "ok"};
+  ASSERT_OK(store_->AppendTurn(s.id, "", {&big, 1}, {&out, 1}).status());
+  ASSERT_OK_AND_ASSIGN(StoreMetrics m, store_->Metrics());
+  EXPECT_EQ(m.memory.level, MemoryLevel::kEmergency);
+
+  const std::map<std::string, uint64_t> samples =
+      ParseExposition(PrometheusText(m));
+  EXPECT_EQ(samples.at("agentlog_memory_budget_bytes"), 64u << 20);
+  EXPECT_EQ(samples.at("agentlog_memory_threshold_bytes{level=\"warning\"}"),
+            32u << 20);
+  EXPECT_EQ(
+      samples.at("agentlog_memory_threshold_bytes{level=\"emergency\"}"),
+      48u << 20);
+  EXPECT_EQ(samples.at("agentlog_memory_limit_bytes{part=\"block_cache\"}"),
+            m.memory.block_cache_capacity);
+  EXPECT_EQ(samples.at("agentlog_memory_limit_bytes{part=\"memtables\"}"),
+            m.memory.memtable_limit);
+  EXPECT_GT(m.memory.memtable_limit, 0u);
+  EXPECT_EQ(samples.at("agentlog_memory_level"), 2u);
+  EXPECT_EQ(samples.at(
+                "agentlog_memory_threshold_crossings_total{level=\"warning\"}"),
+            1u);
+  EXPECT_EQ(
+      samples.at(
+          "agentlog_memory_threshold_crossings_total{level=\"emergency\"}"),
+      1u);
+  EXPECT_GE(samples.at("agentlog_memory_bytes{part=\"memtables\"}"),
+            52u << 20);
 }
 
 }  // namespace

@@ -49,6 +49,28 @@ TEST(OptionsTest, EachOutOfRangeFieldIsNamed) {
        "echo_near_threshold"},
       {[](Options& o) { o.echo_near_threshold = std::nan(""); },
        "echo_near_threshold"},
+      {[](Options& o) { o.memory_budget_bytes = (16 << 20) - 1; },
+       "memory_budget_bytes"},
+      {[](Options& o) { o.memory_budget_bytes = size_t{2} << 40; },
+       "memory_budget_bytes"},
+      {[](Options& o) { o.memory_warning_fraction = 0; },
+       "memory_warning_fraction"},
+      {[](Options& o) { o.memory_warning_fraction = 1; },
+       "memory_warning_fraction"},
+      {[](Options& o) { o.memory_warning_fraction = std::nan(""); },
+       "memory_warning_fraction"},
+      {[](Options& o) { o.memory_emergency_fraction = 0.8; },  // = warning.
+       "memory_emergency_fraction"},
+      {[](Options& o) { o.memory_emergency_fraction = 0.5; },
+       "memory_emergency_fraction"},
+      {[](Options& o) { o.memory_emergency_fraction = 1.01; },
+       "memory_emergency_fraction"},
+      {[](Options& o) { o.memory_emergency_fraction = std::nan(""); },
+       "memory_emergency_fraction"},
+      {[](Options& o) { o.memory_check_interval = std::chrono::milliseconds(9); },
+       "memory_check_interval"},
+      {[](Options& o) { o.memory_check_interval = std::chrono::hours(2); },
+       "memory_check_interval"},
   };
   for (const Case& c : cases) {
     Options o;
@@ -59,6 +81,21 @@ TEST(OptionsTest, EachOutOfRangeFieldIsNamed) {
               std::string::npos)
         << s.message();
   }
+}
+
+TEST(OptionsTest, MemoryBudgetBoundsAreAccepted) {
+  Options o;
+  o.memory_budget_bytes = 16 << 20;
+  o.memory_warning_fraction = 0.01;
+  o.memory_emergency_fraction = 1;
+  o.memory_check_interval = std::chrono::milliseconds(10);
+  EXPECT_TRUE(ValidateOptions(o).ok());
+  o.memory_budget_bytes = size_t{1} << 40;
+  o.memory_check_interval = std::chrono::hours(1);
+  EXPECT_TRUE(ValidateOptions(o).ok());
+  // 0 is no budget, not a budget below the minimum.
+  o.memory_budget_bytes = 0;
+  EXPECT_TRUE(ValidateOptions(o).ok());
 }
 
 TEST(Utf8Test, AcceptsValidAndRejectsInvalid) {

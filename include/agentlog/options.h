@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "agentlog/clock.h"
+#include "agentlog/metrics.h"
 #include "agentlog/usage.h"
 
 namespace agentlog {
@@ -196,15 +197,55 @@ struct Options {
 
   // --- Resources ---
 
-  // Block cache shared by every column family. Range: 1 MiB to 1 TiB.
-  // Default: 64 MiB.
+  // Block cache shared by every column family. Ignored when
+  // memory_budget_bytes is set: the budget sizes the cache then.
+  // Range: 1 MiB to 1 TiB. Default: 64 MiB.
   size_t block_cache_bytes = 64 << 20;
-  // Memtable size of each column family. Range: 1 MiB to 4 GiB.
+  // Memtable size of each column family. With memory_budget_bytes set, at
+  // most a quarter of the memtable limit the budget gives an empty store
+  // (and at least 256 KiB):
+  // the memtables' Bloom filters are sized from it, so 13 families' empty
+  // memtables stay a small part of the limit. Range: 1 MiB to 4 GiB.
   // Default: 32 MiB.
   size_t write_buffer_bytes = 32 << 20;
   // RocksDB background flush and compaction threads. Range: 1 to 64.
   // Default: 2.
   int background_jobs = 2;
+
+  // --- Memory ---
+
+  // Memory the store may hold: block cache, memtables, table readers, the
+  // session index and the write cache (MemoryReport). The block cache gets
+  // 7/8 of the warning threshold less what the session index and table
+  // readers hold at open (at least 1/8 of the budget), and memtables are
+  // charged to that cache, limited to half of it; so a store whose cache is
+  // full sits below the warning threshold, and crossing it means a part
+  // outside the cache grew (the index as sessions are created, memtables a
+  // reader pins or a flush has not freed yet) or a single write was larger
+  // than the memtable limit. Writes never wait for the budget: the memtable
+  // limit triggers flushes. 0: no budget (block_cache_bytes and
+  // write_buffer_bytes apply as given; no checks, no events).
+  // Range: 0, or 16 MiB to 1 TiB. Default: 0.
+  size_t memory_budget_bytes = 0;
+  // Share of the budget at which memory_listener gets a kWarning event.
+  // Range: over 0 to under 1. Default: 0.8.
+  double memory_warning_fraction = 0.8;
+  // Share of the budget at which memory_listener gets a kEmergency event
+  // and the store starts a flush of every memtable (without waiting for
+  // it). Range: over memory_warning_fraction to 1. Default: 0.95.
+  double memory_emergency_fraction = 0.95;
+  // Receives each crossing of the budget's thresholds (metrics.h): a rise
+  // to kWarning and to kEmergency once each, and kNormal when usage falls
+  // back below the warning threshold. A threshold fires again only after
+  // usage fell below it (a fall below emergency re-arms it silently).
+  // Usage is checked every memory_check_interval and by every
+  // Store::MemoryUsage and Store::Metrics call. Called outside every lock
+  // of the store; it may call the store. Default: none (the level is still
+  // in MemoryReport::level and the crossings are counted in StoreMetrics).
+  MemoryListener memory_listener;
+  // How often a store with a budget checks its memory in the background.
+  // Range: 10 ms to 1 hour. Default: 1 s.
+  std::chrono::milliseconds memory_check_interval{1000};
 
   // --- Environment ---
 

@@ -534,11 +534,15 @@ class AGENTLOG_EXPORT Store {
 
   // Figures for operators.
   virtual Result<StoreInfo> Info() = 0;
-  // Memory the store holds, by part.
+  // Memory the store holds, by part, against Options::memory_budget_bytes.
+  // With a budget it also checks the thresholds: crossings go to
+  // Options::memory_listener before it returns (unless another thread is
+  // delivering already), and an emergency starts a flush of the memtables.
+  // Never waits for a writer.
   virtual Result<MemoryReport> MemoryUsage() = 0;
-  // Lifecycle counters, memory, sessions by status, retention and column
-  // families in one struct (PrometheusText renders it). Cheap: RocksDB
-  // properties and in-memory counts, no scan.
+  // Lifecycle counters, memory (checked as by MemoryUsage), sessions by
+  // status, retention and column families in one struct (PrometheusText
+  // renders it). Cheap: RocksDB properties and in-memory counts, no scan.
   virtual Result<StoreMetrics> Metrics() = 0;
   // Decodes every record of every column family (with Cap'n Proto traversal
   // limits) and checks the cross-record invariants; lists every problem.
