@@ -108,17 +108,9 @@ Status StoreImpl::EnforceSessionLimit(RetentionRun* run) {
 }
 
 Result<uint64_t> StoreImpl::StoreBytes() {
-  // Memtables count by the records they hold, not by their arenas: an
-  // empty store's memtables and their Bloom filters take megabytes that
-  // no eviction could free.
-  const std::string everything_end(64, '\xff');
-  const rocksdb::Range everything("", everything_end);
-  rocksdb::SizeApproximationOptions in_memtables;
-  in_memtables.include_memtables = true;
-  in_memtables.include_files = false;
   uint64_t total = 0;
   for (rocksdb::ColumnFamilyHandle* h : owned_handles_) {
-    uint64_t sst = 0, blob = 0, garbage = 0, memtable = 0;
+    uint64_t sst = 0, blob = 0, garbage = 0;
     if (!db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize,
                              &sst) ||
         !db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveBlobFileSize,
@@ -128,11 +120,8 @@ Result<uint64_t> StoreImpl::StoreBytes() {
       return Status::IOError(fmt::format(
           "RocksDB did not report the file sizes of {}", h->GetName()));
     }
-    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        db_->GetApproximateSizes(in_memtables, h, &everything, 1, &memtable),
-        fmt::format("estimate the memtable bytes of {}", h->GetName())));
     // Blob garbage is space compaction will return: it holds no session.
-    total += sst + blob - std::min(blob, garbage) + memtable;
+    total += sst + blob - std::min(blob, garbage);
   }
   return total;
 }
@@ -141,23 +130,17 @@ Result<uint64_t> StoreImpl::SessionBytes(const SessionId& id) {
   const std::string begin = SessionRangeBegin(id);
   const std::string end = SessionRangeEnd(id);
   const rocksdb::Range range(begin, end);
-  rocksdb::SizeApproximationOptions approximate;
-  approximate.include_memtables = true;
-  approximate.include_files = true;
   uint64_t total = 0;
   for (Cf cf : kPerSessionCfs) {
-    if (cf == Cf::kCheckpointData) continue;  // Below.
     uint64_t bytes = 0;
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        db_->GetApproximateSizes(approximate, handle(cf), &range, 1, &bytes),
+        db_->GetApproximateSizes(handle(cf), &range, 1, &bytes),
         fmt::format("estimate the {} bytes of session {}", CfName(cf),
                     id.ToString())));
     total += bytes;
   }
-  // Payloads from their headers: a large one lives in a blob file once
-  // flushed, of which the family's tables hold only a reference, so the
-  // approximation would miss it, or count it twice while it is in the
-  // memtable.
+  // A large payload lives in a blob file, of which the tables hold only a
+  // reference: count it from its header.
   const rocksdb::Slice upper(end);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
@@ -171,7 +154,9 @@ Result<uint64_t> StoreImpl::SessionBytes(const SessionId& id) {
     Result<CheckpointInfo> info =
         DecodeCheckpointHeader(id, key->number, it->value().ToStringView());
     // A header that does not decode is Verify's to report; estimate on.
-    if (info.ok()) total += info->stored_bytes;
+    if (info.ok() && info->stored_bytes >= kMinBlobBytes) {
+      total += info->stored_bytes;
+    }
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
       it->status(),
@@ -183,6 +168,21 @@ Status StoreImpl::EnforceByteLimit(RetentionRun* run) {
   if (options_.max_bytes == 0) return Status::OK();
   std::lock_guard<std::mutex> lock(eviction_mu_);
   AGENTLOG_ASSIGN_OR_RETURN(uint64_t bytes, StoreBytes());
+  uint64_t memtables = 0;
+  db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables,
+                                &memtables);
+  // Within the limit even counting the memtables' arenas (more than the
+  // records they hold): nothing to do.
+  if (bytes + memtables <= options_.max_bytes) return Status::OK();
+  // Otherwise decide on files alone, which RocksDB measures exactly and
+  // whose key ranges it estimates well (its estimates of a memtable's key
+  // ranges are coarse, and its arenas are mostly Bloom filters and slack):
+  // flush the memtables first.
+  rocksdb::FlushOptions flush;
+  flush.allow_write_stall = true;
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(db_->Flush(flush, owned_handles_),
+                                       "flush memtables for max_bytes"));
+  AGENTLOG_ASSIGN_OR_RETURN(bytes, StoreBytes());
   // What evicted sessions still hold leaves with the next compactions: not
   // subtracting it would evict again for bytes already on their way out.
   for (const SessionId& id : retention_->Evicted()) {

@@ -330,11 +330,10 @@ class StoreImpl final : public Store, private BudgetReader {
   // Evicts until the store's bytes, less what evicted sessions still hold,
   // are within Options::max_bytes; counts them in `run` (may be null).
   Status EnforceByteLimit(RetentionRun* run);
-  // The bytes of the store's files, blob garbage excluded, and of the
-  // records in its memtables.
+  // The bytes of the store's SST and blob files, blob garbage excluded.
   Result<uint64_t> StoreBytes();
-  // The bytes the records of `id` take: RocksDB's estimate for its key
-  // ranges, its checkpoint payloads as their headers give them.
+  // The bytes the records of `id` take in files: RocksDB's estimate for
+  // its key ranges, plus its blob payloads as their headers give them.
   Result<uint64_t> SessionBytes(const SessionId& id);
   // Evicts the sessions of `status` inactive for longer than `limit`.
   Result<uint64_t> EvictInactive(SessionStatus status,

@@ -100,14 +100,15 @@ struct Options {
   // records.
   // 0: no limit. Range: 0 to 2^32. Default: 0.
   uint64_t max_sessions = 0;
-  // Bytes the store may hold: its SST, blob and memtable bytes (blob
-  // garbage excluded), less what evicted sessions still hold until
-  // compaction drops it. Store::EnforceRetention (every
-  // retention_check_interval in the background) evicts sessions in the
-  // order max_sessions does until the store is back within it, estimating
-  // each session's bytes (RocksDB's size approximation of its key ranges,
-  // plus its checkpoint payloads in blob files). Between passes the store
-  // grows by what is written. Records that wait for compaction without
+  // Bytes the store may hold: its SST and blob files (blob garbage
+  // excluded), less what evicted sessions still hold until compaction drops
+  // it. Store::EnforceRetention (every retention_check_interval in the
+  // background) checks it; when the files and memtables together pass it,
+  // the pass flushes the memtables and evicts sessions in the order
+  // max_sessions does until the files fit, estimating each session's bytes
+  // (RocksDB's size approximation of its key ranges, plus its checkpoint
+  // payloads in blob files). Between passes the store grows by what is
+  // written. Records that wait for compaction without
   // belonging to an evicted session (deleted sessions, pruned checkpoints,
   // turns rewritten on completion) count until compaction: a pass right
   // after mass deletions may evict more than a pass after Store::Compact.
