@@ -5,8 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -210,6 +215,57 @@ TEST_F(ReadActivityTest, ReadsDoNotCountWhenTheOptionIsOff) {
   clock_->Advance(1);
   const SessionId c = MakeSession().id;
   EXPECT_EQ(Live(), (std::set<SessionId>{b, c}));
+}
+
+TEST_F(ReadActivityTest, ConcurrentReadsWritesAndPassesKeepEveryRead) {
+  constexpr int kSessions = 32;
+  constexpr int kReaders = 4;
+  constexpr int kReads = 2000;
+  std::vector<SessionId> ids;
+  for (int i = 0; i < kSessions; ++i) ids.push_back(MakeSession().id);
+  // The latest clock reading some thread took before a read of each
+  // session returned: its last activity can be no older.
+  std::mutex mu;
+  std::map<SessionId, int64_t> floor;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&, r] {
+      std::mt19937_64 rng(r);
+      for (int i = 0; i < kReads; ++i) {
+        const SessionId& id = ids[rng() % ids.size()];
+        clock_->Advance(1);
+        const int64_t before = clock_->NowMillis();
+        ASSERT_OK(store_->GetSession(id).status());
+        std::lock_guard<std::mutex> lock(mu);
+        floor[id] = std::max(floor[id], before);
+      }
+    });
+  }
+  threads.emplace_back([&] {  // A writer: writes and reads interleave.
+    for (int i = 0; !stop.load(); ++i) {
+      ASSERT_OK(store_->TouchSession(ids[i % ids.size()]));
+    }
+  });
+  threads.emplace_back([&] {  // Passes flush while reads are noted.
+    while (!stop.load()) ASSERT_OK(store_->EnforceRetention().status());
+  });
+  for (int r = 0; r < kReaders; ++r) threads[r].join();
+  stop.store(true);
+  for (size_t t = kReaders; t < threads.size(); ++t) threads[t].join();
+
+  ASSERT_OK(store_->EnforceRetention().status());
+  const int64_t now = clock_->NowMillis();
+  for (const auto& [id, at_least] : floor) {
+    const int64_t last = LastActive(id);
+    EXPECT_GE(last, at_least) << id.ToString();
+    EXPECT_LE(last, now);
+  }
+  // The index kept in step with what the passes wrote.
+  Reopen();
+  for (const auto& [id, at_least] : floor) {
+    EXPECT_GE(LastActive(id), at_least) << id.ToString();
+  }
 }
 
 }  // namespace
