@@ -278,7 +278,14 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   rocksdb::WriteBatch batch;
   DeleteRanges(&batch, id,
                {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,
-                Cf::kCheckpointData, Cf::kUsage});
+                Cf::kCheckpointData});
+  // Usage records by point deletes, not a range: the usage family takes
+  // memtable insert hints, which RocksDB 7.8 cannot mix with range
+  // deletions (column_families.cc). Their seqs are 1..usage_records.
+  for (uint64_t seq = 1; seq <= session.usage_records; ++seq) {
+    batch.Delete(handle(Cf::kUsage), NumberedKey(id, seq))
+        .PermitUncheckedError();
+  }
   batch.Delete(handle(Cf::kUsageTotals), TotalsMarkKey(id))
       .PermitUncheckedError();
   batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();

@@ -511,5 +511,47 @@ TEST_F(UsageTest, RateCheckSlidesWithTheClock) {
             Code::kInvalidArgument);
 }
 
+// DeleteSession removes usage records key by key (the usage family takes
+// memtable insert hints, which RocksDB 7.8 cannot mix with range
+// deletions): every one must go, from memtables and from files.
+TEST_F(UsageTest, DeletingASessionDeletesEveryUsageRecord) {
+  auto usage_keys_of = [&](const SessionId& id) {
+    auto& impl = static_cast<internal::StoreImpl&>(*store_);
+    const std::string begin = internal::SessionRangeBegin(id);
+    const std::string end = internal::SessionRangeEnd(id);
+    const rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(impl.db()->NewIterator(
+        ro, impl.handle(internal::Cf::kUsage)));
+    size_t n = 0;
+    for (it->Seek(begin); it->Valid(); it->Next()) ++n;
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return n;
+  };
+  const Session gone = MakeSession();
+  const Session kept = MakeSession();
+  for (int i = 0; i < 40; ++i) {
+    for (const Session* s : {&gone, &kept}) {
+      ASSERT_OK(store_->RecordUsage(s->id, Spec(s->id.ToString() + "-" +
+                                                    std::to_string(i),
+                                                "m", {10, 1, 0, 0}))
+                    .status());
+    }
+    if (i == 20) ASSERT_OK(store_->Compact());  // Half in files.
+  }
+  ASSERT_EQ(usage_keys_of(gone.id), 40u);
+  ASSERT_OK(store_->DeleteSession(gone.id));
+  EXPECT_EQ(usage_keys_of(gone.id), 0u);
+  EXPECT_EQ(usage_keys_of(kept.id), 40u);
+  Reopen();
+  ASSERT_OK(store_->Compact());
+  EXPECT_EQ(usage_keys_of(gone.id), 0u);
+  EXPECT_EQ(usage_keys_of(kept.id), 40u);
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRecord> records,
+                       store_->ListUsage(kept.id));
+  EXPECT_EQ(records.size(), 40u);
+}
+
 }  // namespace
 }  // namespace agentlog::testing
