@@ -49,10 +49,9 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "test_util.h"
 #include "usage_oracle.h"
-
-extern char** environ;
 
 namespace agentlog::testing {
 namespace {
@@ -147,22 +146,6 @@ std::optional<ChildConfig> ParseChildConfig(std::string_view text) {
   }
   if (c.sessions.size() != kSessions) return std::nullopt;
   return c;
-}
-
-// Sends one acknowledgement line. A single write() of at most PIPE_BUF bytes
-// is atomic, so lines of different threads never interleave.
-void Send(int fd, const std::string& line) {
-  if (line.size() > PIPE_BUF || ::write(fd, line.data(), line.size()) !=
-                                    static_cast<ssize_t>(line.size())) {
-    ::_exit(3);
-  }
-}
-
-[[noreturn]] void Die(int fd, const std::string& what) {
-  std::string line = "E " + what;
-  std::replace(line.begin(), line.end(), '\n', ' ');
-  Send(fd, line.substr(0, PIPE_BUF - 1) + "\n");
-  ::_exit(1);
 }
 
 void SendAck(int fd, char kind, int session, uint64_t number,
@@ -385,32 +368,6 @@ struct Ack {
   std::string key;
 };
 
-// Splits what arrives on a pipe into lines.
-class LineReader {
- public:
-  explicit LineReader(int fd) : fd_(fd) {}
-  // The next line without its newline, or nullopt at end of file.
-  std::optional<std::string> Next() {
-    for (;;) {
-      const size_t nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return line;
-      }
-      char chunk[4096];
-      const ssize_t n = ::read(fd_, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return std::nullopt;  // A torn last line cannot happen.
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-  std::string buffer_;
-};
-
 // Where in the child's life the kill lands.
 enum class KillAt { kOpening, kOpened, kAfterAcks };
 
@@ -466,45 +423,8 @@ class CrashTest : public ::testing::Test {
   }
 
   // Starts the child: this test again, told by kChildEnv to play the child.
-  // Everything is built before fork(); between fork and exec the child only
-  // makes async-signal-safe calls.
   pid_t SpawnChild(const ChildConfig& config) {
-    char exe[PATH_MAX];
-    const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0) return -1;
-    exe[len] = '\0';
-    const ::testing::TestInfo* info =
-        ::testing::UnitTest::GetInstance()->current_test_info();
-    std::vector<std::string> args = {
-        exe,
-        fmt::format("--gtest_filter={}.{}", info->test_suite_name(),
-                    info->name()),
-        "--gtest_color=no"};
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string_view var(*e);
-      // GTEST_* could redirect output or shard the child's test away.
-      if (var.starts_with("GTEST_") || var.starts_with(kChildEnv)) continue;
-      env.emplace_back(var);
-    }
-    env.push_back(std::string(kChildEnv) + "=" + FormatChildConfig(config));
-    std::vector<char*> argv, envp;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (std::string& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (devnull < 0) return -1;
-
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::dup2(devnull, STDOUT_FILENO);  // gtest's chatter in the child.
-      ::fcntl(config.fd, F_SETFD, 0);  // Keep the ack pipe across exec.
-      ::execve(exe, argv.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(devnull);
-    return pid;
+    return SpawnSelf(kChildEnv, FormatChildConfig(config), config.fd);
   }
 
   // Runs one child to its death and collects what it acknowledged.
