@@ -156,13 +156,9 @@ class EvictionCrashTest : public ::testing::Test {
     for (const Session& s : records) {
       if (s.status != SessionStatus::kEvicted) expected[s.id] = SummaryOf(s);
     }
-    SessionQuery all;
-    all.statuses = {SessionStatus::kActive, SessionStatus::kIdle,
-                    SessionStatus::kArchived};
-    all.limit = 0;
-    ASSERT_OK_AND_ASSIGN(SessionPage page, store->Search(all));
-    ASSERT_EQ(page.sessions.size(), expected.size());
-    for (const SessionSummary& s : page.sessions) {
+    const std::vector<SessionSummary> indexed = AllIndexed(*store);
+    ASSERT_EQ(indexed.size(), expected.size());
+    for (const SessionSummary& s : indexed) {
       ASSERT_TRUE(expected.contains(s.id)) << s.id.ToString();
       EXPECT_EQ(s, expected[s.id]);
     }
@@ -187,15 +183,12 @@ class EvictionCrashTest : public ::testing::Test {
     EXPECT_TRUE(verify.clean()) << verify.problems.front().what;
     // A pass brings the store back to the cap.
     ASSERT_OK(store->EnforceRetention().status());
-    ASSERT_OK_AND_ASSIGN(page, store->Search(all));
-    EXPECT_LE(page.sessions.size(), kMaxSessions);
-    EXPECT_EQ(page.sessions.size(),
+    EXPECT_EQ(AllIndexed(*store).size(),
               std::min<size_t>(kMaxSessions, expected.size()));
     if (!compact) return;
     ASSERT_OK(store->Compact());
-    ASSERT_OK_AND_ASSIGN(page, store->Search(all));
     std::set<SessionId> live;
-    for (const SessionSummary& s : page.sessions) live.insert(s.id);
+    for (const SessionSummary& s : AllIndexed(*store)) live.insert(s.id);
     auto& impl = static_cast<internal::StoreImpl&>(*store);
     for (internal::Cf cf : internal::kPerSessionCfs) {
       std::unique_ptr<rocksdb::Iterator> it(

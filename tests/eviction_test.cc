@@ -60,14 +60,8 @@ class EvictionTest : public StoreTest {
 
   // Every session the index holds, archived included.
   std::set<SessionId> Indexed() {
-    SessionQuery q;
-    q.statuses = {SessionStatus::kActive, SessionStatus::kIdle,
-                  SessionStatus::kArchived};
-    q.limit = 0;
-    auto page = store_->Search(q);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
     std::set<SessionId> out;
-    for (const SessionSummary& s : page->sessions) out.insert(s.id);
+    for (const SessionSummary& s : AllIndexed(*store_)) out.insert(s.id);
     return out;
   }
 

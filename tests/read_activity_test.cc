@@ -34,27 +34,15 @@ class ReadActivityTest : public StoreTest {
   }
   int64_t LastActive(const SessionId& id) {
     // Through the index: GetSession would itself count as a read.
-    SessionQuery q;
-    q.statuses = {SessionStatus::kActive, SessionStatus::kIdle,
-                  SessionStatus::kArchived};
-    q.limit = 0;
-    auto page = store_->Search(q);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    for (const SessionSummary& s : page->sessions) {
+    for (const SessionSummary& s : AllIndexed(*store_)) {
       if (s.id == id) return s.last_active_ms;
     }
     ADD_FAILURE() << id.ToString() << " is not indexed";
     return 0;
   }
   std::set<SessionId> Live() {
-    SessionQuery q;
-    q.statuses = {SessionStatus::kActive, SessionStatus::kIdle,
-                  SessionStatus::kArchived};
-    q.limit = 0;
-    auto page = store_->Search(q);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
     std::set<SessionId> out;
-    for (const SessionSummary& s : page->sessions) out.insert(s.id);
+    for (const SessionSummary& s : AllIndexed(*store_)) out.insert(s.id);
     return out;
   }
   void AddTurn(const SessionId& id) {

@@ -128,6 +128,18 @@ inline SessionSummary SummaryOf(const Session& s) {
           .tokens = s.tokens.total()};
 }
 
+// Every session the index holds, archived included (Store::Search).
+inline std::vector<SessionSummary> AllIndexed(Store& store) {
+  SessionQuery q;
+  q.statuses = {SessionStatus::kActive, SessionStatus::kIdle,
+                SessionStatus::kArchived};
+  q.limit = 0;
+  Result<SessionPage> page = store.Search(q);
+  EXPECT_TRUE(page.ok()) << page.status().ToString();
+  return page.ok() ? std::move(page)->sessions
+                   : std::vector<SessionSummary>{};
+}
+
 inline std::string ErrorFor(const std::string& key) {
   return "gave up on " + key;
 }
