@@ -173,6 +173,10 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
                        *cf, family_options, cache,
                        retention_filters_[static_cast<size_t>(*cf)])
                  : rocksdb::ColumnFamilyOptions());
+    // Compactions a store left due (the flush at close can fill level 0)
+    // would start inside DB::Open and take the cores the recovery scan
+    // needs: they start when the scan is done (EnableAutoCompaction below).
+    descriptors.back().options.disable_auto_compactions = true;
   }
 
   rocksdb::DB* raw = nullptr;
@@ -225,6 +229,8 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   }
   AGENTLOG_RETURN_IF_ERROR(LoadUsageState());
   if (mode_ == AccessMode::kReadWrite) {
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        db_->EnableAutoCompaction(owned_handles_), "enable compactions"));
     syncer_ = std::make_unique<WalSyncer>(
         [this] { return SyncWalAndRetention().ok(); }, options.sync_interval);
     track_reads_ = options.reads_count_as_activity;
