@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agentlog/checkpoint.h"
 #include "agentlog/result.h"
@@ -22,6 +23,7 @@
 #include "agentlog/turn.h"
 #include "agentlog/usage.h"
 #include "budget_ledger.h"
+#include "session_view.h"
 
 namespace agentlog::internal {
 
@@ -37,10 +39,13 @@ class EncodedRecord {
 };
 
 // Holds untrusted bytes word-aligned and reads them as a message. The bytes
-// are copied only when they are not 8-byte aligned. Lives on the stack.
+// are copied only when they are not 8-byte aligned: into `scratch` when
+// given (grown as needed, for a caller decoding many records), else into a
+// copy of its own. Lives on the stack.
 class RecordReader {
  public:
   RecordReader() = default;
+  explicit RecordReader(kj::Array<capnp::word>* scratch) : scratch_(scratch) {}
   RecordReader(const RecordReader&) = delete;
   RecordReader& operator=(const RecordReader&) = delete;
 
@@ -51,6 +56,7 @@ class RecordReader {
   capnp::MessageReader& message() { return *reader_; }
 
  private:
+  kj::Array<capnp::word>* scratch_ = nullptr;
   kj::Array<capnp::word> copy_;
   std::optional<capnp::FlatArrayMessageReader> reader_;
 };
@@ -58,6 +64,29 @@ class RecordReader {
 // The session id lives in the key; the value holds everything else.
 EncodedRecord EncodeSession(const Session& session);
 Result<Session> DecodeSession(const SessionId& id, std::string_view bytes);
+
+// Decodes session records into SessionViews, for a scan over many: no
+// Session is built, and its buffers are reused from record to record. It
+// validates what DecodeSession validates, in the same order, so a record is
+// Corruption here exactly when DecodeSession says so, with the same message.
+//
+// Not thread-safe: one decoder per scanning thread.
+class SessionViewDecoder {
+ public:
+  SessionViewDecoder() = default;
+  SessionViewDecoder(const SessionViewDecoder&) = delete;
+  SessionViewDecoder& operator=(const SessionViewDecoder&) = delete;
+
+  // The view of the record `bytes` of session `id`. It borrows from `bytes`
+  // and from this decoder: valid until the next Decode, while `bytes` is.
+  // Errors: Corruption, as DecodeSession.
+  Result<SessionView> Decode(const SessionId& id, std::string_view bytes);
+
+ private:
+  kj::Array<capnp::word> scratch_;
+  std::vector<std::string_view> tags_;
+  std::vector<uint64_t> processing_turns_;
+};
 
 EncodedRecord EncodeTurn(const Turn& turn);
 Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes);

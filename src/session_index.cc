@@ -154,11 +154,12 @@ uint32_t SessionIndex::Find(const SessionId& id) const {
   return ord;
 }
 
-void SessionIndex::AddTags(uint32_t ord, const std::vector<std::string>& tags) {
+template <typename Tags>
+void SessionIndex::AddTags(uint32_t ord, const Tags& tags) {
   Entry& e = entries_[ord];
   e.tags_at = static_cast<uint32_t>(tag_codes_.size());
   e.tag_count = static_cast<uint16_t>(tags.size());
-  for (const std::string& tag : tags) {
+  for (std::string_view tag : tags) {
     const uint32_t code = tags_.Intern(tag);
     tag_codes_.push_back(code);
     tags_.Add(code, ord, bulk_);
@@ -174,16 +175,23 @@ void SessionIndex::RemoveTags(uint32_t ord) {
   e.tag_count = 0;
 }
 
-void SessionIndex::Entry::SetFigures(const Session& s) {
+namespace {
+uint64_t TokensOf(const Session& s) { return s.tokens.total(); }
+uint64_t TokensOf(const SessionView& s) { return s.tokens; }
+}  // namespace
+
+template <typename S>
+void SessionIndex::Entry::SetFigures(const S& s) {
   cost_micros = s.cost_micros;
-  tokens = s.tokens.total();
+  tokens = TokensOf(s);
   pinned = s.pinned;
   title_size = static_cast<uint8_t>(std::min<size_t>(s.title.size(), 255));
   std::memset(title, 0, kTitleBytes);
   std::memcpy(title, s.title.data(), std::min(s.title.size(), kTitleBytes));
 }
 
-void SessionIndex::Index(uint32_t ord, const Session& s) {
+template <typename S>
+void SessionIndex::Index(uint32_t ord, const S& s) {
   Entry& e = entries_[ord];
   e.state = static_cast<uint8_t>(s.status);
   e.last_active_ms = s.last_active_ms;
@@ -216,7 +224,7 @@ void SessionIndex::ReserveCapacity(size_t sessions) {
   activity_ord_.reserve(sessions);
 }
 
-void SessionIndex::Load(const Session& s) {
+void SessionIndex::Load(const SessionView& s) {
   BeginBulk();
   const auto ord = static_cast<uint32_t>(entries_.size());
   entries_.push_back(Entry{.id = s.id});

@@ -17,6 +17,7 @@
 #include "agentlog/session.h"
 #include "agentlog/session_id.h"
 #include "function_ref.h"
+#include "session_view.h"
 
 namespace agentlog::internal {
 
@@ -49,8 +50,9 @@ class SessionIndex {
 
   // Room for about `sessions` sessions, before the Loads.
   void ReserveCapacity(size_t sessions);
-  // Adds a stored session. REQUIRES: ids ascend from call to call.
-  void Load(const Session& s);
+  // Adds a stored session, as the recovery scan read it. REQUIRES: ids
+  // ascend from call to call.
+  void Load(const SessionView& s);
   // Orders what Load added; call once, after the last Load.
   void FinishLoad();
 
@@ -129,7 +131,9 @@ class SessionIndex {
 
     bool indexed() const { return state < kReserved; }
     // Copies what no bitmap or order holds: cost, tokens, pinned, title.
-    void SetFigures(const Session& s);
+    // S is Session or SessionView.
+    template <typename S>
+    void SetFigures(const S& s);
   };
   static_assert(sizeof(Entry) == 64);
 
@@ -176,17 +180,19 @@ class SessionIndex {
   uint32_t LowerBound(const SessionId& id) const;
   // The ordinal of `id`, or entries_.size(). REQUIRES: mu_ held.
   uint32_t Find(const SessionId& id) const;
-  // Gives entries_[ord] the codes of `tags` and adds it to their bitmaps;
-  // takes it out of its tags' bitmaps, its codes going stale. REQUIRES: mu_
-  // held exclusively.
-  void AddTags(uint32_t ord, const std::vector<std::string>& tags);
+  // Gives entries_[ord] the codes of `tags` (strings or string_views) and
+  // adds it to their bitmaps; takes it out of its tags' bitmaps, its codes
+  // going stale. REQUIRES: mu_ held exclusively.
+  template <typename Tags>
+  void AddTags(uint32_t ord, const Tags& tags);
   void RemoveTags(uint32_t ord);
   // Sorts the activity order (loading and renumbering append unsorted).
   void SortActivity();
-  // Fills entries_[ord] from `s` and adds it to the bitmaps; the activity
-  // order is the caller's. REQUIRES: mu_ held exclusively, the entry not
-  // indexed.
-  void Index(uint32_t ord, const Session& s);
+  // Fills entries_[ord] from `s` (a Session or SessionView) and adds it to
+  // the bitmaps; the activity order is the caller's. REQUIRES: mu_ held
+  // exclusively, the entry not indexed.
+  template <typename S>
+  void Index(uint32_t ord, const S& s);
   // Takes entries_[ord] out of every bitmap. REQUIRES: as Index.
   void Unindex(uint32_t ord);
   // Adds (ms, ord) to the activity order, keeping it sorted.

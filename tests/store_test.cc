@@ -599,6 +599,20 @@ TEST_F(StoreTest, CorruptSessionRecordDoesNotPreventOpening) {
           .status());
 }
 
+TEST_F(StoreTest, CompactionsRunAgainOnceOpenHasScanned) {
+  // Open holds automatic compactions back while it scans, then lets them
+  // run: a store whose families stayed without them would never compact.
+  MakeSession();
+  Reopen();
+  StoreImpl* impl = Impl(store_.get());
+  for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
+    rocksdb::ColumnFamilyHandle* h = impl->handle(static_cast<Cf>(i));
+    ASSERT_NE(h, nullptr) << internal::kCfNames[i];
+    EXPECT_FALSE(impl->db()->GetOptions(h).disable_auto_compactions)
+        << internal::kCfNames[i];
+  }
+}
+
 TEST_F(StoreTest, UnstampedEmptyStoreIsStampedButUnstampedDataIsRefused) {
   // A crash in the very first open can leave the column families without
   // the format stamp; such a store holds nothing and opens as new.
