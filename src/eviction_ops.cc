@@ -69,6 +69,13 @@ Result<bool> StoreImpl::EvictSession(
   return true;
 }
 
+bool StoreImpl::SpareFromLru(const SessionId& id) {
+  // A session read since the reads were last written is more recent than
+  // its place in the activity order says: passing it over spares writing
+  // every read before each eviction.
+  return active_->IsActive(id) || reads_.Latest(id).has_value();
+}
+
 Status StoreImpl::EnforceSessionLimit(RetentionRun* run) {
   if (options_.max_sessions == 0) return Status::OK();
   std::lock_guard<std::mutex> lock(eviction_mu_);
@@ -77,14 +84,9 @@ Status StoreImpl::EnforceSessionLimit(RetentionRun* run) {
     const size_t live = index_.live();
     if (live <= options_.max_sessions) return Status::OK();
     const size_t excess = live - options_.max_sessions;
-    // A session read since the reads were last written is more recent
-    // than its place in the activity order says: pass it over, which
-    // spares writing every read before each eviction.
     const std::vector<SessionId> victims = index_.EvictionOrder(
         std::min(excess, kEvictionBatch), options_.evict_archived_first,
-        [&](const SessionId& id) {
-          return active_->IsActive(id) || reads_.Latest(id).has_value();
-        });
+        [&](const SessionId& id) { return SpareFromLru(id); });
     uint64_t evicted = 0;
     for (const SessionId& id : victims) {
       AGENTLOG_ASSIGN_OR_RETURN(
@@ -195,9 +197,7 @@ Status StoreImpl::EnforceByteLimit(RetentionRun* run) {
     // A few at a time: each may be enough.
     const std::vector<SessionId> victims = index_.EvictionOrder(
         kByteEvictionBatch, options_.evict_archived_first,
-        [&](const SessionId& id) {
-          return active_->IsActive(id) || reads_.Latest(id).has_value();
-        });
+        [&](const SessionId& id) { return SpareFromLru(id); });
     uint64_t evicted = 0;
     for (const SessionId& id : victims) {
       if (bytes <= options_.max_bytes) break;

@@ -327,6 +327,9 @@ class StoreImpl final : public Store, private BudgetReader {
   // Evicts until the store is within Options::max_sessions; counts what it
   // evicted in `run` (may be null).
   Status EnforceSessionLimit(RetentionRun* run);
+  // Whether the LRU policies (max_sessions, max_bytes) pass over `id`:
+  // held through a handle, or read since reads were last written.
+  bool SpareFromLru(const SessionId& id);
   // Evicts until the store's bytes, less what evicted sessions still hold,
   // are within Options::max_bytes; counts them in `run` (may be null).
   Status EnforceByteLimit(RetentionRun* run);
