@@ -72,4 +72,12 @@ struct Session {
   # plus response tokens of that record (the context the next call resends).
   lastUsageSeq @27 :UInt64;
   contextTokens @28 :UInt64;
+
+  # Retention by age (format 9): the oldest turn and the oldest usage record
+  # kept. Turns below turnFloor and usage records below usageFloor read as
+  # NotFound and compaction drops them (with the idempotency and input
+  # keys of those turns). 0 or 1: none pruned. Floors only rise, except
+  # that clearing the turns resets turnFloor with the numbering.
+  turnFloor @29 :UInt64;
+  usageFloor @30 :UInt64;
 }

@@ -85,7 +85,10 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 //   8: eviction stubs in sessions and retention filters on every
 //      per-session family (a library that knows only 7 would read a stub
 //      as a live session and never drop its records).
-inline constexpr uint32_t kFormatVersion = 8;
+//   9: turn and usage floors in Session (retention by age; a library that
+//      knows only 8 would lose them when rewriting a session, and show
+//      pruned turns until compaction dropped them).
+inline constexpr uint32_t kFormatVersion = 9;
 
 }  // namespace agentlog::internal
 

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "keys.h"
@@ -28,8 +29,10 @@ Result<EchoWindow*> StoreImpl::EchoWindowFor(const Session& s) {
   // what completions would have kept, as far as Check looks.
   EchoWindow window(options_.echo_window);
   if (s.turn_count > 0) {
+    // Not below the age floor: pruned turns are gone for echoes too.
     const std::string lower = TurnKey(
-        s.id, EchoLookbackStart(s.turn_count, options_.echo_window));
+        s.id, std::max(EchoLookbackStart(s.turn_count, options_.echo_window),
+                       s.oldest_turn));
     const rocksdb::Slice lower_slice(lower);
     rocksdb::ReadOptions ro;
     ro.iterate_lower_bound = &lower_slice;

@@ -303,11 +303,14 @@ Result<uint64_t> StoreImpl::DropEvictionStubs() {
 }
 
 void StoreImpl::StartRetentionTask() {
-  const Options::InactiveLimits& limits = options_.evict_inactive_after;
+  const auto set = [](const Options::AgeLimits& ages) {
+    return ages.active.count() != 0 || ages.idle.count() != 0 ||
+           ages.archived.count() != 0;
+  };
   if (mode_ != AccessMode::kReadWrite ||
       (options_.max_sessions == 0 && options_.max_bytes == 0 &&
-       limits.active.count() == 0 &&
-       limits.idle.count() == 0 && limits.archived.count() == 0)) {
+       !set(options_.evict_inactive_after) && !set(options_.turn_max_age) &&
+       !set(options_.usage_max_age))) {
     return;
   }
   retention_task_ = std::make_unique<PeriodicTask>(
@@ -325,7 +328,7 @@ Result<RetentionRun> StoreImpl::EnforceRetention() {
   // The periodic write of read times (Options::reads_count_as_activity).
   AGENTLOG_RETURN_IF_ERROR(FlushReads());
   RetentionRun run;
-  const Options::InactiveLimits& limits = options_.evict_inactive_after;
+  const Options::AgeLimits& limits = options_.evict_inactive_after;
   AGENTLOG_ASSIGN_OR_RETURN(run.inactive_active,
                             EvictInactive(SessionStatus::kActive, limits.active));
   AGENTLOG_ASSIGN_OR_RETURN(run.inactive_idle,
@@ -335,6 +338,7 @@ Result<RetentionRun> StoreImpl::EnforceRetention() {
       EvictInactive(SessionStatus::kArchived, limits.archived));
   AGENTLOG_RETURN_IF_ERROR(EnforceSessionLimit(&run));
   AGENTLOG_RETURN_IF_ERROR(EnforceByteLimit(&run));
+  AGENTLOG_RETURN_IF_ERROR(PruneByAge(&run));
   AGENTLOG_ASSIGN_OR_RETURN(run.stubs_dropped, DropEvictionStubs());
   return run;
 }

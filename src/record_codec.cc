@@ -180,6 +180,28 @@ std::string TurnRecordName(const SessionId& id, uint64_t number) {
   return fmt::format("turns/{}/{}", id.ToString(), number);
 }
 
+namespace {
+
+// The age floors may stand one past the last record (everything pruned),
+// never further: the next record is numbered last + 1 and must be kept.
+bool CheckAgeFloors(uint64_t oldest_turn, uint64_t last_turn,
+                    uint64_t oldest_usage, uint64_t last_usage,
+                    std::string* problem) {
+  if (oldest_turn > last_turn + 1) {
+    *problem = fmt::format("turn floor {} is past the last turn {} + 1",
+                           oldest_turn, last_turn);
+    return false;
+  }
+  if (oldest_usage > last_usage + 1) {
+    *problem = fmt::format("usage floor {} is past the last usage record {} + 1",
+                           oldest_usage, last_usage);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 EncodedRecord EncodeSession(const Session& s) {
   capnp::MallocMessageBuilder message(Scratch());
   auto b = message.initRoot<schema::Session>();
@@ -216,6 +238,8 @@ EncodedRecord EncodeSession(const Session& s) {
   b.setEchoSkipped(s.echo.skipped);
   b.setLastUsageSeq(s.usage_records);
   b.setContextTokens(s.context_tokens);
+  b.setTurnFloor(s.oldest_turn);
+  b.setUsageFloor(s.oldest_usage);
   return Flatten(message);
 }
 
@@ -261,12 +285,15 @@ Result<Session> DecodeSession(const SessionId& id, std::string_view bytes) {
                    .skipped = r.getEchoSkipped()};
         s->usage_records = r.getLastUsageSeq();
         s->context_tokens = r.getContextTokens();
+        s->oldest_turn = r.getTurnFloor();
+        s->oldest_usage = r.getUsageFloor();
         if (s->oldest_checkpoint > s->last_checkpoint) {
           *problem = fmt::format("checkpoint floor {} is past the last version {}",
                                  s->oldest_checkpoint, s->last_checkpoint);
           return false;
         }
-        return true;
+        return CheckAgeFloors(s->oldest_turn, s->turn_count, s->oldest_usage,
+                              s->usage_records, problem);
       });
 }
 
@@ -307,13 +334,16 @@ Result<SessionView> SessionViewDecoder::Decode(const SessionId& id,
         s->oldest_checkpoint = r.getCheckpointFloor();
         static_cast<void>(r.getLeaseOwner());
         s->usage_records = r.getLastUsageSeq();
+        s->oldest_turn = r.getTurnFloor();
+        s->oldest_usage = r.getUsageFloor();
         if (s->oldest_checkpoint > last_checkpoint) {
           *problem =
               fmt::format("checkpoint floor {} is past the last version {}",
                           s->oldest_checkpoint, last_checkpoint);
           return false;
         }
-        return true;
+        return CheckAgeFloors(s->oldest_turn, r.getLastTurn(), s->oldest_usage,
+                              s->usage_records, problem);
       });
   if (!decoded.ok()) return decoded;
   return view;
@@ -339,6 +369,22 @@ EncodedRecord EncodeTurn(const Turn& t) {
   b.setEchoTurn(t.echo.turn);
   b.setEchoSimilarity(t.echo.similarity);
   return Flatten(message);
+}
+
+Result<TurnAge> DecodeTurnAge(const SessionId& id, std::string_view bytes) {
+  return DecodeRecord<TurnAge>(
+      bytes, [&] { return fmt::format("turns/{}", id.ToString()); },
+      [&](capnp::MessageReader& message, TurnAge* t, std::string* problem) {
+        auto r = message.getRoot<schema::Turn>();
+        t->number = r.getNumber();
+        if (!MapEnum(r.getStatus(), TurnStatus::kFailed, &t->status)) {
+          *problem = fmt::format("unknown turn status {}",
+                                 static_cast<int>(r.getStatus()));
+          return false;
+        }
+        t->finished_ms = r.getFinishedMs();
+        return true;
+      });
 }
 
 Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes) {

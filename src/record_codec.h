@@ -90,6 +90,13 @@ class SessionViewDecoder {
 
 EncodedRecord EncodeTurn(const Turn& turn);
 Result<Turn> DecodeTurn(const SessionId& id, std::string_view bytes);
+// What retention by age needs of a turn, without copying its messages.
+struct TurnAge {
+  uint64_t number = 0;
+  TurnStatus status = TurnStatus::kProcessing;
+  int64_t finished_ms = 0;
+};
+Result<TurnAge> DecodeTurnAge(const SessionId& id, std::string_view bytes);
 
 // The header of a checkpoint version (the `checkpoints` column family); the
 // payload is stored apart (checkpoint_payload.h).

@@ -8,6 +8,8 @@ namespace agentlog::internal {
 
 void SessionFloors::Raise(const SessionFloors& other) {
   checkpoint = std::max(checkpoint, other.checkpoint);
+  turn = std::max(turn, other.turn);
+  usage = std::max(usage, other.usage);
   evicted = evicted || other.evicted;
 }
 
@@ -49,6 +51,18 @@ void RetentionDecisions::Forget(const SessionId& id) {
   std::lock_guard<std::mutex> lock(mu_);
   changed_ |= durable_.erase(id) > 0;
   pending_.erase(id);
+}
+
+void RetentionDecisions::ResetTurnFloor(const SessionId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (const auto it = durable_.find(id); it != durable_.end()) {
+    changed_ |= it->second.turn != 0;
+    it->second.turn = 0;
+  }
+  if (const auto it = pending_.find(id); it != pending_.end()) {
+    it->second.first.floors.turn = 0;
+    if (it->second.latest) it->second.latest->floors.turn = 0;
+  }
 }
 
 uint64_t RetentionDecisions::BeforeSync() {
@@ -149,45 +163,66 @@ namespace {
 class RetentionFilter final : public rocksdb::CompactionFilter {
  public:
   RetentionFilter(std::shared_ptr<const RetentionSnapshot> snapshot,
-                  FloorField floor, std::atomic<uint64_t>* dropped)
-      : snapshot_(std::move(snapshot)), floor_(floor), dropped_(dropped) {}
+                  FloorField floor, NumberAt number_at,
+                  std::atomic<uint64_t>* dropped)
+      : snapshot_(std::move(snapshot)),
+        floor_(floor),
+        number_at_(number_at),
+        dropped_(dropped) {}
 
   Decision FilterV2(int /*level*/, const rocksdb::Slice& key,
-                    ValueType value_type, const rocksdb::Slice& /*value*/,
+                    ValueType value_type, const rocksdb::Slice& value,
                     std::string* /*new_value*/,
                     std::string* /*skip_until*/) const override {
     if (value_type != ValueType::kValue) return Decision::kKeep;
-    return Decide(key);
+    return Decide(key.ToStringView(), value.ToStringView());
   }
 
-  // Decides on the key alone, so that compaction never reads the blob of a
-  // record it keeps or drops.
+  // Decides on the key alone where the number is in the key, so that
+  // compaction never reads the blob of a record it keeps or drops.
   Decision FilterBlobByKey(int /*level*/, const rocksdb::Slice& key,
                            std::string* /*new_value*/,
                            std::string* /*skip_until*/) const override {
-    return Decide(key);
+    if (number_at_ == NumberAt::kValue) return Decision::kUndetermined;
+    return Decide(key.ToStringView(), {});
   }
 
   const char* Name() const override { return "agentlog.retention"; }
 
  private:
-  Decision Decide(const rocksdb::Slice& key) const {
-    // A key this filter does not understand is kept: Verify reports it.
+  Decision Decide(std::string_view key, std::string_view value) const {
+    // A record this filter does not understand is kept: Verify reports it.
     if (key.size() < SessionId::kBytes) return Decision::kKeep;
-    const SessionFloors* floors = snapshot_->Find(
-        SessionIdFromKeyPrefix(key.ToStringView()));
+    const SessionFloors* floors = snapshot_->Find(SessionIdFromKeyPrefix(key));
     if (floors == nullptr) return Decision::kKeep;
     if (!floors->evicted) {
       if (floor_ == nullptr) return Decision::kKeep;
-      const auto parsed = ParseNumberedKey(key.ToStringView());
-      if (!parsed || parsed->number >= floors->*floor_) return Decision::kKeep;
+      const std::optional<uint64_t> number = NumberOf(key, value);
+      if (!number || *number >= floors->*floor_) return Decision::kKeep;
     }
     dropped_->fetch_add(1, std::memory_order_relaxed);
     return Decision::kRemove;
   }
 
+  std::optional<uint64_t> NumberOf(std::string_view key,
+                                   std::string_view value) const {
+    switch (number_at_) {
+      case NumberAt::kKey:
+        if (const auto parsed = ParseNumberedKey(key)) return parsed->number;
+        return std::nullopt;
+      case NumberAt::kInputKey:
+        if (const auto parsed = ParseInputKey(key)) return parsed->number;
+        return std::nullopt;
+      case NumberAt::kValue:
+        if (value.size() == 8) return DecodeU64(value);
+        return std::nullopt;
+    }
+    return std::nullopt;
+  }
+
   const std::shared_ptr<const RetentionSnapshot> snapshot_;
   const FloorField floor_;
+  const NumberAt number_at_;
   std::atomic<uint64_t>* const dropped_;
 };
 
@@ -230,7 +265,7 @@ std::unique_ptr<rocksdb::CompactionFilter>
 RetentionFilterFactory::CreateCompactionFilter(
     const rocksdb::CompactionFilter::Context& /*context*/) {
   return std::make_unique<RetentionFilter>(decisions_->Current(), floor_,
-                                           &dropped_);
+                                           number_at_, &dropped_);
 }
 
 }  // namespace agentlog::internal

@@ -30,11 +30,13 @@
 
 namespace agentlog::internal {
 
-// Per-session decisions: numbered records (key = session id, number) below
-// a floor are dropped by compaction (0 drops nothing); every record of an
-// evicted session is.
+// Per-session decisions: records numbered below a floor are dropped by
+// compaction (0 drops nothing); every record of an evicted session is.
 struct SessionFloors {
-  uint64_t checkpoint = 0;
+  uint64_t checkpoint = 0;  // Checkpoint versions (keep-last-N).
+  uint64_t turn = 0;        // Turns, by age; and their keys in idempotency
+                            // and inputs.
+  uint64_t usage = 0;       // Usage records, by age.
   bool evicted = false;
 
   // The later of two decisions: floors only rise, eviction is for good.
@@ -44,6 +46,13 @@ struct SessionFloors {
 // Which floor a column family's filter applies; null for a family whose
 // records only go with their session's eviction.
 using FloorField = uint64_t SessionFloors::*;
+
+// Where a record's number is, for the floor.
+enum class NumberAt : uint8_t {
+  kKey,       // The key is (session id, number): turns, usage, checkpoints.
+  kInputKey,  // The key is (session id, digest, number): inputs.
+  kValue,     // The value is the number (u64 BE): idempotency.
+};
 
 // An immutable set of decisions, sorted by session for binary search.
 class RetentionSnapshot {
@@ -76,6 +85,13 @@ class RetentionDecisions {
   void Pending(const SessionId& id, const SessionFloors& floors);
   // The session and all its records are gone (deleted by range).
   void Forget(const SessionId& id);
+  // The session's turns are gone (deleted by range) and their numbering
+  // starts again at 1: the only floor that ever falls. REQUIRES: called
+  // before the write that clears them returns, so that no turn numbered
+  // under the old floor exists while a compaction may still apply it (a
+  // compaction's inputs and its snapshot of the decisions are both taken
+  // when it starts).
+  void ResetTurnFloor(const SessionId& id);
 
   // Bracket every WAL sync: `ticket = BeforeSync(); sync; AfterSync(ticket)`
   // makes every decision reported before the ticket durable.
@@ -130,15 +146,16 @@ class CountingFilterFactory : public rocksdb::CompactionFilterFactory {
 
 // Creates, per compaction, a filter over one per-session column family (keys
 // start with the session id) that drops every record of an evicted session
-// and, with a floor field, every numbered record below its session's floor.
+// and, with a floor field, every record numbered below its session's floor.
 class RetentionFilterFactory : public CountingFilterFactory {
  public:
   RetentionFilterFactory(std::string cf_name,
                          std::shared_ptr<RetentionDecisions> decisions,
-                         FloorField floor)
+                         FloorField floor, NumberAt number_at = NumberAt::kKey)
       : name_("agentlog.retention." + cf_name),
         decisions_(std::move(decisions)),
-        floor_(floor) {}
+        floor_(floor),
+        number_at_(number_at) {}
 
   std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
       const rocksdb::CompactionFilter::Context& context) override;
@@ -148,6 +165,7 @@ class RetentionFilterFactory : public CountingFilterFactory {
   const std::string name_;
   const std::shared_ptr<RetentionDecisions> decisions_;
   const FloorField floor_;
+  const NumberAt number_at_;
 };
 
 // Creates, per compaction, a filter that drops records whose decision is

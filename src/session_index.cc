@@ -794,6 +794,26 @@ std::vector<SessionId> SessionIndex::InactiveBefore(
   return out;
 }
 
+std::vector<SessionId> SessionIndex::AgeCandidates(
+    SessionStatus status, const SessionId& after, int64_t created_before_ms,
+    int64_t active_since_ms, size_t n) const {
+  std::vector<SessionId> out;
+  std::shared_lock lock(mu_);
+  // Ordinals are in id order, and ids in creation order: the walk ends at
+  // the first session created too late.
+  for (size_t ord = LowerBound(after);
+       ord < entries_.size() && out.size() < n; ++ord) {
+    const Entry& e = entries_[ord];
+    if (e.id.timestamp_ms() >= created_before_ms) break;
+    if (e.id == after || e.state != static_cast<uint8_t>(status) ||
+        e.pinned || e.last_active_ms < active_since_ms) {
+      continue;
+    }
+    out.push_back(e.id);
+  }
+  return out;
+}
+
 SessionStats SessionIndex::Stats(int64_t now_ms) const {
   std::shared_lock lock(mu_);
   SessionStats stats;

@@ -109,6 +109,17 @@ class SessionIndex {
                                         int64_t before_ms, size_t n,
                                         SessionFilter pass_over) const;
 
+  // --- Choosing sessions to prune by age ---
+
+  // Up to `n` unpinned sessions of `status` with ids above `after`, created
+  // (by their ids' time) before `created_before_ms` and last active at or
+  // after `active_since_ms`, in id order.
+  std::vector<SessionId> AgeCandidates(SessionStatus status,
+                                       const SessionId& after,
+                                       int64_t created_before_ms,
+                                       int64_t active_since_ms,
+                                       size_t n) const;
+
  private:
   // Entry::state beyond the SessionStatus values it can hold.
   static constexpr uint8_t kReserved = 0xfe;  // Reserve'd, not yet Put.

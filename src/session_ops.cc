@@ -281,8 +281,10 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
                 Cf::kCheckpointData});
   // Usage records by point deletes, not a range: the usage family takes
   // memtable insert hints, which RocksDB 7.8 cannot mix with range
-  // deletions (column_families.cc). Their seqs are 1..usage_records.
-  for (uint64_t seq = 1; seq <= session.usage_records; ++seq) {
+  // deletions (column_families.cc). Their seqs are 1..usage_records; the
+  // filters drop those below the age floor (or have).
+  for (uint64_t seq = std::max<uint64_t>(session.oldest_usage, 1);
+       seq <= session.usage_records; ++seq) {
     batch.Delete(handle(Cf::kUsage), NumberedKey(id, seq))
         .PermitUncheckedError();
   }

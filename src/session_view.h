@@ -30,6 +30,8 @@ struct SessionView {
   std::span<const uint64_t> processing_turns;
   uint64_t oldest_checkpoint = 0;
   uint64_t usage_records = 0;
+  uint64_t oldest_turn = 0;
+  uint64_t oldest_usage = 0;
   size_t metadata_bytes = 0;  // Session::metadata.size().
 };
 

@@ -284,6 +284,12 @@ class StoreImpl final : public Store, private BudgetReader {
                               const rocksdb::Snapshot* snapshot = nullptr);
   Result<Turn> LoadTurn(const SessionId& id, uint64_t number,
                         const rocksdb::Snapshot* snapshot = nullptr);
+  // LoadTurn for a reader of `session` (as read at `snapshot`): NotFound
+  // naming the age floor for a turn pruned by age, also when it was pruned
+  // after the snapshot.
+  Result<Turn> LoadKeptTurn(const SessionId& id, uint64_t number,
+                            const Session& session,
+                            const rocksdb::Snapshot* snapshot);
   // Under `stripe`'s lock: session `id` from the stripe's cache, loaded
   // into it when not there.
   Result<Session*> CachedSession(SessionStripes::Stripe& stripe,
@@ -341,12 +347,44 @@ class StoreImpl final : public Store, private BudgetReader {
   // Evicts the sessions of `status` inactive for longer than `limit`.
   Result<uint64_t> EvictInactive(SessionStatus status,
                                  std::chrono::seconds limit);
+
+  // --- Retention by age (age_retention_ops.cc) ---
+
+  // Prunes the turns and usage records Options::turn_max_age and
+  // usage_max_age say are too old; counts them in `run`.
+  Status PruneByAge(RetentionRun* run);
+  // The cutoffs of one session status: records older than these go
+  // (nullopt: that kind is kept).
+  struct AgeCutoffs {
+    std::optional<int64_t> turn;
+    std::optional<int64_t> usage;
+  };
+  // Prunes, under its lock, the records of `id` older than `cutoffs`
+  // unless it is gone, pinned or no longer of `status`.
+  Status PruneSession(const SessionId& id, SessionStatus status,
+                      const AgeCutoffs& cutoffs, RetentionRun* run);
+  // The first turn of `s` from its floor on that is not final and older
+  // than `cutoff`: its new floor.
+  Result<uint64_t> TurnFloorAt(const Session& s, int64_t cutoff);
+  // Likewise for its usage records.
+  Result<uint64_t> UsageFloorAt(const Session& s, int64_t cutoff);
   // Verify's passes over the checkpoint and usage families.
   // True when `id` reads as NotFound now: evicted or deleted after a
   // reader's snapshot, whose records compaction may have dropped under it
   // (filters do not respect snapshots).
   bool GoneNow(const SessionId& id) {
     return LoadSession(id).status().IsNotFound();
+  }
+  // True when the turn (usage) floor of `id` is above `floor` now: its
+  // records below the new floor may be gone from under a reader's
+  // snapshot that saw `floor`.
+  bool TurnsPrunedSince(const SessionId& id, uint64_t floor) {
+    const Result<Session> now = LoadSession(id);
+    return now.ok() && now->oldest_turn > floor;
+  }
+  bool UsagePrunedSince(const SessionId& id, uint64_t floor) {
+    const Result<Session> now = LoadSession(id);
+    return now.ok() && now->oldest_usage > floor;
   }
   // `evicted`: sessions whose records await compaction, not checked.
   Status VerifyCheckpoints(const rocksdb::ReadOptions& ro,
@@ -517,6 +555,10 @@ class StoreImpl final : public Store, private BudgetReader {
   // One eviction pass at a time, so that two never pick the same victims
   // or evict twice the excess they both saw.
   std::mutex eviction_mu_;
+  // For each session status, the cutoffs of the last pass of retention by
+  // age that went through all its sessions: a session inactive since
+  // then has nothing newer to prune. Guarded by eviction_mu_.
+  std::array<AgeCutoffs, 3> pruned_through_;
   // Runs EnforceRetention every Options::retention_check_interval when
   // max_sessions or evict_inactive_after is set.
   std::unique_ptr<PeriodicTask> retention_task_;

@@ -40,6 +40,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The floor that covers a per-session family's records, and where their
+// number is.
+std::pair<FloorField, NumberAt> RetentionFloorOf(Cf cf) {
+  switch (cf) {
+    case Cf::kCheckpoints:
+    case Cf::kCheckpointData:
+      return {&SessionFloors::checkpoint, NumberAt::kKey};
+    case Cf::kTurns:
+      return {&SessionFloors::turn, NumberAt::kKey};
+    case Cf::kInputs:
+      return {&SessionFloors::turn, NumberAt::kInputKey};
+    case Cf::kIdempotency:
+      return {&SessionFloors::turn, NumberAt::kValue};
+    case Cf::kUsage:
+      return {&SessionFloors::usage, NumberAt::kKey};
+    default:
+      return {nullptr, NumberAt::kKey};
+  }
+}
+
 // True when another process holds the store's RocksDB LOCK (an fcntl write
 // lock). F_GETLK only asks; it takes nothing.
 bool LockedByAnotherProcess(const std::string& dir) {
@@ -153,14 +173,13 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     }
   }
   if (names.empty()) names.emplace_back(rocksdb::kDefaultColumnFamilyName);
-  // Every per-session family drops the records of evicted sessions; the
-  // checkpoint families also those below the checkpoint floor.
+  // Every per-session family drops the records of evicted sessions, and
+  // those below the floor that covers them.
   for (Cf cf : kPerSessionCfs) {
-    const bool checkpoints = cf == Cf::kCheckpoints || cf == Cf::kCheckpointData;
+    const auto [floor, number_at] = RetentionFloorOf(cf);
     retention_filters_[static_cast<size_t>(cf)] =
-        std::make_shared<RetentionFilterFactory>(
-            std::string(CfName(cf)), retention_,
-            checkpoints ? &SessionFloors::checkpoint : nullptr);
+        std::make_shared<RetentionFilterFactory>(std::string(CfName(cf)),
+                                                 retention_, floor, number_at);
   }
   retention_filters_[static_cast<size_t>(Cf::kRunOnce)] =
       std::make_shared<ExpiryFilterFactory>(std::string(CfName(Cf::kRunOnce)),
@@ -309,7 +328,8 @@ Status StoreImpl::Upgrade(rocksdb::WriteBatch* batch) {
   // fields of sessions and 4 -> 5 the echo fields of sessions and turns,
   // which read as 0 (no lease, no verdict) in older records. 6 -> 7 added
   // the totals marks, which Recover put in `batch`; 7 -> 8 eviction stubs,
-  // which only a version-8 library reads as gone. The stamp, in the same
+  // which only a version-8 library reads as gone; 8 -> 9 the age floors of
+  // sessions, which read as 0 (nothing pruned). The stamp, in the same
   // batch, is what keeps older libraries, which would drop the new fields
   // when rewriting a record, away from the store.
   std::string encoded;
@@ -415,8 +435,11 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
     }
     // What open finds on disk is durable: after WAL replay RocksDB flushes
     // the recovered writes before it returns.
-    if (session->oldest_checkpoint > 1) {
-      retention_->Durable(*id, {.checkpoint = session->oldest_checkpoint});
+    if (session->oldest_checkpoint > 1 || session->oldest_turn > 1 ||
+        session->oldest_usage > 1) {
+      retention_->Durable(*id, {.checkpoint = session->oldest_checkpoint,
+                                .turn = session->oldest_turn,
+                                .usage = session->oldest_usage});
     }
     if (session->usage_records > 0 && totals_ != nullptr) {
       if (marked) {

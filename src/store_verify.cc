@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -47,6 +48,18 @@ struct SessionFacts {
   EchoStats echo_seen;                    // Summed over the turn records.
   uint64_t usage_records = 0;             // From the session record.
   uint64_t usage_seen = 0;
+  // Age floors, from the session record: records below them await
+  // compaction and are not checked.
+  uint64_t oldest_turn = 0;
+  uint64_t oldest_usage = 0;
+
+  // The turns and usage records the session record says are kept.
+  uint64_t turns_kept() const {
+    return turn_count + 1 - std::max<uint64_t>(oldest_turn, 1);
+  }
+  uint64_t usage_kept() const {
+    return usage_records + 1 - std::max<uint64_t>(oldest_usage, 1);
+  }
 };
 
 namespace {
@@ -240,7 +253,9 @@ Result<VerifyReport> StoreImpl::Verify() {
                          .last_checkpoint = s->last_checkpoint,
                          .oldest_checkpoint = s->oldest_checkpoint,
                          .echo = s->echo,
-                         .usage_records = s->usage_records};
+                         .usage_records = s->usage_records,
+                         .oldest_turn = s->oldest_turn,
+                         .oldest_usage = s->oldest_usage};
       }));
 
   AGENTLOG_RETURN_IF_ERROR(scan(Cf::kTurns, [&](std::string_view k,
@@ -257,6 +272,7 @@ Result<VerifyReport> StoreImpl::Verify() {
     auto it = sessions.find(key->session);
     if (it == sessions.end())
       return problem(Cf::kTurns, name, "session does not exist");
+    if (key->number < it->second.oldest_turn) return;  // Pruned by age.
     if (key->number > it->second.turn_count) {
       return problem(Cf::kTurns, name,
                      fmt::format("beyond the session's last turn {}",
@@ -290,22 +306,25 @@ Result<VerifyReport> StoreImpl::Verify() {
   }));
 
   for (const auto& [id, facts] : sessions) {
-    if ((facts.turns_seen != facts.turn_count ||
+    if ((facts.turns_seen != facts.turns_kept() ||
          facts.processing != facts.processing_seen) &&
-        GoneNow(id)) {
+        (GoneNow(id) || TurnsPrunedSince(id, facts.oldest_turn))) {
       continue;
     }
-    if (facts.turns_seen != facts.turn_count) {
+    if (facts.turns_seen != facts.turns_kept()) {
       problem(Cf::kTurns, id.ToString(),
-              fmt::format("session has turns 1..{} but {} turn records",
+              fmt::format("session has turns {}..{} but {} turn records",
+                          std::max<uint64_t>(facts.oldest_turn, 1),
                           facts.turn_count, facts.turns_seen));
     }
     if (facts.processing != facts.processing_seen) {
       problem(Cf::kSessions, id.ToString(),
               "processing turn list disagrees with the turn records");
     }
-    // (With a turn missing or unreadable, reported above, they cannot.)
-    if (facts.turns_seen == facts.turn_count && facts.echo != facts.echo_seen) {
+    // (With a turn missing or unreadable, reported above, they cannot; nor
+    // once turns were pruned, whose verdicts the counts keep.)
+    if (facts.turns_seen == facts.turn_count && facts.oldest_turn <= 1 &&
+        facts.echo != facts.echo_seen) {
       problem(Cf::kSessions, id.ToString(),
               fmt::format("echo counts (checked {}, exact {}, near {}, "
                           "skipped {}) disagree with the turn records' "
@@ -326,6 +345,10 @@ Result<VerifyReport> StoreImpl::Verify() {
         if (v.size() != 8)
           return problem(Cf::kIdempotency, name, "value is not a u64");
         auto it = sessions.find(key->session);
+        // The key of a pruned turn awaits compaction.
+        if (it != sessions.end() && DecodeU64(v) < it->second.oldest_turn) {
+          return;
+        }
         if (it == sessions.end() || DecodeU64(v) > it->second.turn_count ||
             DecodeU64(v) == 0) {
           problem(Cf::kIdempotency, name, "names a turn that does not exist");
@@ -337,6 +360,9 @@ Result<VerifyReport> StoreImpl::Verify() {
         const auto key = ParseInputKey(k);
         if (!key) return problem(Cf::kInputs, Hex(k), "key is malformed");
         auto it = sessions.find(key->session);
+        if (it != sessions.end() && key->number < it->second.oldest_turn) {
+          return;  // Of a pruned turn: awaits compaction.
+        }
         if (it == sessions.end() || key->number > it->second.turn_count ||
             key->number == 0) {
           problem(Cf::kInputs,
@@ -403,6 +429,7 @@ Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
         if (it == sessions.end()) {
           return problem(Cf::kUsage, name, "session does not exist");
         }
+        if (key->number < it->second.oldest_usage) return;  // Pruned by age.
         if (key->number == 0 || key->number > it->second.usage_records) {
           return problem(Cf::kUsage, name,
                          fmt::format("beyond the session's last usage record {}",
@@ -414,9 +441,11 @@ Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
         }
       }));
   for (const auto& [id, facts] : sessions) {
-    if (facts.usage_seen != facts.usage_records && !GoneNow(id)) {
+    if (facts.usage_seen != facts.usage_kept() && !GoneNow(id) &&
+        !UsagePrunedSince(id, facts.oldest_usage)) {
       problem(Cf::kUsage, id.ToString(),
-              fmt::format("session has usage records 1..{} but {} are stored",
+              fmt::format("session has usage records {}..{} but {} are stored",
+                          std::max<uint64_t>(facts.oldest_usage, 1),
                           facts.usage_records, facts.usage_seen));
     }
   }
@@ -425,6 +454,8 @@ Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
         const auto ref = DecodeUsageRef(v);
         if (!ref) return problem(Cf::kUsageIds, Hex(k), "value is not (session, seq)");
         if (!sessions.contains(ref->session)) return;  // Deleted: still counted.
+        // Pruned by age: still counted.
+        if (ref->seq < sessions.at(ref->session).oldest_usage) return;
         const auto it = message_ids.find({ref->session, ref->seq});
         if (it == message_ids.end() || it->second != k) {
           problem(Cf::kUsageIds, Hex(k),

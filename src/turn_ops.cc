@@ -60,6 +60,32 @@ std::string EncodeNumber(uint64_t n) {
   return out;
 }
 
+// Whether `turns` are exactly first..last, in order.
+bool Contiguous(const std::vector<Turn>& turns, uint64_t first,
+                uint64_t last) {
+  if (turns.size() != last - first + 1) return false;
+  for (size_t i = 0; i < turns.size(); ++i) {
+    if (turns[i].number != first + i) return false;
+  }
+  return true;
+}
+
+// The first number from `first` on that `turns` (ascending) lacks.
+uint64_t MissingTurn(const std::vector<Turn>& turns, uint64_t first) {
+  for (const Turn& t : turns) {
+    if (t.number != first) return first;
+    ++first;
+  }
+  return first;
+}
+
+Status PrunedTurn(const SessionId& id, uint64_t number, uint64_t oldest) {
+  return Status::NotFound(fmt::format(
+      "turn {} of session {} was pruned by age (Options::turn_max_age); the "
+      "oldest turn kept is {}",
+      number, id.ToString(), oldest));
+}
+
 }  // namespace
 
 Result<BeginTurnResult> StoreImpl::BeginTurn(const SessionId& session,
@@ -106,12 +132,17 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
       const rocksdb::Status st =
           db_->Get(rocksdb::ReadOptions(), handle(Cf::kIdempotency), idem_key,
                    &existing);
-      if (st.ok()) {
-        if (existing.size() != 8) {
-          return Status::Corruption(
-              fmt::format("idempotency/{}/{} is {} bytes; expected 8",
-                          id.ToString(), Hex(key), existing.size()));
-        }
+      if (!st.ok() && !st.IsNotFound()) {
+        return FromRocksDB(st, "read idempotency key");
+      }
+      if (st.ok() && existing.size() != 8) {
+        return Status::Corruption(
+            fmt::format("idempotency/{}/{} is {} bytes; expected 8",
+                        id.ToString(), Hex(key), existing.size()));
+      }
+      // The key of a turn pruned by age names nothing: it is new again, and
+      // the new turn's write replaces it.
+      if (st.ok() && DecodeU64(existing.ToStringView()) >= s.oldest_turn) {
         AGENTLOG_ASSIGN_OR_RETURN(
             result.turn, LoadTurn(id, DecodeU64(existing.ToStringView())));
         if (result.turn.input_digest != digest) {
@@ -122,9 +153,6 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
         }
         result.replayed = true;
         return false;
-      }
-      if (!st.IsNotFound()) {
-        return FromRocksDB(st, "read idempotency key");
       }
     }
     // Usage to record is checked when it is admitted, below.
@@ -277,17 +305,33 @@ Result<Turn> StoreImpl::FailTurn(const SessionId& id, uint64_t number,
       nullptr);
 }
 
-Result<Turn> StoreImpl::GetTurn(const SessionId& id, uint64_t number) {
-  NoteRead(id);
-  Result<Turn> turn = LoadTurn(id, number);
-  // Say which is missing, the session or the turn; and a turn of a session
-  // the index does not hold may belong to an evicted session whose records
-  // await compaction (or to one created after a read-only open): ask the
-  // session record, not the index, which it is.
-  if (turn.status().IsNotFound() || !index_.Contains(id)) {
-    AGENTLOG_RETURN_IF_ERROR(LoadSession(id).status());
+Result<Turn> StoreImpl::LoadKeptTurn(const SessionId& id, uint64_t number,
+                                     const Session& session,
+                                     const rocksdb::Snapshot* snapshot) {
+  if (number < session.oldest_turn) {
+    return PrunedTurn(id, number, session.oldest_turn);
+  }
+  Result<Turn> turn = LoadTurn(id, number, snapshot);
+  if (turn.status().IsNotFound()) {
+    // Filters do not respect snapshots: pruned, evicted or deleted since
+    // the snapshot, the turn may be gone from under it. Say so, rather
+    // than that a turn the session counts is missing.
+    AGENTLOG_ASSIGN_OR_RETURN(const Session now, LoadSession(id));
+    if (number < now.oldest_turn) {
+      return PrunedTurn(id, number, now.oldest_turn);
+    }
   }
   return turn;
+}
+
+Result<Turn> StoreImpl::GetTurn(const SessionId& id, uint64_t number) {
+  NoteRead(id);
+  // The session record says whether the session is there (an evicted one's
+  // turns may await compaction) and which turns age retention kept.
+  const ReadView view(*this);
+  AGENTLOG_ASSIGN_OR_RETURN(const Session session,
+                            LoadSession(id, view.snapshot()));
+  return LoadKeptTurn(id, number, session, view.snapshot());
 }
 
 Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
@@ -299,7 +343,7 @@ Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
   }
   const ReadView view(*this);
   const rocksdb::Snapshot* snapshot = view.snapshot();
-  AGENTLOG_RETURN_IF_ERROR(LoadSession(id, snapshot).status());
+  AGENTLOG_ASSIGN_OR_RETURN(const Session session, LoadSession(id, snapshot));
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   rocksdb::PinnableSlice value;
@@ -308,7 +352,7 @@ Result<Turn> StoreImpl::GetTurnByKey(const SessionId& id,
   Result<Turn> turn = Status::NotFound(fmt::format(
       "no turn of session {} has idempotency key '{}'", id.ToString(), key));
   if (st.ok() && value.size() == 8) {
-    turn = LoadTurn(id, DecodeU64(value.ToStringView()), snapshot);
+    turn = LoadKeptTurn(id, DecodeU64(value.ToStringView()), session, snapshot);
   } else if (st.ok()) {
     turn =
         Status::Corruption(fmt::format("idempotency/{}/{} is {} bytes",
@@ -326,10 +370,11 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
   const rocksdb::Snapshot* snapshot = view.snapshot();
 
   AGENTLOG_ASSIGN_OR_RETURN(Session session, LoadSession(id, snapshot));
-  // Numbering has no gaps, so the range is arithmetic on turn_count.
+  // Numbering has no gaps above the age floor, so the range is arithmetic
+  // on turn_count.
   const uint64_t last =
       o.last == 0 ? session.turn_count : std::min(o.last, session.turn_count);
-  uint64_t first = std::max<uint64_t>(o.first, 1);
+  uint64_t first = std::max<uint64_t>({o.first, session.oldest_turn, 1});
   if (o.last_n != 0 && last >= o.last_n) {
     first = std::max(first, last - o.last_n + 1);
   }
@@ -345,27 +390,29 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(ro, handle(Cf::kTurns)));
-  uint64_t expected = first;
-  for (it->Seek(lower); it->Valid(); it->Next(), ++expected) {
+  for (it->Seek(lower); it->Valid(); it->Next()) {
     AGENTLOG_ASSIGN_OR_RETURN(Turn t,
                               DecodeTurn(id, it->value().ToStringView()));
-    if (t.number != expected) {
-      return Status::Corruption(
-          fmt::format("{} holds turn {}; turns of a session must have no gaps",
-                      TurnRecordName(id, expected), t.number));
-    }
     out.push_back(std::move(t));
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan turns"));
-  if (expected != last + 1) {
-    // Evicted or deleted after the snapshot, its turns dropped under it.
-    if (GoneNow(id)) {
-      return Status::NotFound(
-          fmt::format("session {} not found", id.ToString()));
+  // Every turn first..last, in order, unless compaction dropped some from
+  // under the snapshot (filters do not respect snapshots): the session
+  // evicted or deleted since, or the turns below a floor raised since,
+  // which are then left out.
+  if (!Contiguous(out, first, last)) {
+    Result<Session> now = LoadSession(id);
+    if (now.status().IsNotFound()) return now.status();
+    AGENTLOG_RETURN_IF_ERROR(now.status());
+    if (now->oldest_turn > first) {
+      first = now->oldest_turn;
+      std::erase_if(out, [&](const Turn& t) { return t.number < first; });
     }
-    return Status::Corruption(
-        fmt::format("session {} has {} turns but turn {} is missing",
-                    id.ToString(), session.turn_count, expected));
+    if (!Contiguous(out, first, last)) {
+      return Status::Corruption(fmt::format(
+          "session {} has turns {}..{} but turn {} is missing", id.ToString(),
+          first, last, MissingTurn(out, first)));
+    }
   }
   if (o.newest_first) std::reverse(out.begin(), out.end());
   return out;
@@ -376,14 +423,15 @@ Result<std::optional<uint64_t>> StoreImpl::FindInput(
   NoteRead(id);
   const ReadView view(*this);
   const rocksdb::Snapshot* snapshot = view.snapshot();
-  AGENTLOG_RETURN_IF_ERROR(LoadSession(id, snapshot).status());
+  AGENTLOG_ASSIGN_OR_RETURN(const Session session, LoadSession(id, snapshot));
   const std::string prefix = InputPrefix(id, digest);
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(ro, handle(Cf::kInputs)));
-  it->Seek(prefix);
+  // From the oldest turn age retention kept.
+  it->Seek(InputKey(id, digest, session.oldest_turn));
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "seek input digest"));
   if (!it->Valid() || !it->key().starts_with(prefix)) {
     return std::optional<uint64_t>();
@@ -402,6 +450,13 @@ Result<Turn> StoreImpl::PopTurn(const SessionId& id, const WriteOptions& wo) {
     if (s.turn_count == 0) {
       return Status::NotFound(
           fmt::format("session {} has no turns to pop", id.ToString()));
+    }
+    // Never below the age floor: the next turn would be numbered under it,
+    // where the filters drop turns.
+    if (s.turn_count < s.oldest_turn) {
+      return Status::NotFound(fmt::format(
+          "session {} has no turns to pop: turns 1..{} were pruned by age",
+          id.ToString(), s.turn_count));
     }
     AGENTLOG_ASSIGN_OR_RETURN(turn, LoadTurn(id, s.turn_count));
     switch (turn.status) {
@@ -448,6 +503,10 @@ Status StoreImpl::ClearTurns(const SessionId& id, const WriteOptions& wo) {
     s.processing_turns.clear();
     s.echo = {};
     DropEchoWindow(id);
+    // Numbering starts again at 1, under the old floor: the filters must
+    // forget it before any such turn can exist.
+    s.oldest_turn = 0;
+    retention_->ResetTurnFloor(id);
     return true;
   };
   return MutateSession(id, wo, false, mutation);

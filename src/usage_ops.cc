@@ -130,12 +130,18 @@ Result<std::optional<UsageRecord>> StoreImpl::FindUsageById(
   rocksdb::PinnableSlice record;
   s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsage),
                NumberedKey(ref->session, ref->seq), &record);
-  // A record of an evicted session awaits compaction: it is gone already.
-  if (s.ok() && !index_.Contains(ref->session) && GoneNow(ref->session)) {
-    s = rocksdb::Status::NotFound();
+  // A record of an evicted session, or one pruned by age, awaits
+  // compaction: it is gone already.
+  if (s.ok()) {
+    Result<Session> owner = LoadSession(ref->session);
+    if (!owner.ok() && !owner.status().IsNotFound()) return owner.status();
+    if (!owner.ok() || ref->seq < owner->oldest_usage) {
+      s = rocksdb::Status::NotFound();
+    }
   }
   if (s.IsNotFound()) {
-    // Its session was deleted or evicted; the id still counted once.
+    // Its session was deleted or evicted, or the record pruned; the id
+    // still counted once.
     UsageRecord gone;
     gone.session = ref->session;
     gone.seq = ref->seq;
@@ -327,7 +333,8 @@ Result<TurnWithUsage> StoreImpl::CompleteTurnWithUsage(
 Result<std::vector<UsageRecord>> StoreImpl::ListUsage(const SessionId& id) {
   NoteRead(id);
   const ReadView view(*this);
-  AGENTLOG_RETURN_IF_ERROR(LoadSession(id, view.snapshot()).status());
+  AGENTLOG_ASSIGN_OR_RETURN(const Session session,
+                            LoadSession(id, view.snapshot()));
   std::vector<UsageRecord> out;
   rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsage);
   if (cf == nullptr) return out;
@@ -338,7 +345,9 @@ Result<std::vector<UsageRecord>> StoreImpl::ListUsage(const SessionId& id) {
   ro.iterate_upper_bound = &upper_slice;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
-  for (it->Seek(SessionRangeBegin(id)); it->Valid(); it->Next()) {
+  // From the oldest record age retention kept.
+  for (it->Seek(NumberedKey(id, session.oldest_usage)); it->Valid();
+       it->Next()) {
     const auto key = ParseNumberedKey(it->key().ToStringView());
     if (!key) {
       return Status::Corruption(fmt::format("usage key {} is malformed",

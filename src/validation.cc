@@ -52,6 +52,17 @@ Status ValidateMemoryOptions(const Options& o) {
                              "memory_check_interval (ms)");
 }
 
+Status CheckAges(const Options::AgeLimits& ages, std::string_view name) {
+  const std::pair<std::chrono::seconds, std::string_view> each[] = {
+      {ages.active, "active"}, {ages.idle, "idle"}, {ages.archived, "archived"}};
+  for (const auto& [age, status] : each) {
+    AGENTLOG_RETURN_IF_ERROR(
+        CheckRange<int64_t>(age.count(), 0, kHundredYearsSeconds,
+                            fmt::format("{}.{} (s)", name, status).c_str()));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ValidateOptions(const Options& o) {
@@ -79,14 +90,9 @@ Status ValidateOptions(const Options& o) {
                          "max_active_sessions"),
       CheckRange<uint64_t>(o.max_sessions, 0, uint64_t{1} << 32,
                            "max_sessions"),
-      CheckRange<int64_t>(o.evict_inactive_after.active.count(), 0,
-                          kHundredYearsSeconds,
-                          "evict_inactive_after.active (s)"),
-      CheckRange<int64_t>(o.evict_inactive_after.idle.count(), 0,
-                          kHundredYearsSeconds, "evict_inactive_after.idle (s)"),
-      CheckRange<int64_t>(o.evict_inactive_after.archived.count(), 0,
-                          kHundredYearsSeconds,
-                          "evict_inactive_after.archived (s)"),
+      CheckAges(o.evict_inactive_after, "evict_inactive_after"),
+      CheckAges(o.turn_max_age, "turn_max_age"),
+      CheckAges(o.usage_max_age, "usage_max_age"),
       CheckRange<int64_t>(o.retention_check_interval.count(), 1, 86'400,
                           "retention_check_interval (s)"),
       CheckRange<size_t>(o.max_checkpoint_bytes, 1, kGiB,

@@ -2,6 +2,8 @@
 
 #include "session_json.h"
 
+#include <algorithm>
+
 #include "json_writer.h"
 
 namespace agentlog::tools {
@@ -40,6 +42,7 @@ std::string SessionJson(const Session& s) {
       .Add("context_window", s.context_window)
       .Add("pinned", s.pinned)
       .Add("turns", s.turn_count)
+      .Add("oldest_turn", std::max<uint64_t>(s.oldest_turn, 1))
       .Add("completed_turns", s.completed_turns)
       .Add("failed_turns", s.failed_turns)
       .AddRaw("processing_turns", processing)
@@ -48,6 +51,8 @@ std::string SessionJson(const Session& s) {
       .Add("cache_read_tokens", s.tokens.cache_read)
       .Add("cache_write_tokens", s.tokens.cache_write)
       .Add("cost_micros", s.cost_micros)
+      .Add("usage_records", s.usage_records)
+      .Add("oldest_usage", std::max<uint64_t>(s.oldest_usage, 1))
       .Add("metadata_bytes", static_cast<uint64_t>(s.metadata.size()))
       .Add("echo_checked", s.echo.checked)
       .Add("echo_exact", s.echo.exact)

@@ -101,7 +101,7 @@ struct SessionLifecycle {
   }
 };
 
-// What Store::EnforceRetention evicted.
+// What Store::EnforceRetention evicted and pruned.
 struct RetentionRun {
   // For Options::evict_inactive_after, by status: active, idle, archived.
   uint64_t inactive_active = 0;
@@ -114,7 +114,13 @@ struct RetentionRun {
   // Stubs of earlier evictions removed, compaction having dropped every
   // record of their sessions (not counted in total()).
   uint64_t stubs_dropped = 0;
+  // Records pruned by age (Options::turn_max_age, usage_max_age), and the
+  // sessions they were pruned from (not counted in total()).
+  uint64_t turns_pruned = 0;
+  uint64_t usage_pruned = 0;
+  uint64_t sessions_pruned = 0;
 
+  // Sessions evicted.
   uint64_t total() const {
     return inactive_active + inactive_idle + inactive_archived + over_limit +
            over_bytes;

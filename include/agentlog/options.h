@@ -116,16 +116,31 @@ struct Options {
   uint64_t max_bytes = 0;
   // Evict archived sessions before the others. Default: false.
   bool evict_archived_first = false;
-  // Sessions of each status whose last activity is older than this are
-  // evicted (pinned and held ones never) by Store::EnforceRetention, which
-  // the store also runs every retention_check_interval. 0: never.
-  // Range: 0 to 100 years each. Default: 0.
-  struct InactiveLimits {
+  // An age for each status a session can be in. 0: never.
+  // Range: 0 to 100 years each.
+  struct AgeLimits {
     std::chrono::seconds active{0};
     std::chrono::seconds idle{0};
     std::chrono::seconds archived{0};
   };
-  InactiveLimits evict_inactive_after;
+  // Sessions of each status whose last activity is older than this are
+  // evicted (pinned and held ones never) by Store::EnforceRetention, which
+  // the store also runs every retention_check_interval. Default: never.
+  AgeLimits evict_inactive_after;
+  // Turns older than this (by the time they completed or failed) are
+  // pruned from sessions of each status, oldest first, by
+  // Store::EnforceRetention: they read as NotFound at once (ListTurns
+  // starts after them, their idempotency keys are free again, FindInput
+  // no longer finds them) and compaction reclaims them. Pruning stops at
+  // the oldest turn still processing. The session's totals (turn counts,
+  // tokens, cost, echo counts) keep what the pruned turns counted. Pinned
+  // sessions keep every turn. Default: never.
+  AgeLimits turn_max_age;
+  // Usage records older than this (by the time they were recorded) are
+  // pruned likewise: ListUsage starts after them, and compaction reclaims
+  // them. Totals and budgets keep what they counted, and their message ids
+  // still count as recorded. Default: never.
+  AgeLimits usage_max_age;
   // Reads of a session count as activity: GetSession, GetTurn,
   // GetTurnByKey, ListTurns, FindInput, GetCheckpoint, ListCheckpoints and
   // ListUsage move its last_active_ms, so that max_sessions and
@@ -139,8 +154,8 @@ struct Options {
   // of further sessions count from the next. Default: true.
   bool reads_count_as_activity = true;
   // How often the store runs Store::EnforceRetention in the background
-  // (when max_sessions, max_bytes or evict_inactive_after is set). Range: 1 s to
-  // 1 day. Default: 1 minute.
+  // (when max_sessions, max_bytes, evict_inactive_after, turn_max_age or
+  // usage_max_age is set). Range: 1 s to 1 day. Default: 1 minute.
   std::chrono::seconds retention_check_interval{60};
 
   // Bytes of a result RunOnce records. Range: 0 to 16 MiB. Default: 64 KiB.

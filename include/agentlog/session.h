@@ -102,6 +102,13 @@ struct Session {
   // The newest usage record's prompt and response tokens: the context the
   // session's next call sends again (Store::PredictOverflow).
   uint64_t context_tokens = 0;
+
+  // Retention by age (Options::turn_max_age, usage_max_age): turns
+  // oldest_turn..turn_count and usage records oldest_usage..usage_records
+  // can be read; older ones were pruned. 0 or 1: none pruned. The totals
+  // above still count what was pruned.
+  uint64_t oldest_turn = 0;
+  uint64_t oldest_usage = 0;
 };
 
 // A partial update of a session; fields left empty are unchanged. Limits as

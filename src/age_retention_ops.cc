@@ -1,0 +1,213 @@
+// Retention by age of StoreImpl: Options::turn_max_age and usage_max_age.
+//
+// Pruning is a retention decision (docs/architecture.md, "Retention"): the
+// session's turn or usage floor rises in its record, in one write; readers
+// honour the floors at once, and the filters of `turns`, `idempotency` and
+// `inputs` (the turn floor) and of `usage` (the usage floor) drop what they
+// cover once the write is durable. Records go oldest first, so a floor is
+// all a decision needs: turns up to the first one still processing or
+// young enough, usage records up to the first one young enough.
+//
+// A pass looks only at the sessions that can hold something to prune:
+// created before the cutoff, and active since the cutoff of the last pass
+// that went through their status. A turn ends, and a usage record is
+// written, no later than its session's last activity, so a session
+// inactive since that cutoff had everything older pruned by that pass (a
+// processing turn that stopped it moves the activity when it ends; so do
+// unpinning and a change of status). A clock that steps back can leave a
+// record younger than its session's activity, to be pruned after the
+// session's next write.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "keys.h"
+#include "record_codec.h"
+#include "rocksdb_status.h"
+#include "status_macros.h"
+#include "store_impl.h"
+
+namespace agentlog::internal {
+namespace {
+
+// Candidates taken from the index per round.
+constexpr size_t kPruneBatch = 1024;
+
+constexpr SessionStatus kPrunedStatuses[] = {
+    SessionStatus::kActive, SessionStatus::kIdle, SessionStatus::kArchived};
+
+std::chrono::seconds AgeFor(const Options::AgeLimits& limits,
+                            SessionStatus status) {
+  switch (status) {
+    case SessionStatus::kActive:
+      return limits.active;
+    case SessionStatus::kIdle:
+      return limits.idle;
+    case SessionStatus::kArchived:
+      return limits.archived;
+    default:
+      return std::chrono::seconds(0);
+  }
+}
+
+// Records older than `now` - `age` go; nullopt for age 0 (never).
+std::optional<int64_t> CutoffFor(std::chrono::seconds age, int64_t now) {
+  if (age.count() == 0) return std::nullopt;
+  const int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
+  // Saturates: a cutoff before the epoch prunes nothing.
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  return now > kMin + ms ? now - ms : kMin;
+}
+
+}  // namespace
+
+Status StoreImpl::PruneByAge(RetentionRun* run) {
+  const int64_t now = Now();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  std::lock_guard<std::mutex> lock(eviction_mu_);
+  for (SessionStatus status : kPrunedStatuses) {
+    const AgeCutoffs cutoffs{
+        .turn = CutoffFor(AgeFor(options_.turn_max_age, status), now),
+        .usage = CutoffFor(AgeFor(options_.usage_max_age, status), now)};
+    if (!cutoffs.turn && !cutoffs.usage) continue;
+    AgeCutoffs& through = pruned_through_[static_cast<size_t>(status)];
+    // Created before the later cutoff; active since the earlier of the
+    // cutoffs the last full pass applied (for a kind it did not apply:
+    // any time).
+    const int64_t created_before =
+        std::max(cutoffs.turn.value_or(kMin), cutoffs.usage.value_or(kMin));
+    int64_t active_since = std::numeric_limits<int64_t>::max();
+    if (cutoffs.turn) active_since = std::min(active_since, through.turn.value_or(kMin));
+    if (cutoffs.usage) {
+      active_since = std::min(active_since, through.usage.value_or(kMin));
+    }
+    SessionId after;  // The zero id: from the first session.
+    while (true) {
+      // A pass cut short is not a full pass: `through` stays.
+      if (StopRequested()) return Status::OK();
+      const std::vector<SessionId> candidates = index_.AgeCandidates(
+          status, after, created_before, active_since, kPruneBatch);
+      for (const SessionId& id : candidates) {
+        AGENTLOG_RETURN_IF_ERROR(PruneSession(id, status, cutoffs, run));
+      }
+      if (candidates.size() < kPruneBatch) break;
+      after = candidates.back();
+    }
+    through = cutoffs;
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
+                               const AgeCutoffs& cutoffs, RetentionRun* run) {
+  SessionStripes::Stripe& stripe = stripes_.For(id);
+  std::lock_guard<std::mutex> lock(stripe.mu);
+  Result<Session*> cached = CachedSession(stripe, id);
+  if (cached.status().IsNotFound()) return Status::OK();  // Gone meanwhile.
+  AGENTLOG_RETURN_IF_ERROR(cached.status());
+  Session& session = **cached;
+  // Pinned or moved to another status since the index was read: another
+  // rule applies, or none.
+  if (session.pinned || session.status != status) return Status::OK();
+  const uint64_t turn_was = std::max<uint64_t>(session.oldest_turn, 1);
+  const uint64_t usage_was = std::max<uint64_t>(session.oldest_usage, 1);
+  uint64_t turn_floor = turn_was;
+  uint64_t usage_floor = usage_was;
+  if (cutoffs.turn) {
+    AGENTLOG_ASSIGN_OR_RETURN(turn_floor, TurnFloorAt(session, *cutoffs.turn));
+  }
+  if (cutoffs.usage) {
+    AGENTLOG_ASSIGN_OR_RETURN(usage_floor,
+                              UsageFloorAt(session, *cutoffs.usage));
+  }
+  if (turn_floor == turn_was && usage_floor == usage_was) return Status::OK();
+  // Open replays the usage records past a session's totals mark, and
+  // compaction may drop these: the totals on disk must count them first
+  // (this write follows the flush in the WAL, so any sync that makes the
+  // decision durable covers the flush too).
+  if (usage_floor > usage_was && totals_ != nullptr) {
+    AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));
+  }
+  Session pruned = session;
+  pruned.oldest_turn = turn_floor;
+  pruned.oldest_usage = usage_floor;
+  rocksdb::WriteBatch batch;
+  PutSession(&batch, pruned);
+  // Not synced, and not activity (last_active_ms stays): a pruning a power
+  // loss undoes brings back records the next pass prunes again. The
+  // filters act once a later sync covers it (PublishDecision asks for one).
+  WriteOptions wo;
+  wo.durability = Durability::kNone;
+  AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
+  session.oldest_turn = turn_floor;
+  session.oldest_usage = usage_floor;
+  // The echo window may hold pruned turns; rebuilt, it starts at the floor.
+  if (turn_floor > turn_was) DropEchoWindow(id);
+  PublishDecision(id, {.turn = turn_floor, .usage = usage_floor}, wo);
+  run->turns_pruned += turn_floor - turn_was;
+  run->usage_pruned += usage_floor - usage_was;
+  ++run->sessions_pruned;
+  return Status::OK();
+}
+
+Result<uint64_t> StoreImpl::TurnFloorAt(const Session& s, int64_t cutoff) {
+  uint64_t floor = std::max<uint64_t>(s.oldest_turn, 1);
+  if (floor > s.turn_count) return floor;
+  const std::string upper = TurnKey(s.id, s.turn_count + 1);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.fill_cache = false;  // Old turns, read once: keep the cache for reads.
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, handle(Cf::kTurns)));
+  for (it->Seek(TurnKey(s.id, floor)); it->Valid(); it->Next(), ++floor) {
+    AGENTLOG_ASSIGN_OR_RETURN(const TurnAge turn,
+                              DecodeTurnAge(s.id, it->value().ToStringView()));
+    if (turn.number != floor) {
+      return Status::Corruption(fmt::format(
+          "{} holds turn {}; turns of a session must have no gaps",
+          TurnRecordName(s.id, floor), turn.number));
+    }
+    if (turn.status == TurnStatus::kProcessing || turn.finished_ms >= cutoff) {
+      return floor;
+    }
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan turns for age"));
+  if (floor != s.turn_count + 1) {
+    return Status::Corruption(
+        fmt::format("session {} has {} turns but turn {} is missing",
+                    s.id.ToString(), s.turn_count, floor));
+  }
+  return floor;
+}
+
+Result<uint64_t> StoreImpl::UsageFloorAt(const Session& s, int64_t cutoff) {
+  uint64_t floor = std::max<uint64_t>(s.oldest_usage, 1);
+  rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsage);
+  if (cf == nullptr || floor > s.usage_records) return floor;
+  const std::string upper = NumberedKey(s.id, s.usage_records + 1);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+  for (it->Seek(NumberedKey(s.id, floor)); it->Valid(); it->Next(), ++floor) {
+    // DecodeUsageRecord checks the record holds the seq of its key.
+    AGENTLOG_ASSIGN_OR_RETURN(
+        const UsageRecord record,
+        DecodeUsageRecord(s.id, floor, it->value().ToStringView()));
+    if (record.recorded_ms >= cutoff) return floor;
+  }
+  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage for age"));
+  if (floor != s.usage_records + 1) {
+    return Status::Corruption(fmt::format(
+        "session {} has usage records 1..{} but record {} is missing",
+        s.id.ToString(), s.usage_records, floor));
+  }
+  return floor;
+}
+
+}  // namespace agentlog::internal
