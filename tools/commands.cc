@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "command_util.h"
@@ -161,6 +162,11 @@ int CmdShow(Store& store, const Args& args) {
   fmt::print("  created {} · last active {}\n", Timestamp(s.created_ms),
              Timestamp(s.last_active_ms));
   if (!s.tags.empty()) fmt::print("  tags {}\n", TagsText(s.tags));
+  if (s.oldest_turn > 1 || s.oldest_usage > 1) {
+    fmt::print("  pruned by age: turns before #{}, usage records before {}\n",
+               std::max<uint64_t>(s.oldest_turn, 1),
+               std::max<uint64_t>(s.oldest_usage, 1));
+  }
   if (s.echo.checked > 0) {
     fmt::print("  echoes: {} exact, {} near of {} responses checked ({:.0f}%)\n",
                s.echo.exact, s.echo.near, s.echo.checked,
