@@ -8,7 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agentlog/backup.h"
@@ -332,6 +335,91 @@ TEST_F(AgeRetentionTest, PopStopsAtTheFloorAndNewTurnsNumberAboveIt) {
   EXPECT_EQ(Append(s.id, 3), 3u);
   ASSERT_OK(store_->Compact());
   EXPECT_EQ(Listed(s.id), (std::vector<uint64_t>{3}));
+  ExpectVerifies();
+}
+
+// Filters drop records under readers' snapshots: readers racing passes
+// and compactions must still see an unbroken log from the floor, and
+// NotFound (never Corruption) for what went.
+TEST_F(AgeRetentionTest, ReadersSeeAnUnbrokenLogWhilePassesAndCompactionsRun) {
+  options_.turn_max_age.active = std::chrono::seconds(1);
+  Reopen();
+  std::vector<SessionId> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(MakeSession().id);
+  std::atomic<bool> done{false};
+  std::atomic<bool> pruner_done{false};
+  std::atomic<uint64_t> passes{0};
+
+  // Each thread's body returns at its first failed assertion; the flags
+  // are set either way, so that no thread waits for a failed one.
+  auto write = [&] {
+    for (int n = 1; n <= 300; ++n) {
+      for (const SessionId& id : ids) {
+        ASSERT_OK(store_->AppendTurn(id, "k" + std::to_string(n),
+                                     UserInput("q" + std::to_string(n)),
+                                     AssistantOutput("a"))
+                      .status());
+      }
+      clock_->Advance(20);
+      // Passes (with their compactions) are slower than appends: let one
+      // finish every 20 turns, so that pruning runs throughout.
+      if (n % 20 == 0) {
+        const uint64_t seen = passes;
+        while (passes == seen && !pruner_done) std::this_thread::yield();
+      }
+    }
+  };
+  auto prune = [&] {
+    // Until the writer is done, and twice more.
+    for (uint64_t i = 0, after_done = 0; after_done < 2; ++i) {
+      after_done += done ? 1 : 0;
+      ASSERT_OK(store_->EnforceRetention().status());
+      if (i % 4 == 3) ASSERT_OK(store_->Compact());
+      ++passes;
+    }
+  };
+  std::thread writer([&] {
+    write();
+    done = true;
+  });
+  std::thread pruner([&] {
+    prune();
+    pruner_done = true;
+  });
+  auto read = [&](int seed) {
+    std::mt19937 rng(seed);
+    while (!done) {
+      const SessionId& id = ids[rng() % ids.size()];
+      auto turns = store_->ListTurns(id);
+      ASSERT_TRUE(turns.ok()) << turns.status().ToString();
+      for (size_t i = 1; i < turns->size(); ++i) {
+        ASSERT_EQ((*turns)[i].number, (*turns)[i - 1].number + 1);
+      }
+      const uint64_t n = 1 + rng() % 300;
+      const Result<Turn> one = store_->GetTurn(id, n);
+      ASSERT_TRUE(one.ok() || one.status().IsNotFound())
+          << one.status().ToString();
+      const Result<Turn> by_key =
+          store_->GetTurnByKey(id, "k" + std::to_string(n));
+      ASSERT_TRUE(by_key.ok() || by_key.status().IsNotFound())
+          << by_key.status().ToString();
+    }
+  };
+  std::thread reader1(read, 1);
+  std::thread reader2(read, 2);
+  writer.join();
+  pruner.join();
+  reader1.join();
+  reader2.join();
+
+  EXPECT_GT(passes.load(), 15u);
+  // 300 turns 20 ms apart: all but the last second's 50 or so are gone.
+  for (const SessionId& id : ids) {
+    ASSERT_OK_AND_ASSIGN(Session s, store_->GetSession(id));
+    EXPECT_GT(s.oldest_turn, 200u);
+    EXPECT_EQ(Listed(id).size(), s.turn_count + 1 - s.oldest_turn);
+  }
+  ASSERT_OK(store_->Compact());
   ExpectVerifies();
 }
 
