@@ -80,7 +80,9 @@ Status StoreImpl::PruneByAge(RetentionRun* run) {
     const int64_t created_before =
         std::max(cutoffs.turn.value_or(kMin), cutoffs.usage.value_or(kMin));
     int64_t active_since = std::numeric_limits<int64_t>::max();
-    if (cutoffs.turn) active_since = std::min(active_since, through.turn.value_or(kMin));
+    if (cutoffs.turn) {
+      active_since = std::min(active_since, through.turn.value_or(kMin));
+    }
     if (cutoffs.usage) {
       active_since = std::min(active_since, through.usage.value_or(kMin));
     }
