@@ -1,17 +1,21 @@
-// Retention by age of StoreImpl: Options::turn_max_age and usage_max_age.
+// Retention by age of StoreImpl: Options::turn_max_age, usage_max_age and
+// checkpoint_max_age.
 //
 // Pruning is a retention decision (docs/architecture.md, "Retention"): the
-// session's turn or usage floor rises in its record, in one write; readers
-// honour the floors at once, and the filters of `turns`, `idempotency` and
-// `inputs` (the turn floor) and of `usage` (the usage floor) drop what they
-// cover once the write is durable. Records go oldest first, so a floor is
-// all a decision needs: turns up to the first one still processing or
-// young enough, usage records up to the first one young enough.
+// session's turn, usage or checkpoint floor rises in its record, in one
+// write; readers honour the floors at once, and the filters of `turns`,
+// `idempotency` and `inputs` (the turn floor), of `usage` (the usage floor)
+// and of `checkpoints` and `checkpoint_data` (the checkpoint floor) drop
+// what they cover once the write is durable. Records go oldest first, so a
+// floor is all a decision needs: turns up to the first one still
+// processing or young enough, usage records and checkpoint versions up to
+// the first one young enough (and never the newest version).
 //
 // A pass looks only at the sessions that can hold something to prune:
 // created before the cutoff, and active since the cutoff of the last pass
-// that went through their status. A turn ends, and a usage record is
-// written, no later than its session's last activity, so a session
+// that went through their status. A turn ends, and a usage record or a
+// checkpoint is written, no later than its session's last activity, so a
+// session
 // inactive since that cutoff had everything older pruned by that pass (a
 // processing turn that stopped it moves the activity when it ends; so do
 // unpinning and a change of status). A clock that steps back can leave a
@@ -67,25 +71,29 @@ std::optional<int64_t> CutoffFor(std::chrono::seconds age, int64_t now) {
 Status StoreImpl::PruneByAge(RetentionRun* run) {
   const int64_t now = Now();
   constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  using Cutoff = std::optional<int64_t> AgeCutoffs::*;
+  static constexpr Cutoff kKinds[] = {
+      &AgeCutoffs::turn, &AgeCutoffs::usage, &AgeCutoffs::checkpoint};
   std::lock_guard<std::mutex> lock(eviction_mu_);
   for (SessionStatus status : kPrunedStatuses) {
     const AgeCutoffs cutoffs{
         .turn = CutoffFor(AgeFor(options_.turn_max_age, status), now),
-        .usage = CutoffFor(AgeFor(options_.usage_max_age, status), now)};
-    if (!cutoffs.turn && !cutoffs.usage) continue;
+        .usage = CutoffFor(AgeFor(options_.usage_max_age, status), now),
+        .checkpoint =
+            CutoffFor(AgeFor(options_.checkpoint_max_age, status), now)};
     AgeCutoffs& through = pruned_through_[static_cast<size_t>(status)];
-    // Created before the later cutoff; active since the earlier of the
-    // cutoffs the last full pass applied (for a kind it did not apply:
-    // any time).
-    const int64_t created_before =
-        std::max(cutoffs.turn.value_or(kMin), cutoffs.usage.value_or(kMin));
+    // Created before the latest cutoff; active since the earliest cutoff
+    // the last full pass applied (for a kind it did not apply: any time).
+    bool any = false;
+    int64_t created_before = kMin;
     int64_t active_since = std::numeric_limits<int64_t>::max();
-    if (cutoffs.turn) {
-      active_since = std::min(active_since, through.turn.value_or(kMin));
+    for (Cutoff kind : kKinds) {
+      if (!(cutoffs.*kind)) continue;
+      any = true;
+      created_before = std::max(created_before, *(cutoffs.*kind));
+      active_since = std::min(active_since, (through.*kind).value_or(kMin));
     }
-    if (cutoffs.usage) {
-      active_since = std::min(active_since, through.usage.value_or(kMin));
-    }
+    if (!any) continue;
     SessionId after;  // The zero id: from the first session.
     while (true) {
       // A pass cut short is not a full pass: `through` stays.
@@ -114,10 +122,14 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
   // Pinned or moved to another status since the index was read: another
   // rule applies, or none.
   if (session.pinned || session.status != status) return Status::OK();
+  // Floors 0 and 1 both mean "none pruned".
   const uint64_t turn_was = std::max<uint64_t>(session.oldest_turn, 1);
   const uint64_t usage_was = std::max<uint64_t>(session.oldest_usage, 1);
+  const uint64_t checkpoint_was =
+      std::max<uint64_t>(session.oldest_checkpoint, 1);
   uint64_t turn_floor = turn_was;
   uint64_t usage_floor = usage_was;
+  uint64_t checkpoint_floor = checkpoint_was;
   if (cutoffs.turn) {
     AGENTLOG_ASSIGN_OR_RETURN(turn_floor, TurnFloorAt(session, *cutoffs.turn));
   }
@@ -125,7 +137,14 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
     AGENTLOG_ASSIGN_OR_RETURN(usage_floor,
                               UsageFloorAt(session, *cutoffs.usage));
   }
-  if (turn_floor == turn_was && usage_floor == usage_was) return Status::OK();
+  if (cutoffs.checkpoint) {
+    AGENTLOG_ASSIGN_OR_RETURN(
+        checkpoint_floor, CheckpointFloorAt(session, *cutoffs.checkpoint));
+  }
+  if (turn_floor == turn_was && usage_floor == usage_was &&
+      checkpoint_floor == checkpoint_was) {
+    return Status::OK();
+  }
   // Open replays the usage records past a session's totals mark, and
   // compaction may drop these: the totals on disk must count them first
   // (this write follows the flush in the WAL, so any sync that makes the
@@ -134,8 +153,11 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
     AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));
   }
   Session pruned = session;
-  pruned.oldest_turn = turn_floor;
-  pruned.oldest_usage = usage_floor;
+  if (turn_floor > turn_was) pruned.oldest_turn = turn_floor;
+  if (usage_floor > usage_was) pruned.oldest_usage = usage_floor;
+  if (checkpoint_floor > checkpoint_was) {
+    pruned.oldest_checkpoint = checkpoint_floor;
+  }
   rocksdb::WriteBatch batch;
   PutSession(&batch, pruned);
   // Not synced, and not activity (last_active_ms stays): a pruning a power
@@ -144,13 +166,17 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
   WriteOptions wo;
   wo.durability = Durability::kNone;
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
-  session.oldest_turn = turn_floor;
-  session.oldest_usage = usage_floor;
+  session = std::move(pruned);
   // The echo window may hold pruned turns; rebuilt, it starts at the floor.
   if (turn_floor > turn_was) DropEchoWindow(id);
-  PublishDecision(id, {.turn = turn_floor, .usage = usage_floor}, wo);
+  PublishDecision(id,
+                  {.checkpoint = checkpoint_floor,
+                   .turn = turn_floor,
+                   .usage = usage_floor},
+                  wo);
   run->turns_pruned += turn_floor - turn_was;
   run->usage_pruned += usage_floor - usage_was;
+  run->checkpoints_pruned += checkpoint_floor - checkpoint_was;
   ++run->sessions_pruned;
   return Status::OK();
 }
@@ -208,6 +234,35 @@ Result<uint64_t> StoreImpl::UsageFloorAt(const Session& s, int64_t cutoff) {
     return Status::Corruption(fmt::format(
         "session {} has usage records 1..{} but record {} is missing",
         s.id.ToString(), s.usage_records, floor));
+  }
+  return floor;
+}
+
+Result<uint64_t> StoreImpl::CheckpointFloorAt(const Session& s,
+                                              int64_t cutoff) {
+  uint64_t floor = std::max<uint64_t>(s.oldest_checkpoint, 1);
+  // The newest version stays whatever its age: it is the session's state.
+  if (floor >= s.last_checkpoint) return floor;
+  const std::string upper = CheckpointKey(s.id, s.last_checkpoint);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, handle(Cf::kCheckpoints)));
+  for (it->Seek(CheckpointKey(s.id, floor)); it->Valid(); it->Next(), ++floor) {
+    AGENTLOG_ASSIGN_OR_RETURN(
+        const CheckpointInfo info,
+        DecodeCheckpointHeader(s.id, floor, it->value().ToStringView()));
+    if (info.created_ms >= cutoff) return floor;
+  }
+  AGENTLOG_RETURN_IF_ERROR(
+      FromRocksDB(it->status(), "scan checkpoints for age"));
+  if (floor != s.last_checkpoint) {
+    return Status::Corruption(fmt::format(
+        "session {} has checkpoint versions up to {} but version {} is "
+        "missing",
+        s.id.ToString(), s.last_checkpoint, floor));
   }
   return floor;
 }

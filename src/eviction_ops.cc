@@ -310,7 +310,7 @@ void StoreImpl::StartRetentionTask() {
   if (mode_ != AccessMode::kReadWrite ||
       (options_.max_sessions == 0 && options_.max_bytes == 0 &&
        !set(options_.evict_inactive_after) && !set(options_.turn_max_age) &&
-       !set(options_.usage_max_age))) {
+       !set(options_.usage_max_age) && !set(options_.checkpoint_max_age))) {
     return;
   }
   retention_task_ = std::make_unique<PeriodicTask>(

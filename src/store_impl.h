@@ -350,14 +350,16 @@ class StoreImpl final : public Store, private BudgetReader {
 
   // --- Retention by age (age_retention_ops.cc) ---
 
-  // Prunes the turns and usage records Options::turn_max_age and
-  // usage_max_age say are too old; counts them in `run`.
+  // Prunes the turns, usage records and checkpoint versions
+  // Options::turn_max_age, usage_max_age and checkpoint_max_age say are too
+  // old; counts them in `run`.
   Status PruneByAge(RetentionRun* run);
   // The cutoffs of one session status: records older than these go
   // (nullopt: that kind is kept).
   struct AgeCutoffs {
     std::optional<int64_t> turn;
     std::optional<int64_t> usage;
+    std::optional<int64_t> checkpoint;
   };
   // Prunes, under its lock, the records of `id` older than `cutoffs`
   // unless it is gone, pinned or no longer of `status`.
@@ -366,8 +368,10 @@ class StoreImpl final : public Store, private BudgetReader {
   // The first turn of `s` from its floor on that is not final and older
   // than `cutoff`: its new floor.
   Result<uint64_t> TurnFloorAt(const Session& s, int64_t cutoff);
-  // Likewise for its usage records.
+  // Likewise for its usage records, and for its checkpoint versions (never
+  // past the newest).
   Result<uint64_t> UsageFloorAt(const Session& s, int64_t cutoff);
+  Result<uint64_t> CheckpointFloorAt(const Session& s, int64_t cutoff);
   // Verify's passes over the checkpoint and usage families.
   // True when `id` reads as NotFound now: evicted or deleted after a
   // reader's snapshot, whose records compaction may have dropped under it

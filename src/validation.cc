@@ -93,6 +93,7 @@ Status ValidateOptions(const Options& o) {
       CheckAges(o.evict_inactive_after, "evict_inactive_after"),
       CheckAges(o.turn_max_age, "turn_max_age"),
       CheckAges(o.usage_max_age, "usage_max_age"),
+      CheckAges(o.checkpoint_max_age, "checkpoint_max_age"),
       CheckRange<int64_t>(o.retention_check_interval.count(), 1, 86'400,
                           "retention_check_interval (s)"),
       CheckRange<size_t>(o.max_checkpoint_bytes, 1, kGiB,

@@ -1,5 +1,5 @@
-// Retention by age: Options::turn_max_age and usage_max_age per session
-// status, by the injected clock. Pruned records read as NotFound at once,
+// Retention by age: Options::turn_max_age, usage_max_age and
+// checkpoint_max_age per session status, by the injected clock. Pruned records read as NotFound at once,
 // the session's totals keep what they counted, the decisions survive
 // reopening, and Compact takes the records (with the idempotency and input
 // keys of pruned turns) off the disk.
@@ -297,6 +297,51 @@ TEST_F(AgeRetentionTest, OldUsageIsPrunedAndTheTotalsKeepIt) {
   Reopen();
   check();
   EXPECT_EQ(OnDisk(Cf::kUsage, s.id), (std::vector<uint64_t>{6, 7}));
+  ExpectVerifies();
+}
+
+TEST_F(AgeRetentionTest, OldCheckpointsArePrunedButNeverTheNewest) {
+  options_.checkpoint_max_age.active = std::chrono::hours(48);
+  Reopen();
+  const Session growing = MakeSession();
+  const Session stale = MakeSession();
+  auto put = [&](const Session& s, int n) {
+    const std::string payload = "state " + std::to_string(n);
+    ASSERT_OK(store_->PutCheckpoint(s.id, {.payload = payload}).status());
+  };
+  for (int n = 1; n <= 5; ++n) put(growing, n);
+  for (int n = 1; n <= 3; ++n) put(stale, n);
+  clock_->Advance(3 * kDay);
+  put(growing, 6);
+  auto versions = [&](const SessionId& id) {
+    std::vector<uint64_t> out;
+    auto list = store_->ListCheckpoints(id);
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    if (list.ok()) {
+      for (const CheckpointInfo& c : *list) out.push_back(c.version);
+    }
+    return out;
+  };
+
+  RetentionRun run = Enforce();
+  EXPECT_EQ(run.checkpoints_pruned, 5u + 2u);
+  EXPECT_EQ(run.sessions_pruned, 2u);
+  auto check = [&] {
+    EXPECT_EQ(versions(growing.id), (std::vector<uint64_t>{6}));
+    EXPECT_EQ(versions(stale.id), (std::vector<uint64_t>{3}));  // The newest.
+    EXPECT_EQ(store_->GetCheckpoint(growing.id, 5).status().code(),
+              Code::kNotFound);
+    ASSERT_OK_AND_ASSIGN(Checkpoint latest, store_->GetCheckpoint(stale.id));
+    EXPECT_EQ(latest.payload, "state 3");
+  };
+  check();
+  Reopen();
+  check();
+  ASSERT_OK(store_->Compact());
+  EXPECT_EQ(OnDisk(Cf::kCheckpointData, growing.id),
+            (std::vector<uint64_t>{6}));
+  EXPECT_EQ(OnDisk(Cf::kCheckpoints, stale.id), (std::vector<uint64_t>{3}));
+  check();
   ExpectVerifies();
 }
 

@@ -114,10 +114,12 @@ struct RetentionRun {
   // Stubs of earlier evictions removed, compaction having dropped every
   // record of their sessions (not counted in total()).
   uint64_t stubs_dropped = 0;
-  // Records pruned by age (Options::turn_max_age, usage_max_age), and the
-  // sessions they were pruned from (not counted in total()).
+  // Records pruned by age (Options::turn_max_age, usage_max_age,
+  // checkpoint_max_age), and the sessions they were pruned from (not
+  // counted in total()).
   uint64_t turns_pruned = 0;
   uint64_t usage_pruned = 0;
+  uint64_t checkpoints_pruned = 0;
   uint64_t sessions_pruned = 0;
 
   // Sessions evicted.

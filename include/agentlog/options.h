@@ -141,6 +141,10 @@ struct Options {
   // them. Totals and budgets keep what they counted, and their message ids
   // still count as recorded. Default: never.
   AgeLimits usage_max_age;
+  // Checkpoint versions older than this (by the time they were put) are
+  // pruned likewise, on top of checkpoint_keep_last; a session's newest
+  // version is always kept. Default: never.
+  AgeLimits checkpoint_max_age;
   // Reads of a session count as activity: GetSession, GetTurn,
   // GetTurnByKey, ListTurns, FindInput, GetCheckpoint, ListCheckpoints and
   // ListUsage move its last_active_ms, so that max_sessions and
@@ -154,8 +158,8 @@ struct Options {
   // of further sessions count from the next. Default: true.
   bool reads_count_as_activity = true;
   // How often the store runs Store::EnforceRetention in the background
-  // (when max_sessions, max_bytes, evict_inactive_after, turn_max_age or
-  // usage_max_age is set). Range: 1 s to 1 day. Default: 1 minute.
+  // (when max_sessions, max_bytes, evict_inactive_after or one of the
+  // max ages is set). Range: 1 s to 1 day. Default: 1 minute.
   std::chrono::seconds retention_check_interval{60};
 
   // Bytes of a result RunOnce records. Range: 0 to 16 MiB. Default: 64 KiB.

@@ -223,9 +223,10 @@ class AGENTLOG_EXPORT Store {
   // (Options::reads_count_as_activity), evicts now what
   // Options::evict_inactive_after, max_sessions and max_bytes say must go
   // (the store also does so in the background, and for max_sessions on
-  // creation), prunes the turns and usage records Options::turn_max_age
-  // and usage_max_age say are too old, and removes the stubs of earlier
-  // evictions that compaction has finished.
+  // creation), prunes the turns, usage records and checkpoint versions
+  // Options::turn_max_age, usage_max_age and checkpoint_max_age say are too
+  // old, and removes the stubs of earlier evictions that compaction has
+  // finished.
   // An evicted session reads as NotFound at once and leaves the index; its
   // turns, checkpoints and usage records are dropped by compaction (Compact
   // does it at once); its spending stays in the usage totals. Pinned
