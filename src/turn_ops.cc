@@ -63,6 +63,7 @@ std::string EncodeNumber(uint64_t n) {
 // Whether `turns` are exactly first..last, in order.
 bool Contiguous(const std::vector<Turn>& turns, uint64_t first,
                 uint64_t last) {
+  if (first > last) return turns.empty();
   if (turns.size() != last - first + 1) return false;
   for (size_t i = 0; i < turns.size(); ++i) {
     if (turns[i].number != first + i) return false;
@@ -393,13 +394,19 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
   for (it->Seek(lower); it->Valid(); it->Next()) {
     AGENTLOG_ASSIGN_OR_RETURN(Turn t,
                               DecodeTurn(id, it->value().ToStringView()));
+    const auto key = ParseNumberedKey(it->key().ToStringView());
+    if (!key || key->number != t.number) {
+      return Status::Corruption(fmt::format(
+          "turns key {} holds turn {}", Hex(it->key().ToStringView()),
+          t.number));
+    }
     out.push_back(std::move(t));
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan turns"));
   // Every turn first..last, in order, unless compaction dropped some from
   // under the snapshot (filters do not respect snapshots): the session
-  // evicted or deleted since, or the turns below a floor raised since,
-  // which are then left out.
+  // evicted or deleted since, or the turns below a floor raised since
+  // (perhaps past `last`), which are then left out.
   if (!Contiguous(out, first, last)) {
     Result<Session> now = LoadSession(id);
     if (now.status().IsNotFound()) return now.status();
