@@ -74,7 +74,7 @@ Status StoreImpl::PruneByAge(RetentionRun* run) {
   using Cutoff = std::optional<int64_t> AgeCutoffs::*;
   static constexpr Cutoff kKinds[] = {
       &AgeCutoffs::turn, &AgeCutoffs::usage, &AgeCutoffs::checkpoint};
-  std::lock_guard<std::mutex> lock(eviction_mu_);
+  std::lock_guard<std::mutex> lock(age_mu_);
   for (SessionStatus status : kPrunedStatuses) {
     const AgeCutoffs cutoffs{
         .turn = CutoffFor(AgeFor(options_.turn_max_age, status), now),
@@ -115,10 +115,17 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
                                const AgeCutoffs& cutoffs, RetentionRun* run) {
   SessionStripes::Stripe& stripe = stripes_.For(id);
   std::lock_guard<std::mutex> lock(stripe.mu);
-  Result<Session*> cached = CachedSession(stripe, id);
-  if (cached.status().IsNotFound()) return Status::OK();  // Gone meanwhile.
-  AGENTLOG_RETURN_IF_ERROR(cached.status());
-  Session& session = **cached;
+  // From the stripe's cache when it is there, but not into it: a pass may
+  // visit every session of the store.
+  Session* cached = stripe.cache.Find(id);
+  Session loaded;
+  if (cached == nullptr) {
+    Result<Session> read = LoadSession(id);
+    if (read.status().IsNotFound()) return Status::OK();  // Gone meanwhile.
+    AGENTLOG_RETURN_IF_ERROR(read.status());
+    loaded = std::move(read).value();
+  }
+  const Session& session = cached != nullptr ? *cached : loaded;
   // Pinned or moved to another status since the index was read: another
   // rule applies, or none.
   if (session.pinned || session.status != status) return Status::OK();
@@ -166,7 +173,7 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
   WriteOptions wo;
   wo.durability = Durability::kNone;
   AGENTLOG_RETURN_IF_ERROR(Write(&batch, wo, id));
-  session = std::move(pruned);
+  if (cached != nullptr) *cached = std::move(pruned);
   // The echo window may hold pruned turns; rebuilt, it starts at the floor.
   if (turn_floor > turn_was) DropEchoWindow(id);
   PublishDecision(id,

@@ -559,9 +559,13 @@ class StoreImpl final : public Store, private BudgetReader {
   // One eviction pass at a time, so that two never pick the same victims
   // or evict twice the excess they both saw.
   std::mutex eviction_mu_;
+  // One pass of retention by age at a time; not eviction_mu_, which
+  // creations at the max_sessions cap take, while a pass may walk every
+  // session.
+  std::mutex age_mu_;
   // For each session status, the cutoffs of the last pass of retention by
   // age that went through all its sessions: a session inactive since
-  // then has nothing newer to prune. Guarded by eviction_mu_.
+  // then has nothing newer to prune. Guarded by age_mu_.
   std::array<AgeCutoffs, 3> pruned_through_;
   // Runs EnforceRetention every Options::retention_check_interval when
   // max_sessions or evict_inactive_after is set.
