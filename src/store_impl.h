@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "agentlog/store.h"
 #include "active_sessions.h"
@@ -224,6 +225,9 @@ class StoreImpl final : public Store, private BudgetReader {
   const SessionIndex& index() const { return index_; }
   // Retention decisions as the compaction filters see them.
   RetentionDecisions& retention() { return *retention_; }
+  // Waits until automatic compactions, held back while open scans, are on
+  // again (Initialise turns them on from a thread of their own).
+  void TEST_WaitForCompactionsEnabled();
 
   // A consistent view for a read that spans several records: a RocksDB
   // snapshot on a writable store. A read-only or secondary instance needs
@@ -506,6 +510,9 @@ class StoreImpl final : public Store, private BudgetReader {
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<size_t>(Cf::kCount)>
       handles_{};
   std::unique_ptr<WalSyncer> syncer_;
+  // Turns automatic compactions back on after the recovery scan (a
+  // writable store), then ends; joined by the destructor before db_ closes.
+  std::thread compactions_on_;
   SessionStripes stripes_;
   // Reads not yet written as activity (Options::reads_count_as_activity,
   // on a writable store).

@@ -605,6 +605,7 @@ TEST_F(StoreTest, CompactionsRunAgainOnceOpenHasScanned) {
   MakeSession();
   Reopen();
   StoreImpl* impl = Impl(store_.get());
+  impl->TEST_WaitForCompactionsEnabled();
   for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
     rocksdb::ColumnFamilyHandle* h = impl->handle(static_cast<Cf>(i));
     ASSERT_NE(h, nullptr) << internal::kCfNames[i];
