@@ -16,6 +16,7 @@
 #include "private_file_system.h"
 #include "record_codec.h"
 #include "rocksdb_status.h"
+#include "session_scan.h"
 #include "status_macros.h"
 #include "store_impl.h"
 #include "validation.h"
@@ -388,20 +389,23 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
     index_.ReserveCapacity(
         std::min<uint64_t>(estimate + estimate / 8, uint64_t{1} << 24));
   }
+  // RocksDB's iteration of the records runs on the scan's thread; this one
+  // decodes, indexes and reads the marks (the two halves of the work are
+  // then about equal). Everything open reports and decides is done here,
+  // record by record in key order.
+  SessionScan records(db_.get(), scan, sessions);
   // Recovery needs a few fields of each record: read them in place rather
   // than build a Session (strings, vectors) a million times.
   SessionViewDecoder decoder;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, sessions));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const auto id = ParseSessionKey(it->key().ToStringView());
-    if (!id) {
+  while (const ScannedSession* record = records.Next()) {
+    if (!record->id) {
       report_.corrupt_records.push_back(
           fmt::format("sessions key {} is not a 16-byte session id",
-                      Hex(it->key().ToStringView())));
+                      Hex(record->key)));
       continue;
     }
-    Result<SessionView> session =
-        decoder.Decode(*id, it->value().ToStringView());
+    const SessionId& id = *record->id;
+    Result<SessionView> session = decoder.Decode(id, record->value);
     if (!session.ok()) {
       ++report_.sessions;
       // Keep opening: the other sessions are fine, and an operator must be
@@ -412,19 +416,19 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
     }
     if (session->status == SessionStatus::kEvicted) {
       // Found on disk, so durable: the filters may drop its records.
-      retention_->Durable(*id, {.evicted = true});
+      retention_->Durable(id, {.evicted = true});
       continue;
     }
     ++report_.sessions;
     index_.Load(*session);
     active_->AddMetadataBytes(static_cast<int64_t>(session->metadata_bytes));
     for (uint64_t n : session->processing_turns) {
-      report_.processing_turns.push_back({*id, n});
+      report_.processing_turns.push_back({id, n});
     }
     // What open finds on disk is durable: after WAL replay RocksDB flushes
     // the recovered writes before it returns.
     if (session->oldest_checkpoint > 1) {
-      retention_->Durable(*id, {.checkpoint = session->oldest_checkpoint});
+      retention_->Durable(id, {.checkpoint = session->oldest_checkpoint});
     }
     if (session->usage_records > 0 && totals_ != nullptr) {
       if (marked) {
@@ -432,14 +436,14 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
         if (mark < session->usage_records) {
           // Totals lag the records (a crash before their flush): rare, so
           // the replay gets the whole record, as the rest of the store does.
-          Result<Session> full = DecodeSession(*id, it->value().ToStringView());
+          Result<Session> full = DecodeSession(id, record->value);
           AGENTLOG_RETURN_IF_ERROR(full.status());
           AGENTLOG_RETURN_IF_ERROR(ReplayUsage(*full, mark, nullptr));
         }
       } else if (mode_ == AccessMode::kReadWrite) {
         std::string value;
         AppendU64(&value, session->usage_records);
-        upgrade->Put(totals_cf, TotalsMarkKey(*id), value)
+        upgrade->Put(totals_cf, TotalsMarkKey(id), value)
             .PermitUncheckedError();
       }
     }
@@ -448,7 +452,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   if (marks != nullptr) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(marks->status(), "scan totals marks"));
   }
-  return FromRocksDB(it->status(), "scan sessions");
+  return records.status();
 }
 
 void StoreImpl::TEST_WaitForCompactionsEnabled() {
