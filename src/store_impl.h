@@ -228,6 +228,9 @@ class StoreImpl final : public Store, private BudgetReader {
   // Waits until automatic compactions, held back while open scans, are on
   // again (Initialise turns them on from a thread of their own).
   void TEST_WaitForCompactionsEnabled();
+  // Whether the last open read the totals marks (it skips them when the
+  // store is as a clean close left it).
+  bool TEST_ReadTotalsMarks() const { return read_totals_marks_; }
 
   // A consistent view for a read that spans several records: a RocksDB
   // snapshot on a writable store. A read-only or secondary instance needs
@@ -271,6 +274,12 @@ class StoreImpl final : public Store, private BudgetReader {
   // store is older and open for writing.
   Status Upgrade(rocksdb::WriteBatch* upgrade);
   bool ColumnFamilyEmpty(Cf cf);
+  // Whether meta/totals_closed_at names the latest sequence number: the
+  // store is as a clean close left it, its totals marks all current.
+  bool TotalsCurrentSinceClose();
+  // Writes meta/totals_closed_at; the destructor's last write, after the
+  // totals were flushed.
+  void WriteTotalsClosedAt();
 
   Status CheckWritable() const;
   int64_t Now() const { return clock_->NowMillis(); }
@@ -499,6 +508,7 @@ class StoreImpl final : public Store, private BudgetReader {
   AccessMode mode_ = AccessMode::kReadWrite;
   std::string secondary_dir_;  // Removed on close; empty unless kSecondary.
   RecoveryReport report_;
+  bool read_totals_marks_ = false;  // TEST_ReadTotalsMarks.
 
   // Declared before db_ so that they outlive it.
   std::unique_ptr<rocksdb::Env> env_;
