@@ -66,6 +66,13 @@ rocksdb::DBOptions DbOptionsFor(const Options& options);
 
 // Meta keys.
 inline constexpr std::string_view kFormatVersionKey = "format_version";
+// Written by a clean close, after the last flush of the totals: the RocksDB
+// sequence number of this very write (u64 BE). While it is still the
+// store's latest sequence number nothing was written since, so every
+// session's totals mark covers all its usage records and open need not
+// read the marks. Any later write makes it stale; a library that does not
+// know it never reads it, so it needs no format version.
+inline constexpr std::string_view kTotalsClosedAtKey = "totals_closed_at";
 // The on-disk format this library writes. Bump it (and write a migration in
 // store_open.cc) for every incompatible change; compatible schema evolution
 // does not need a bump. History:

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "agentlog/store.h"
 #include "active_sessions.h"
@@ -224,6 +225,12 @@ class StoreImpl final : public Store, private BudgetReader {
   const SessionIndex& index() const { return index_; }
   // Retention decisions as the compaction filters see them.
   RetentionDecisions& retention() { return *retention_; }
+  // Waits until automatic compactions, held back while open scans, are on
+  // again (Initialise turns them on from a thread of their own).
+  void TEST_WaitForCompactionsEnabled();
+  // Whether the last open read the totals marks (it skips them when the
+  // store is as a clean close left it).
+  bool TEST_ReadTotalsMarks() const { return read_totals_marks_; }
 
   // A consistent view for a read that spans several records: a RocksDB
   // snapshot on a writable store. A read-only or secondary instance needs
@@ -267,6 +274,12 @@ class StoreImpl final : public Store, private BudgetReader {
   // store is older and open for writing.
   Status Upgrade(rocksdb::WriteBatch* upgrade);
   bool ColumnFamilyEmpty(Cf cf);
+  // Whether meta/totals_closed_at names the latest sequence number: the
+  // store is as a clean close left it, its totals marks all current.
+  bool TotalsCurrentSinceClose();
+  // Writes meta/totals_closed_at; the destructor's last write, after the
+  // totals were flushed.
+  void WriteTotalsClosedAt();
 
   Status CheckWritable() const;
   int64_t Now() const { return clock_->NowMillis(); }
@@ -537,6 +550,7 @@ class StoreImpl final : public Store, private BudgetReader {
   AccessMode mode_ = AccessMode::kReadWrite;
   std::string secondary_dir_;  // Removed on close; empty unless kSecondary.
   RecoveryReport report_;
+  bool read_totals_marks_ = false;  // TEST_ReadTotalsMarks.
 
   // Declared before db_ so that they outlive it.
   std::unique_ptr<rocksdb::Env> env_;
@@ -548,6 +562,9 @@ class StoreImpl final : public Store, private BudgetReader {
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<size_t>(Cf::kCount)>
       handles_{};
   std::unique_ptr<WalSyncer> syncer_;
+  // Turns automatic compactions back on after the recovery scan (a
+  // writable store), then ends; joined by the destructor before db_ closes.
+  std::thread compactions_on_;
   SessionStripes stripes_;
   // Reads not yet written as activity (Options::reads_count_as_activity,
   // on a writable store).

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 
 #include "keys.h"
 #include "private_file_system.h"
 #include "record_codec.h"
 #include "rocksdb_status.h"
+#include "session_scan.h"
 #include "status_macros.h"
 #include "store_impl.h"
 #include "validation.h"
@@ -248,8 +250,15 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   }
   AGENTLOG_RETURN_IF_ERROR(LoadUsageState());
   if (mode_ == AccessMode::kReadWrite) {
-    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        db_->EnableAutoCompaction(owned_handles_), "enable compactions"));
+    // RocksDB 7.8 writes and syncs an OPTIONS file for each family's
+    // SetOptions: 13 of them were 0.2 s of an open at 10^6 sessions, nearly
+    // all of it waiting on the disk, and serving needs none of it. An
+    // error only means a file not written: the options change in memory
+    // before RocksDB writes anything, and agentlog never reads OPTIONS
+    // files (every open passes its own options).
+    compactions_on_ = std::thread([this] {
+      db_->EnableAutoCompaction(owned_handles_).PermitUncheckedError();
+    });
     syncer_ = std::make_unique<WalSyncer>(
         [this] { return SyncWalAndRetention().ok(); }, options.sync_interval);
     track_reads_ = options.reads_count_as_activity;
@@ -365,6 +374,10 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   // Before format 7 every record's totals were merged in the record's own
   // batch: the totals on disk include every record.
   const bool marked = report_.format_version >= 7;
+  // After a clean close every mark is current: reading 10^6 of them was a
+  // third of the opening thread's time, for nothing to replay.
+  read_totals_marks_ =
+      marked && totals_cf != nullptr && !TotalsCurrentSinceClose();
   // One pass over every session: leave the block cache to the blocks a
   // service reads again, and read ahead in large steps rather than a block
   // at a time (a fifth less time for the scan at 10^6 sessions).
@@ -374,7 +387,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   scan.adaptive_readahead = true;
   // Marks sort by session id, like sessions: one pass over each.
   std::unique_ptr<rocksdb::Iterator> marks;
-  if (marked && totals_cf != nullptr) {
+  if (read_totals_marks_) {
     marks.reset(db_->NewIterator(scan, totals_cf));
     marks->Seek(std::string(1, kTotalsMarkByte));
   }
@@ -400,20 +413,23 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
     index_.ReserveCapacity(
         std::min<uint64_t>(estimate + estimate / 8, uint64_t{1} << 24));
   }
+  // RocksDB's iteration of the records runs on the scan's thread; this one
+  // decodes, indexes and reads the marks (the two halves of the work are
+  // then about equal). Everything open reports and decides is done here,
+  // record by record in key order.
+  SessionScan records(db_.get(), scan, sessions);
   // Recovery needs a few fields of each record: read them in place rather
   // than build a Session (strings, vectors) a million times.
   SessionViewDecoder decoder;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, sessions));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const auto id = ParseSessionKey(it->key().ToStringView());
-    if (!id) {
+  while (const ScannedSession* record = records.Next()) {
+    if (!record->id) {
       report_.corrupt_records.push_back(
           fmt::format("sessions key {} is not a 16-byte session id",
-                      Hex(it->key().ToStringView())));
+                      Hex(record->key)));
       continue;
     }
-    Result<SessionView> session =
-        decoder.Decode(*id, it->value().ToStringView());
+    const SessionId& id = *record->id;
+    Result<SessionView> session = decoder.Decode(id, record->value);
     if (!session.ok()) {
       ++report_.sessions;
       // Keep opening: the other sessions are fine, and an operator must be
@@ -424,37 +440,37 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
     }
     if (session->status == SessionStatus::kEvicted) {
       // Found on disk, so durable: the filters may drop its records.
-      retention_->Durable(*id, {.evicted = true});
+      retention_->Durable(id, {.evicted = true});
       continue;
     }
     ++report_.sessions;
     index_.Load(*session);
     active_->AddMetadataBytes(static_cast<int64_t>(session->metadata_bytes));
     for (uint64_t n : session->processing_turns) {
-      report_.processing_turns.push_back({*id, n});
+      report_.processing_turns.push_back({id, n});
     }
     // What open finds on disk is durable: after WAL replay RocksDB flushes
     // the recovered writes before it returns.
     if (session->oldest_checkpoint > 1 || session->oldest_turn > 1 ||
         session->oldest_usage > 1) {
-      retention_->Durable(*id, {.checkpoint = session->oldest_checkpoint,
-                                .turn = session->oldest_turn,
-                                .usage = session->oldest_usage});
+      retention_->Durable(id, {.checkpoint = session->oldest_checkpoint,
+                               .turn = session->oldest_turn,
+                               .usage = session->oldest_usage});
     }
     if (session->usage_records > 0 && totals_ != nullptr) {
-      if (marked) {
+      if (read_totals_marks_) {
         const uint64_t mark = mark_of(*session);
         if (mark < session->usage_records) {
           // Totals lag the records (a crash before their flush): rare, so
           // the replay gets the whole record, as the rest of the store does.
-          Result<Session> full = DecodeSession(*id, it->value().ToStringView());
+          Result<Session> full = DecodeSession(id, record->value);
           AGENTLOG_RETURN_IF_ERROR(full.status());
           AGENTLOG_RETURN_IF_ERROR(ReplayUsage(*full, mark, nullptr));
         }
-      } else if (mode_ == AccessMode::kReadWrite) {
+      } else if (!marked && mode_ == AccessMode::kReadWrite) {
         std::string value;
         AppendU64(&value, session->usage_records);
-        upgrade->Put(totals_cf, TotalsMarkKey(*id), value)
+        upgrade->Put(totals_cf, TotalsMarkKey(id), value)
             .PermitUncheckedError();
       }
     }
@@ -463,10 +479,38 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   if (marks != nullptr) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(marks->status(), "scan totals marks"));
   }
-  return FromRocksDB(it->status(), "scan sessions");
+  return records.status();
+}
+
+bool StoreImpl::TotalsCurrentSinceClose() {
+  rocksdb::ColumnFamilyHandle* meta = handle(Cf::kMeta);
+  if (meta == nullptr) return false;
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta, kTotalsClosedAtKey, &value);
+  // Anything unexpected (an error, a value of another size) reads the
+  // marks, as a store without the key does.
+  return s.ok() && value.size() == 8 &&
+         DecodeU64(value) == db_->GetLatestSequenceNumber();
+}
+
+void StoreImpl::WriteTotalsClosedAt() {
+  // Nothing else writes now: this Put takes the next sequence number. Were
+  // that wrong, the value would never match and open would read the marks.
+  std::string value;
+  AppendU64(&value, db_->GetLatestSequenceNumber() + 1);
+  db_->Put(rocksdb::WriteOptions(), handle(Cf::kMeta), kTotalsClosedAtKey,
+           value)
+      .PermitUncheckedError();  // Without it, open reads the marks.
+}
+
+void StoreImpl::TEST_WaitForCompactionsEnabled() {
+  if (compactions_on_.joinable()) compactions_on_.join();
 }
 
 StoreImpl::~StoreImpl() {
+  // Before anything it uses goes (db_, owned_handles_).
+  if (compactions_on_.joinable()) compactions_on_.join();
   stop_retention_.store(true, std::memory_order_relaxed);
   retention_task_.reset();  // Before anything it uses goes.
   memory_task_.reset();
@@ -475,9 +519,16 @@ StoreImpl::~StoreImpl() {
     if (mode_ == AccessMode::kReadWrite) {
       // Pending totals would be replayed at the next open anyway; writing
       // them spares it the work.
-      if (totals_ != nullptr) totals_->Flush().IgnoreError();
+      const bool totals_flushed =
+          totals_ == nullptr || totals_->Flush().ok();
       // Reads since the last retention pass become activity on disk.
       FlushReads().IgnoreError();
+      // Last: the next open reads no marks while no write follows it. A
+      // close after no write leaves the store as it found it.
+      if (totals_flushed && handle(Cf::kMeta) != nullptr &&
+          !TotalsCurrentSinceClose()) {
+        WriteTotalsClosedAt();
+      }
       // Make buffered writes durable: closing is a promise point for hosts.
       db_->SyncWAL().PermitUncheckedError();
       // And leave nothing in the memtables, so that the next open replays

@@ -6,10 +6,12 @@
 
 #include <filesystem>
 
+#include "agentlog/backup.h"
 #include "column_families.h"
 #include "keys.h"
 #include "store_impl.h"
 #include "test_util.h"
+#include "usage_keys.h"
 
 namespace agentlog::testing {
 namespace {
@@ -599,12 +601,73 @@ TEST_F(StoreTest, CorruptSessionRecordDoesNotPreventOpening) {
           .status());
 }
 
+TEST_F(StoreTest, DamageAcrossTheScanIsReportedInKeyOrder) {
+  // Open's scan reads on a thread of its own and hands records over in
+  // batches of 512 KiB: damage spread over many batches (and a record
+  // larger than one) is reported as a single pass would, in key order.
+  options_.max_metadata_bytes = 1 << 20;
+  Reopen();
+  std::vector<Session> sessions;
+  for (int i = 0; i < 3'000; ++i) {
+    SessionSpec spec{.agent = "agent", .model = "model-x"};
+    spec.metadata = std::string(i == 1'500 ? (1 << 20) : 900, 'm');
+    ASSERT_OK_AND_ASSIGN(Session s, store_->CreateSession(spec));
+    TurnUsage usage;
+    usage.tokens.input = 10;
+    ASSERT_OK(store_->AppendTurn(s.id, "k", UserInput("q"),
+                                 AssistantOutput("a"), usage)
+                  .status());
+    sessions.push_back(s);
+  }
+  Reopen();  // The totals marks are written.
+  StoreImpl* impl = Impl(store_.get());
+  auto put = [&](Cf cf, const std::string& key, const std::string& value) {
+    ASSERT_TRUE(
+        impl->db()->Put(rocksdb::WriteOptions(), impl->handle(cf), key, value)
+            .ok());
+  };
+  // In key order: what the report must say, one needle a record.
+  std::vector<std::string> needles;
+  for (int i : {10, 700, 1'499, 2'999}) {
+    put(Cf::kSessions, internal::SessionKey(sessions[i].id), "garbage!");
+    needles.push_back("sessions/" + sessions[i].id.ToString());
+    if (i == 700) {
+      const std::string key = internal::SessionKey(sessions[i].id) + "x";
+      put(Cf::kSessions, key, "garbage!");
+      needles.push_back("sessions key " + internal::Hex(key) + " is not");
+    }
+  }
+  put(Cf::kUsageTotals, internal::TotalsMarkKey(sessions[2'000].id), "bad");
+  needles.insert(needles.begin() + 4,
+                 "usage_totals mark of session " +
+                     sessions[2'000].id.ToString() + " is 3 bytes");
+  // A crash image: after a clean close open would not read the marks.
+  const std::string backups = dir_.Sub("backups");
+  ASSERT_OK(store_->Backup(backups).status());
+  ASSERT_OK(RestoreBackup(backups, std::nullopt, dir_.Sub("image")));
+  auto image = Store::Open(options_, dir_.Sub("image"));
+  ASSERT_OK(image.status());
+  const RecoveryReport& report = (*image)->recovery_report();
+  EXPECT_EQ(report.sessions, 3'000u);
+  ASSERT_EQ(report.corrupt_records.size(), needles.size());
+  for (size_t i = 0; i < needles.size(); ++i) {
+    EXPECT_NE(report.corrupt_records[i].find(needles[i]), std::string::npos)
+        << report.corrupt_records[i] << " is not about " << needles[i];
+  }
+  ASSERT_OK_AND_ASSIGN(StoreInfo info, (*image)->Info());
+  EXPECT_EQ(info.sessions, 2'996u);
+  ASSERT_OK_AND_ASSIGN(Session large,
+                       (*image)->GetSession(sessions[1'500].id));
+  EXPECT_EQ(large.metadata.size(), size_t{1} << 20);
+}
+
 TEST_F(StoreTest, CompactionsRunAgainOnceOpenHasScanned) {
   // Open holds automatic compactions back while it scans, then lets them
   // run: a store whose families stayed without them would never compact.
   MakeSession();
   Reopen();
   StoreImpl* impl = Impl(store_.get());
+  impl->TEST_WaitForCompactionsEnabled();
   for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
     rocksdb::ColumnFamilyHandle* h = impl->handle(static_cast<Cf>(i));
     ASSERT_NE(h, nullptr) << internal::kCfNames[i];

@@ -350,6 +350,67 @@ TEST_F(UsageTest, TotalsPendingAtACrashAreReplayedFromTheRecords) {
   EXPECT_EQ(records(*again, UsageScope::kTag, "b"), 2u);
 }
 
+// A clean close writes the totals, then meta/totals_closed_at: the next
+// open skips the marks while nothing was written since, and reads them (and
+// replays) once anything was, a crash image included.
+TEST_F(UsageTest, MarksAreReadUnlessTheStoreIsAsACleanCloseLeftIt) {
+  const Session s = MakeSession();
+  auto record = [&](const std::string& id) {
+    ASSERT_OK(store_->RecordUsage(s.id, Spec(id, "m", {10, 1, 0, 0})).status());
+  };
+  auto* impl = static_cast<internal::StoreImpl*>(store_.get());
+  EXPECT_TRUE(impl->TEST_ReadTotalsMarks());  // A new store has no stamp.
+  for (const char* id : {"a", "b", "c"}) record(id);
+  Reopen();
+  impl = static_cast<internal::StoreImpl*>(store_.get());
+  EXPECT_FALSE(impl->TEST_ReadTotalsMarks());
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, 3u);
+  Close();
+  {
+    auto read_only = Store::OpenReadOnly(options_, path());
+    ASSERT_OK(read_only.status());
+    EXPECT_FALSE(static_cast<internal::StoreImpl*>(read_only->get())
+                     ->TEST_ReadTotalsMarks());
+  }
+  Reopen();
+  impl = static_cast<internal::StoreImpl*>(store_.get());
+  EXPECT_FALSE(impl->TEST_ReadTotalsMarks());
+
+  // Pending totals at a crash after a clean open: the stamp is stale.
+  record("d");
+  record("e");
+  const std::string backups = dir_.Sub("backups");
+  ASSERT_OK(store_->Backup(backups).status());
+  ASSERT_OK(RestoreBackup(backups, std::nullopt, dir_.Sub("image")));
+  {
+    auto image = Store::Open(options_, dir_.Sub("image"));
+    ASSERT_OK(image.status());
+    EXPECT_TRUE(
+        static_cast<internal::StoreImpl*>(image->get())->TEST_ReadTotalsMarks());
+    EXPECT_EQ((*image)->recovery_report().usage_records_replayed, 2u);
+    auto totals = (*image)->GetUsageTotals(UsageScope::kStore, "",
+                                           UsagePeriod::kLifetime);
+    ASSERT_OK(totals.status());
+    EXPECT_EQ(totals->records, 5u);
+  }
+  // Any write after the stamp makes it stale, whatever it wrote.
+  Reopen();
+  impl = static_cast<internal::StoreImpl*>(store_.get());
+  EXPECT_FALSE(impl->TEST_ReadTotalsMarks());
+  MakeSession();
+  const std::string later = dir_.Sub("backups2");
+  ASSERT_OK(store_->Backup(later).status());
+  ASSERT_OK(RestoreBackup(later, std::nullopt, dir_.Sub("image2")));
+  {
+    auto image = Store::Open(options_, dir_.Sub("image2"));
+    ASSERT_OK(image.status());
+    EXPECT_TRUE(
+        static_cast<internal::StoreImpl*>(image->get())->TEST_ReadTotalsMarks());
+    EXPECT_EQ((*image)->recovery_report().usage_records_replayed, 0u);
+  }
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, 5u);
+}
+
 // Format 6 merged every record's totals in the record's own batch and had
 // no marks: upgrading marks every record as counted, and counts none twice.
 TEST_F(UsageTest, AFormat6StoreIsMarkedAsFullyCounted) {

@@ -151,7 +151,9 @@ Result<std::string> RecordToJson(Cf cf, std::string_view key,
         break;
       }
       k.Add("name", key);
-      if (key == internal::kFormatVersionKey && value.size() == 8) {
+      if ((key == internal::kFormatVersionKey ||
+           key == internal::kTotalsClosedAtKey) &&
+          value.size() == 8) {
         v = std::to_string(internal::DecodeU64(value));
       } else {
         std::string hex;
