@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "function_ref.h"
 #include "keys.h"
 #include "record_codec.h"
 #include "rocksdb_status.h"
@@ -188,90 +189,84 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
   return Status::OK();
 }
 
-Result<uint64_t> StoreImpl::TurnFloorAt(const Session& s, int64_t cutoff) {
-  uint64_t floor = std::max<uint64_t>(s.oldest_turn, 1);
-  if (floor > s.turn_count) return floor;
-  const std::string upper = TurnKey(s.id, s.turn_count + 1);
+namespace {
+
+// The first number from `floor` below `end` whose record of `id` in `cf`
+// is not `old`, or `end` when every one is. Corruption when a number in
+// between has no record; `what` names the records ("turn", "usage record").
+Result<uint64_t> FirstKept(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const SessionId& id,
+    uint64_t floor, uint64_t end, std::string_view what,
+    FunctionRef<Result<bool>(uint64_t, std::string_view)> old) {
+  if (floor >= end) return floor;
+  const std::string upper = NumberedKey(id, end);
   const rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
-  ro.fill_cache = false;  // Old turns, read once: keep the cache for reads.
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(ro, handle(Cf::kTurns)));
-  for (it->Seek(TurnKey(s.id, floor)); it->Valid(); it->Next(), ++floor) {
-    AGENTLOG_ASSIGN_OR_RETURN(const TurnAge turn,
-                              DecodeTurnAge(s.id, it->value().ToStringView()));
-    if (turn.number != floor) {
-      return Status::Corruption(fmt::format(
-          "{} holds turn {}; turns of a session must have no gaps",
-          TurnRecordName(s.id, floor), turn.number));
-    }
-    if (turn.status == TurnStatus::kProcessing || turn.finished_ms >= cutoff) {
-      return floor;
-    }
+  ro.fill_cache = false;  // Old records, read once: keep the cache for reads.
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+  for (it->Seek(NumberedKey(id, floor)); it->Valid(); it->Next(), ++floor) {
+    const auto key = ParseNumberedKey(it->key().ToStringView());
+    if (!key || key->number != floor) break;  // A gap: reported below.
+    AGENTLOG_ASSIGN_OR_RETURN(const bool is_old,
+                              old(floor, it->value().ToStringView()));
+    if (!is_old) return floor;
   }
-  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan turns for age"));
-  if (floor != s.turn_count + 1) {
-    return Status::Corruption(
-        fmt::format("session {} has {} turns but turn {} is missing",
-                    s.id.ToString(), s.turn_count, floor));
+  AGENTLOG_RETURN_IF_ERROR(
+      FromRocksDB(it->status(), fmt::format("scan {}s for age", what)));
+  if (floor != end) {
+    return Status::Corruption(fmt::format(
+        "session {} has {}s up to {} but {} {} is missing", id.ToString(),
+        what, end - 1, what, floor));
   }
   return floor;
 }
 
+}  // namespace
+
+Result<uint64_t> StoreImpl::TurnFloorAt(const Session& s, int64_t cutoff) {
+  return FirstKept(
+      db_.get(), handle(Cf::kTurns), s.id,
+      std::max<uint64_t>(s.oldest_turn, 1), s.turn_count + 1, "turn",
+      [&](uint64_t number, std::string_view value) -> Result<bool> {
+        AGENTLOG_ASSIGN_OR_RETURN(const TurnAge turn,
+                                  DecodeTurnAge(s.id, value));
+        if (turn.number != number) {
+          return Status::Corruption(fmt::format(
+              "{} holds turn {}", TurnRecordName(s.id, number), turn.number));
+        }
+        return turn.status != TurnStatus::kProcessing &&
+               turn.finished_ms < cutoff;
+      });
+}
+
 Result<uint64_t> StoreImpl::UsageFloorAt(const Session& s, int64_t cutoff) {
-  uint64_t floor = std::max<uint64_t>(s.oldest_usage, 1);
   rocksdb::ColumnFamilyHandle* cf = handle(Cf::kUsage);
-  if (cf == nullptr || floor > s.usage_records) return floor;
-  const std::string upper = NumberedKey(s.id, s.usage_records + 1);
-  const rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
-  for (it->Seek(NumberedKey(s.id, floor)); it->Valid(); it->Next(), ++floor) {
-    // DecodeUsageRecord checks the record holds the seq of its key.
-    AGENTLOG_ASSIGN_OR_RETURN(
-        const UsageRecord record,
-        DecodeUsageRecord(s.id, floor, it->value().ToStringView()));
-    if (record.recorded_ms >= cutoff) return floor;
-  }
-  AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage for age"));
-  if (floor != s.usage_records + 1) {
-    return Status::Corruption(fmt::format(
-        "session {} has usage records 1..{} but record {} is missing",
-        s.id.ToString(), s.usage_records, floor));
-  }
-  return floor;
+  const uint64_t floor = std::max<uint64_t>(s.oldest_usage, 1);
+  if (cf == nullptr) return floor;
+  return FirstKept(
+      db_.get(), cf, s.id, floor, s.usage_records + 1, "usage record",
+      [&](uint64_t seq, std::string_view value) -> Result<bool> {
+        // DecodeUsageRecord checks the record holds the seq of its key.
+        AGENTLOG_ASSIGN_OR_RETURN(const UsageRecord record,
+                                  DecodeUsageRecord(s.id, seq, value));
+        return record.recorded_ms < cutoff;
+      });
 }
 
 Result<uint64_t> StoreImpl::CheckpointFloorAt(const Session& s,
                                               int64_t cutoff) {
-  uint64_t floor = std::max<uint64_t>(s.oldest_checkpoint, 1);
-  // The newest version stays whatever its age: it is the session's state.
-  if (floor >= s.last_checkpoint) return floor;
-  const std::string upper = CheckpointKey(s.id, s.last_checkpoint);
-  const rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(ro, handle(Cf::kCheckpoints)));
-  for (it->Seek(CheckpointKey(s.id, floor)); it->Valid(); it->Next(), ++floor) {
-    AGENTLOG_ASSIGN_OR_RETURN(
-        const CheckpointInfo info,
-        DecodeCheckpointHeader(s.id, floor, it->value().ToStringView()));
-    if (info.created_ms >= cutoff) return floor;
-  }
-  AGENTLOG_RETURN_IF_ERROR(
-      FromRocksDB(it->status(), "scan checkpoints for age"));
-  if (floor != s.last_checkpoint) {
-    return Status::Corruption(fmt::format(
-        "session {} has checkpoint versions up to {} but version {} is "
-        "missing",
-        s.id.ToString(), s.last_checkpoint, floor));
-  }
-  return floor;
+  // Below the newest version, which stays whatever its age: it is the
+  // session's state.
+  return FirstKept(
+      db_.get(), handle(Cf::kCheckpoints), s.id,
+      std::max<uint64_t>(s.oldest_checkpoint, 1), s.last_checkpoint,
+      "checkpoint version",
+      [&](uint64_t version, std::string_view value) -> Result<bool> {
+        AGENTLOG_ASSIGN_OR_RETURN(const CheckpointInfo info,
+                                  DecodeCheckpointHeader(s.id, version, value));
+        return info.created_ms < cutoff;
+      });
 }
 
 }  // namespace agentlog::internal
