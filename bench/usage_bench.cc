@@ -8,8 +8,9 @@
 //     usage     CompleteTurnWithUsage with one UsageSpec (a message id new
 //               to the store, model "sonnet" priced by Store::SetPrice,
 //               operation "chat"): priced, deduplicated and written
-//               in the turn's batch, its scopes' totals added in memory
-//               (written every 1,024 records: totals_buffer.h);
+//               in the turn's batch, its scopes' totals and its message id
+//               added in memory (written every 8,192 records:
+//               usage_buffer.h);
 //     budgeted  as usage, the sessions carrying three tags (three more
 //               scopes of totals) and the store under a monthly budget it
 //               never nears, so that budget admission is on the path of
@@ -98,16 +99,27 @@ UsageSpec Usage() {
           .cost_micros = std::nullopt};
 }
 
-// Writes "<prefix><n as 20 digits>" into `id`, reusing its buffer: a
-// message id no other call of the run has, without an allocation per call.
+// Writes "<prefix><24 base-62 characters>" into `id`, reusing its buffer:
+// a message id no other call of the run has (the first 11 characters are a
+// bijection of `n`), without an allocation per call. Random-looking, as
+// providers issue them ("msg_01XFDUDYJgAACzvnptvVoYEL"): ids counting up
+// would each land at the end of `usage_ids`, the cheapest place there is.
 void SetMessageId(std::string& id, std::string_view prefix, uint64_t n) {
-  id.resize(prefix.size() + 20);
+  static constexpr char kBase62[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  // SplitMix64's finaliser: a bijection on 64 bits.
+  auto mix = [](uint64_t x) {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+    return x ^ (x >> 31);
+  };
+  id.resize(prefix.size() + 24);
   std::copy(prefix.begin(), prefix.end(), id.begin());
-  char* digits = id.data() + prefix.size();
-  std::fill(digits, digits + 20, '0');
-  char buf[20];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
-  std::copy(buf, end, digits + 20 - (end - buf));
+  char* out = id.data() + prefix.size();
+  uint64_t unique = mix(n);
+  uint64_t filler = mix(n ^ 0x9e3779b97f4a7c15);
+  for (int i = 0; i < 11; ++i, unique /= 62) out[i] = kBase62[unique % 62];
+  for (int i = 11; i < 24; ++i, filler /= 62) out[i] = kBase62[filler % 62];
 }
 
 // Writes `n` as 16 hex digits over the start of `text` (at least 16 bytes),
