@@ -157,8 +157,8 @@ Status StoreImpl::PruneSession(const SessionId& id, SessionStatus status,
   // compaction may drop these: the totals on disk must count them first
   // (this write follows the flush in the WAL, so any sync that makes the
   // decision durable covers the flush too).
-  if (usage_floor > usage_was && totals_ != nullptr) {
-    AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));
+  if (usage_floor > usage_was && usage_buffer_ != nullptr) {
+    AGENTLOG_RETURN_IF_ERROR(usage_buffer_->FlushSession(id));
   }
   Session pruned = session;
   if (turn_floor > turn_was) pruned.oldest_turn = turn_floor;

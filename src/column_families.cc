@@ -47,7 +47,13 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       // the usage path. No range deletions in this family: see kSessions.
       cfo.memtable_insert_with_hint_prefix_extractor.reset(
           rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
-      [[fallthrough]];
+      // Read by scans of a session and, for a duplicate message id, one
+      // point read: no memtable Bloom filter, which every record would
+      // otherwise pay for on the usage path.
+      cfo.prefix_extractor.reset(
+          rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
+      table.whole_key_filtering = true;
+      break;
     case Cf::kTurns:
     case Cf::kIdempotency:
     case Cf::kInputs:
@@ -82,6 +88,12 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       // always misses: the memtable's Bloom filter answers that without a
       // search of the skip list.
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
+      // Ids arrive in batches in key order (usage_buffer.h): one hint for
+      // the whole family (an empty prefix) lets each insert start from
+      // where the one before it ended rather than from the top of the skip
+      // list. Never range-deleted (see kSessions).
+      cfo.memtable_insert_with_hint_prefix_extractor.reset(
+          rocksdb::NewFixedPrefixTransform(0));
       cfo.memtable_whole_key_filtering = true;
       table.whole_key_filtering = true;
       break;

@@ -95,7 +95,10 @@ inline constexpr std::string_view kTotalsClosedAtKey = "totals_closed_at";
 //   9: turn and usage floors in Session (retention by age; a library that
 //      knows only 8 would lose them when rewriting a session, and show
 //      pruned turns until compaction dropped them).
-inline constexpr uint32_t kFormatVersion = 9;
+//  10: message ids reach usage_ids in batches with the totals, covered by
+//      the same marks (a library that knows only 9 would not see the ids
+//      of the records past a mark, and count those records again).
+inline constexpr uint32_t kFormatVersion = 10;
 
 }  // namespace agentlog::internal
 

@@ -45,7 +45,7 @@ Result<bool> StoreImpl::EvictSession(
   }
   // The totals keep what the session spent; its usage records, which open
   // would replay them from, go.
-  AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));
+  AGENTLOG_RETURN_IF_ERROR(usage_buffer_->FlushSession(id));
   Session stub = session;
   stub.status = SessionStatus::kEvicted;
   stub.metadata.clear();  // The stub only has to say what went, and when.

@@ -274,7 +274,7 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   }
   // The totals keep what the session spent; its records, which open would
   // replay them from, go.
-  AGENTLOG_RETURN_IF_ERROR(totals_->FlushSession(id));
+  AGENTLOG_RETURN_IF_ERROR(usage_buffer_->FlushSession(id));
   rocksdb::WriteBatch batch;
   DeleteRanges(&batch, id,
                {Cf::kTurns, Cf::kIdempotency, Cf::kInputs, Cf::kCheckpoints,

@@ -12,29 +12,32 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "agentlog/store.h"
 #include "active_sessions.h"
 #include "budget_ledger.h"
-#include "periodic_task.h"
 #include "checkpoint_payload.h"
 #include "column_families.h"
 #include "echo.h"
 #include "function_ref.h"
 #include "memory_budget.h"
+#include "periodic_task.h"
 #include "price_book.h"
-#include "read_log.h"
 #include "rate_window.h"
+#include "read_log.h"
 #include "retention.h"
 #include "session_index.h"
 #include "session_stripes.h"
-#include "totals_buffer.h"
+#include "usage_buffer.h"
 #include "usage_id_locks.h"
 #include "usage_keys.h"
 #include "usage_totals.h"
@@ -310,7 +313,7 @@ class StoreImpl final : public Store, private BudgetReader {
   // Under the session's lock: load (from the stripe's cache when there),
   // check it is writable (unless `allow_archived`), run `mutation`, stamp
   // last-active, write, copy the result to `out` if given, and add the
-  // totals of `usage` (if given) to totals_ before the lock goes.
+  // totals of `usage` (if given) to usage_buffer_ before the lock goes.
   // `batch_bytes` is a size hint that saves the batch reallocating.
   struct UsageWrite;
   Status MutateSession(const SessionId& id, const WriteOptions& wo,
@@ -408,10 +411,12 @@ class StoreImpl final : public Store, private BudgetReader {
                            std::map<SessionId, SessionFacts>& sessions,
                            const std::set<SessionId>& evicted,
                            VerifyReport& report);
-  Status VerifyUsage(const rocksdb::ReadOptions& ro,
-                     std::map<SessionId, SessionFacts>& sessions,
-                     const std::set<SessionId>& evicted,
-                     VerifyReport& report);
+  Status VerifyUsage(
+      const rocksdb::ReadOptions& ro,
+      std::map<SessionId, SessionFacts>& sessions,
+      const std::set<SessionId>& evicted,
+      std::span<const std::pair<std::string, UsageRef>> pending_ids,
+      VerifyReport& report);
   // Fsyncs the WAL and makes the retention decisions it covers take effect.
   Status SyncWalAndRetention();
   // Refuses (Conflict) a write whose fencing token is not the session's
@@ -458,7 +463,7 @@ class StoreImpl final : public Store, private BudgetReader {
   // The usage of one write, built under the session's lock by AddUsage:
   // what each spec became, the spend admitted to the budgets (taken back
   // unless Finish is called), what the turn's TurnUsage sums to, and the
-  // totals the records add (for totals_, once the write is acknowledged).
+  // totals the records add (for usage_buffer_, once the write is acknowledged).
   struct UsageWrite {
     int64_t now_ms = 0;
     std::vector<RecordUsageResult> results;
@@ -487,17 +492,17 @@ class StoreImpl final : public Store, private BudgetReader {
   // Under the session's lock, before its tags change: open replays the
   // records past a session's totals mark under the tags it has then.
   Status FlushTotalsBeforeRetag(const SessionId& id) {
-    return totals_->FlushSession(id);
+    return usage_buffer_->FlushSession(id);
   }
   // Under the session's lock, once the write of `w` was acknowledged: adds
-  // its totals to totals_ (flushing them when due) and its records to the
+  // its totals to usage_buffer_ (flushing them when due) and its records to the
   // rate windows, under the scopes `s` has.
   void AccountUsage(const Session& s, const UsageWrite& w);
   // After the write of `w` was acknowledged: keeps its spend and delivers
   // its alerts. Call with no lock held.
   void FinishUsage(UsageWrite& w);
   // At open: adds the records of `s` after `mark` (the seq the totals on
-  // disk include) to totals_, read at `snapshot`; what does not decode
+  // disk include) to usage_buffer_, read at `snapshot`; what does not decode
   // goes to the recovery report.
   Status ReplayUsage(const Session& s, uint64_t mark,
                      const rocksdb::Snapshot* snapshot);
@@ -613,7 +618,7 @@ class StoreImpl final : public Store, private BudgetReader {
   BudgetLedger budgets_{this};
   std::unique_ptr<RateWindows> rates_;
   std::atomic<int64_t> usage_clock_ms_{0};
-  std::unique_ptr<TotalsBuffer> totals_;  // Set by Recover.
+  std::unique_ptr<UsageBuffer> usage_buffer_;  // Set by Recover.
   UsageIdLocks usage_id_locks_;
   // AcquireLease waiters sleep on lease_cv_; every release bumps
   // lease_releases_ (guarded by lease_mu_) and wakes them.

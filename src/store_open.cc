@@ -246,7 +246,7 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   AGENTLOG_RETURN_IF_ERROR(Upgrade(&upgrade));
   if (mode_ == AccessMode::kReadWrite) {
     // Totals replayed from records are written now, not at the next flush.
-    AGENTLOG_RETURN_IF_ERROR(totals_->Flush());
+    AGENTLOG_RETURN_IF_ERROR(usage_buffer_->Flush());
   }
   AGENTLOG_RETURN_IF_ERROR(LoadUsageState());
   if (mode_ == AccessMode::kReadWrite) {
@@ -338,7 +338,9 @@ Status StoreImpl::Upgrade(rocksdb::WriteBatch* batch) {
   // which read as 0 (no lease, no verdict) in older records. 6 -> 7 added
   // the totals marks, which Recover put in `batch`; 7 -> 8 eviction stubs,
   // which only a version-8 library reads as gone; 8 -> 9 the age floors of
-  // sessions, which read as 0 (nothing pruned). The stamp, in the same
+  // sessions, which read as 0 (nothing pruned); 9 -> 10 message ids past
+  // the totals marks, which a version-9 store has in usage_ids already. The
+  // stamp, in the same
   // batch, is what keeps older libraries, which would drop the new fields
   // when rewriting a record, away from the store.
   std::string encoded;
@@ -366,8 +368,10 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   report_.last_sequence = db_->GetLatestSequenceNumber();
   rocksdb::ColumnFamilyHandle* totals_cf = handle(Cf::kUsageTotals);
   if (totals_cf != nullptr) {
-    totals_ = std::make_unique<TotalsBuffer>(db_.get(), totals_cf,
-                                             mode_ == AccessMode::kReadWrite);
+    // The usage families come together (format 6).
+    usage_buffer_ = std::make_unique<UsageBuffer>(
+        db_.get(), totals_cf, handle(Cf::kUsageIds),
+        mode_ == AccessMode::kReadWrite);
   }
   rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions);
   if (sessions == nullptr) return Status::OK();
@@ -457,7 +461,7 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
                                .turn = session->oldest_turn,
                                .usage = session->oldest_usage});
     }
-    if (session->usage_records > 0 && totals_ != nullptr) {
+    if (session->usage_records > 0 && usage_buffer_ != nullptr) {
       if (read_totals_marks_) {
         const uint64_t mark = mark_of(*session);
         if (mark < session->usage_records) {
@@ -520,7 +524,7 @@ StoreImpl::~StoreImpl() {
       // Pending totals would be replayed at the next open anyway; writing
       // them spares it the work.
       const bool totals_flushed =
-          totals_ == nullptr || totals_->Flush().ok();
+          usage_buffer_ == nullptr || usage_buffer_->Flush().ok();
       // Reads since the last retention pass become activity on disk.
       FlushReads().IgnoreError();
       // Last: the next open reads no marks while no write follows it. A

@@ -208,6 +208,11 @@ Status StoreImpl::VerifyCheckpoints(const rocksdb::ReadOptions& ro,
 
 Result<VerifyReport> StoreImpl::Verify() {
   VerifyReport report;
+  // Before the snapshot: every record a pending id names is then in it.
+  const std::vector<std::pair<std::string, UsageRef>> pending_ids =
+      usage_buffer_ != nullptr
+          ? usage_buffer_->PendingIds()
+          : std::vector<std::pair<std::string, UsageRef>>();
   const ReadView view(*this);
   rocksdb::ReadOptions ro;
   ro.snapshot = view.snapshot();
@@ -382,7 +387,8 @@ Result<VerifyReport> StoreImpl::Verify() {
         }
       }));
 
-  AGENTLOG_RETURN_IF_ERROR(VerifyUsage(ro, sessions, evicted, report));
+  AGENTLOG_RETURN_IF_ERROR(
+      VerifyUsage(ro, sessions, evicted, pending_ids, report));
 
   // RocksDB's own block checksums over every SST file.
   AGENTLOG_RETURN_IF_ERROR(
@@ -395,10 +401,11 @@ Result<VerifyReport> StoreImpl::Verify() {
 // session was deleted, which keeps the id counted); every totals mark
 // belongs to a session and is within its records; every total, alert,
 // price and budget decodes.
-Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
-                              std::map<SessionId, SessionFacts>& sessions,
-                              const std::set<SessionId>& evicted,
-                              VerifyReport& report) {
+Status StoreImpl::VerifyUsage(
+    const rocksdb::ReadOptions& ro, std::map<SessionId, SessionFacts>& sessions,
+    const std::set<SessionId>& evicted,
+    std::span<const std::pair<std::string, UsageRef>> pending_ids,
+    VerifyReport& report) {
   auto problem = [&](Cf cf, std::string key, std::string what) {
     report.problems.push_back(
         {std::string(CfName(cf)), std::move(key), std::move(what)});
@@ -449,21 +456,30 @@ Status StoreImpl::VerifyUsage(const rocksdb::ReadOptions& ro,
                           facts.usage_records, facts.usage_seen));
     }
   }
+  // A message id, on disk or still pending, names the record carrying it.
+  auto check_id = [&](std::string_view k, const UsageRef& ref,
+                      std::string_view where) {
+    if (!sessions.contains(ref.session)) return;  // Deleted: still counted.
+    // Pruned by age: still counted.
+    if (ref.seq < sessions.at(ref.session).oldest_usage) return;
+    const auto it = message_ids.find({ref.session, ref.seq});
+    if (it == message_ids.end() || it->second != k) {
+      problem(Cf::kUsageIds, Hex(k),
+              fmt::format("{}names usage record {}/{}, which does not carry "
+                          "this message id",
+                          where, ref.session.ToString(), ref.seq));
+    }
+  };
   AGENTLOG_RETURN_IF_ERROR(
       scan(Cf::kUsageIds, "", [&](std::string_view k, std::string_view v) {
         const auto ref = DecodeUsageRef(v);
         if (!ref) return problem(Cf::kUsageIds, Hex(k), "value is not (session, seq)");
-        if (!sessions.contains(ref->session)) return;  // Deleted: still counted.
-        // Pruned by age: still counted.
-        if (ref->seq < sessions.at(ref->session).oldest_usage) return;
-        const auto it = message_ids.find({ref->session, ref->seq});
-        if (it == message_ids.end() || it->second != k) {
-          problem(Cf::kUsageIds, Hex(k),
-                  fmt::format("names usage record {}/{}, which does not carry "
-                              "this message id",
-                              ref->session.ToString(), ref->seq));
-        }
+        check_id(k, *ref, "");
       }));
+  for (const auto& [id, ref] : pending_ids) {
+    ++report.records_checked;
+    check_id(id, ref, "pending (not yet written) and ");
+  }
   AGENTLOG_RETURN_IF_ERROR(
       scan(Cf::kUsageTotals, "", [&](std::string_view k, std::string_view v) {
         if (const auto marked = ParseTotalsMarkKey(k)) {

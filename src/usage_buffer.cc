@@ -1,8 +1,9 @@
-#include "totals_buffer.h"
+#include "usage_buffer.h"
 
 #include <fmt/format.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "keys.h"
@@ -12,7 +13,7 @@
 
 namespace agentlog::internal {
 
-struct TotalsBuffer::View {
+struct UsageBuffer::View {
   rocksdb::DB* db = nullptr;
   const rocksdb::Snapshot* snapshot = nullptr;
   std::map<std::string, UsageTotals> pending;
@@ -28,14 +29,15 @@ struct TotalsBuffer::View {
   }
 };
 
-TotalsBuffer::TotalsBuffer(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
-                           bool writable)
-    : db_(db), cf_(cf), writable_(writable) {}
+UsageBuffer::UsageBuffer(rocksdb::DB* db,
+                         rocksdb::ColumnFamilyHandle* totals_cf,
+                         rocksdb::ColumnFamilyHandle* ids_cf, bool writable)
+    : db_(db), totals_cf_(totals_cf), ids_cf_(ids_cf), writable_(writable) {}
 
-bool TotalsBuffer::Add(const SessionId& session, std::string_view agent,
+bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
                        const std::vector<std::string>& tags,
-                       const TotalsDeltas& deltas, uint64_t through_seq,
-                       uint64_t records, int64_t now_ms) {
+                      const TotalsDeltas& deltas, std::span<const NewId> ids,
+                      uint64_t through_seq, uint64_t records, int64_t now_ms) {
   std::lock_guard lock(mu_);
   if (first_pending_ms_ < 0) first_pending_ms_ = now_ms;
   auto [it, added] = sessions_.try_emplace(session);
@@ -47,12 +49,33 @@ bool TotalsBuffer::Add(const SessionId& session, std::string_view agent,
   }
   pending.deltas.Add(deltas);
   pending.through_seq = through_seq;
+  for (const NewId& id : ids) {
+    ids_.try_emplace(std::string(id.message_id), UsageRef{session, id.seq});
+  }
   records_ += records;
   return writable_ && (records_ >= kFlushRecords ||
                        now_ms - first_pending_ms_ >= kFlushIntervalMs);
 }
 
-void TotalsBuffer::Spread() {
+std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id) {
+  std::lock_guard lock(mu_);
+  const auto it = ids_.find(message_id);
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::pair<std::string, UsageRef>> UsageBuffer::PendingIds() {
+  std::vector<std::pair<std::string, UsageRef>> ids;
+  {
+    std::lock_guard lock(mu_);
+    ids.assign(ids_.begin(), ids_.end());
+  }
+  std::sort(ids.begin(), ids.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return ids;
+}
+
+void UsageBuffer::Spread() {
   for (auto& [session, pending] : sessions_) {
     if (pending.deltas.empty()) continue;
     const std::string id_text = session.ToString();
@@ -65,32 +88,47 @@ void TotalsBuffer::Spread() {
   }
 }
 
-Status TotalsBuffer::Flush() {
+Status UsageBuffer::Flush() {
   std::lock_guard lock(mu_);
   if (!writable_ || sessions_.empty()) return Status::OK();
   Spread();
   rocksdb::WriteBatch batch;
   for (const auto& [key, delta] : rows_) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        batch.Merge(cf_, key, EncodeTotals(delta)), "batch usage totals"));
+        batch.Merge(totals_cf_, key, EncodeTotals(delta)),
+        "batch usage totals"));
+  }
+  // In key order: each insert then starts where the last one ended.
+  std::vector<const std::pair<const std::string, UsageRef>*> ids;
+  ids.reserve(ids_.size());
+  for (const auto& id : ids_) ids.push_back(&id);
+  std::sort(ids.begin(), ids.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* id : ids) {
+    AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
+        batch.Put(ids_cf_, id->first,
+                  EncodeUsageRef(id->second.session, id->second.seq)),
+        "batch usage id"));
   }
   for (const auto& [session, pending] : sessions_) {
     std::string value;
     AppendU64(&value, pending.through_seq);
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        batch.Put(cf_, TotalsMarkKey(session), value), "batch totals mark"));
+        batch.Put(totals_cf_, TotalsMarkKey(session), value),
+        "batch totals mark"));
   }
   AGENTLOG_RETURN_IF_ERROR(
       FromRocksDB(db_->Write(rocksdb::WriteOptions(), &batch),
                   "write usage totals"));
   rows_.clear();
   sessions_.clear();
+  ids_.clear();
   records_ = 0;
   first_pending_ms_ = -1;
   return Status::OK();
 }
 
-Status TotalsBuffer::FlushSession(const SessionId& session) {
+Status UsageBuffer::FlushSession(const SessionId& session) {
   {
     std::lock_guard lock(mu_);
     if (!sessions_.contains(session)) return Status::OK();
@@ -99,7 +137,7 @@ Status TotalsBuffer::FlushSession(const SessionId& session) {
   return Flush();
 }
 
-TotalsBuffer::View TotalsBuffer::Capture(std::string_view key, bool prefix) {
+UsageBuffer::View UsageBuffer::Capture(std::string_view key, bool prefix) {
   View view;
   view.db = db_;
   std::lock_guard lock(mu_);
@@ -120,7 +158,7 @@ TotalsBuffer::View TotalsBuffer::Capture(std::string_view key, bool prefix) {
   return view;
 }
 
-Result<UsageTotals> TotalsBuffer::Read(const std::string& key) {
+Result<UsageTotals> UsageBuffer::Read(const std::string& key) {
   const View view = Capture(key, false);
   const auto pending = view.pending.find(key);
   UsageTotals totals =
@@ -128,7 +166,7 @@ Result<UsageTotals> TotalsBuffer::Read(const std::string& key) {
   rocksdb::ReadOptions ro;
   ro.snapshot = view.snapshot;
   rocksdb::PinnableSlice value;
-  const rocksdb::Status s = db_->Get(ro, cf_, key, &value);
+  const rocksdb::Status s = db_->Get(ro, totals_cf_, key, &value);
   if (s.IsNotFound()) return totals;
   if (!s.ok()) return FromRocksDB(s, "read usage totals");
   AGENTLOG_ASSIGN_OR_RETURN(
@@ -139,7 +177,7 @@ Result<UsageTotals> TotalsBuffer::Read(const std::string& key) {
   return totals;
 }
 
-Result<std::vector<std::pair<std::string, UsageTotals>>> TotalsBuffer::Scan(
+Result<std::vector<std::pair<std::string, UsageTotals>>> UsageBuffer::Scan(
     std::string_view prefix) {
   View view = Capture(prefix, true);
   std::vector<std::pair<std::string, UsageTotals>> out;
@@ -154,7 +192,7 @@ Result<std::vector<std::pair<std::string, UsageTotals>>> TotalsBuffer::Scan(
   };
   rocksdb::ReadOptions ro;
   ro.snapshot = view.snapshot;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, totals_cf_));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
        it->Next()) {
     const std::string_view key = it->key().ToStringView();

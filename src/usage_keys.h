@@ -31,7 +31,7 @@ std::optional<TotalsKey> ParseTotalsKey(std::string_view key);
 
 // A session's totals mark, in `usage_totals`: 0xff, then the session id (16
 // bytes); its value is a u64 BE usage seq. The totals on disk include the
-// session's usage records up to that seq (totals_buffer.h); the byte sorts
+// session's usage records up to that seq (usage_buffer.h); the byte sorts
 // marks after every row, by session id.
 inline constexpr char kTotalsMarkByte = '\xff';
 std::string TotalsMarkKey(const SessionId& session);

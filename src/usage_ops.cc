@@ -116,19 +116,24 @@ Result<std::vector<PriceVersion>> StoreImpl::ListPrices() {
 
 Result<std::optional<UsageRecord>> StoreImpl::FindUsageById(
     std::string_view message_id) {
-  rocksdb::PinnableSlice ref_bytes;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsageIds),
-                               message_id, &ref_bytes);
-  if (s.IsNotFound()) return std::optional<UsageRecord>();
-  if (!s.ok()) return FromRocksDB(s, "read usage id");
-  const std::optional<UsageRef> ref = DecodeUsageRef(ref_bytes.ToStringView());
+  // Pending first: a flush in between writes the id before it leaves the
+  // buffer (usage_buffer.h).
+  std::optional<UsageRef> ref = usage_buffer_->FindId(message_id);
   if (!ref) {
-    return Status::Corruption(fmt::format(
-        "usage_ids/{} is {} bytes; expected 24", Hex(message_id),
-        ref_bytes.size()));
+    rocksdb::PinnableSlice ref_bytes;
+    const rocksdb::Status s = db_->Get(
+        rocksdb::ReadOptions(), handle(Cf::kUsageIds), message_id, &ref_bytes);
+    if (s.IsNotFound()) return std::optional<UsageRecord>();
+    if (!s.ok()) return FromRocksDB(s, "read usage id");
+    ref = DecodeUsageRef(ref_bytes.ToStringView());
+    if (!ref) {
+      return Status::Corruption(fmt::format(
+          "usage_ids/{} is {} bytes; expected 24", Hex(message_id),
+          ref_bytes.size()));
+    }
   }
   rocksdb::PinnableSlice record;
-  s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsage),
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsage),
                NumberedKey(ref->session, ref->seq), &record);
   // A record of an evicted session, or one pruned by age, awaits
   // compaction: it is gone already.
@@ -230,12 +235,7 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
         batch.Put(handle(Cf::kUsage), NumberedKey(s.id, u.seq),
                   rocksdb::Slice(record.bytes())),
         "batch usage record"));
-    if (!u.message_id.empty()) {
-      AGENTLOG_RETURN_IF_ERROR(
-          FromRocksDB(batch.Put(handle(Cf::kUsageIds), u.message_id,
-                                EncodeUsageRef(s.id, u.seq)),
-                      "batch usage id"));
-    }
+    // Its message id goes to usage_ids with the totals (AccountUsage).
     w.deltas.Add(u.model, u.operation, u.recorded_ms, RecordDelta(u));
     ++w.records;
     w.through_seq = u.seq;
@@ -260,12 +260,18 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
 
 void StoreImpl::AccountUsage(const Session& s, const UsageWrite& w) {
   if (w.records == 0) return;
-  if (totals_->Add(s.id, s.agent, s.tags, w.deltas, w.through_seq, w.records,
-                   w.now_ms)) {
+  std::vector<UsageBuffer::NewId> ids;
+  for (const RecordUsageResult& r : w.results) {
+    if (!r.duplicate && !r.record.message_id.empty()) {
+      ids.push_back({r.record.message_id, r.record.seq});
+    }
+  }
+  if (usage_buffer_->Add(s.id, s.agent, s.tags, w.deltas, ids, w.through_seq,
+                         w.records, w.now_ms)) {
     // The records are acknowledged and durable as asked; a flush that fails
     // keeps the totals pending for the next one (and open replays them
     // from the records should none succeed).
-    totals_->Flush().IgnoreError();
+    usage_buffer_->Flush().IgnoreError();
   }
   // The session's scopes, then each record's model and operation.
   std::vector<SpendScope> scopes =
@@ -372,17 +378,17 @@ Result<UsageTotals> StoreImpl::GetUsageTotals(UsageScope scope,
 }
 
 Result<UsageTotals> StoreImpl::ReadTotals(const TotalsKey& key) {
-  if (totals_ == nullptr) return UsageTotals{};
-  return totals_->Read(EncodeTotalsKey(key));
+  if (usage_buffer_ == nullptr) return UsageTotals{};
+  return usage_buffer_->Read(EncodeTotalsKey(key));
 }
 
 Result<std::vector<UsageTotalsRow>> StoreImpl::ListUsageTotals(
     UsageScope scope, UsagePeriod period) {
   AGENTLOG_RETURN_IF_ERROR(ValidateTotalsQuery(scope, period));
   std::vector<UsageTotalsRow> out;
-  if (totals_ == nullptr) return out;
+  if (usage_buffer_ == nullptr) return out;
   AGENTLOG_ASSIGN_OR_RETURN(const auto rows,
-                            totals_->Scan(TotalsPrefix(scope, period)));
+                            usage_buffer_->Scan(TotalsPrefix(scope, period)));
   for (const auto& [key_bytes, totals] : rows) {
     const std::optional<TotalsKey> key = ParseTotalsKey(key_bytes);
     if (!key) {
@@ -593,6 +599,7 @@ Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
   if (cf == nullptr || mark >= s.usage_records) return Status::OK();
   const std::string id_text = s.id.ToString();
   TotalsDeltas deltas;
+  std::vector<std::pair<std::string, uint64_t>> message_ids;
   uint64_t records = 0;
   uint64_t expected = mark + 1;
   auto missing = [&](uint64_t through) {
@@ -622,14 +629,20 @@ Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
       continue;
     }
     deltas.Add(u->model, u->operation, u->recorded_ms, RecordDelta(*u));
+    if (!u->message_id.empty()) {
+      message_ids.emplace_back(std::move(u->message_id), key->number);
+    }
     ++records;
   }
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(it->status(), "scan usage"));
   missing(s.usage_records);
   report_.usage_records_replayed += records;
+  std::vector<UsageBuffer::NewId> ids;
+  ids.reserve(message_ids.size());
+  for (const auto& [message_id, seq] : message_ids) ids.push_back({message_id, seq});
   // Open flushes what it replayed; no need to ask whether it is due.
-  static_cast<void>(totals_->Add(s.id, s.agent, s.tags, deltas,
-                                 s.usage_records, records, 0));
+  static_cast<void>(usage_buffer_->Add(s.id, s.agent, s.tags, deltas, ids,
+                                       s.usage_records, records, 0));
   return Status::OK();
 }
 

@@ -3,7 +3,7 @@
 
 // The counters of `usage_totals` and the merge operator that keeps them.
 // Every usage record adds its counters to each of its scopes' totals; the
-// sums reach `usage_totals` as RocksDB merges (totals_buffer.h), so totals
+// sums reach `usage_totals` as RocksDB merges (usage_buffer.h), so totals
 // are never read on the write path and reading one is a point lookup
 // whatever the number of records.
 
@@ -42,7 +42,7 @@ std::shared_ptr<rocksdb::MergeOperator> NewTotalsMergeOperator();
 // apart the rows they reach: model, operation, day and month. A session's
 // records seldom differ in those, so adding a record is a few additions to
 // one group, and the rows' keys are built only when the deltas are spread
-// over them (ForEachRow: by TotalsBuffer, once per flush or read, not once
+// over them (ForEachRow: by UsageBuffer, once per flush or read, not once
 // per record).
 class TotalsDeltas {
  public:

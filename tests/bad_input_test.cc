@@ -443,7 +443,7 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
   };
 
   // At rest: closing writes the setup's usage totals, which the store
-  // buffers (totals_buffer.h), so that reopening below changes nothing.
+  // buffers (usage_buffer.h), so that reopening below changes nothing.
   Reopen();
   const auto before = Contents();
   const uint64_t sequence = Sequence();

@@ -12,9 +12,10 @@
 // still covered by the session's after the kill (tokens are never reissued),
 // and every acknowledged run-once key reads back with its result. It
 // records usage too (with turns and alone, some of it duplicates): every
-// acknowledged record reads back, and every usage total equals the sum of
-// the records it covers. One store directory serves every cycle, so state
-// accumulates (and retention prunes).
+// acknowledged record reads back, every usage total equals the sum of the
+// records it covers, and every acknowledged message id still counts once.
+// One store directory serves every cycle, so state accumulates (and
+// retention prunes).
 //
 // The child is this binary executed again (fork + exec), not a bare fork:
 // the parent has run RocksDB in earlier cycles, and a forked child would
@@ -706,6 +707,18 @@ class CrashTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(VerifyReport verify, store->Verify());
     EXPECT_TRUE(verify.clean()) << Describe(verify);
     EXPECT_GT(verify.records_checked, 0u);
+    // Every acknowledged message id still counts once, whether it reached
+    // usage_ids before the kill or open took it again from its record:
+    // recorded again it is a duplicate, which writes nothing.
+    for (const Ack& ack : acks) {
+      if (ack.kind != 'U') continue;
+      ASSERT_OK_AND_ASSIGN(
+          RecordUsageResult again,
+          store->RecordUsage(sessions_[ack.session], UsageSpecFor(ack.key)));
+      EXPECT_TRUE(again.duplicate) << "message id " << ack.key;
+      EXPECT_EQ(again.record.session, sessions_[ack.session]);
+      EXPECT_EQ(again.record.seq, ack.number);
+    }
 
     for (int s = 0; s < kSessions; ++s) {
       known_[s].clear();

@@ -289,11 +289,12 @@ TEST_F(UsageTest, EveryAggregateEqualsTheSumOfTheRecords) {
 }
 
 // Totals reach usage_totals in batches; the records are their journal
-// (totals_buffer.h). A backup of a live store is a crash image: it holds
+// (usage_buffer.h). A backup of a live store is a crash image: it holds
 // the records but not the totals still in memory. Opening it must count
 // those records once, under the tags the session had when they were written
 // (retagging flushes first), and keep what a deleted session spent
-// (deleting flushes first).
+// (deleting flushes first). Message ids reach usage_ids with the totals:
+// every one must still count once.
 TEST_F(UsageTest, TotalsPendingAtACrashAreReplayedFromTheRecords) {
   const Session kept = MakeTagged("agent", {"a"});
   const Session gone = MakeTagged("agent", {"a"});
@@ -310,6 +311,13 @@ TEST_F(UsageTest, TotalsPendingAtACrashAreReplayedFromTheRecords) {
     auto opened = Store::Open(options_, restored);
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     return opened.ok() ? std::move(opened).value() : nullptr;
+  };
+  auto counted_once = [&](Store& store, const Session& s, const std::string& id) {
+    SCOPED_TRACE(id);
+    auto again = store.RecordUsage(s.id, Spec(id, "m", {10, 1, 0, 0}));
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->duplicate);
+    EXPECT_EQ(again->record.message_id, id);
   };
   auto records = [&](Store& store, UsageScope scope, const std::string& name) {
     auto t = store.GetUsageTotals(scope, name, UsagePeriod::kLifetime);
@@ -328,6 +336,9 @@ TEST_F(UsageTest, TotalsPendingAtACrashAreReplayedFromTheRecords) {
     EXPECT_EQ(records(*first, UsageScope::kTag, "a"), 5u);
     EXPECT_EQ(records(*first, UsageScope::kTag, "b"), 2u);
     EXPECT_EQ(records(*first, UsageScope::kStore, ""), 5u);
+    // k1 on disk (the retag flushed it), k5 only in the records.
+    for (const char* id : {"k1", "k5"}) counted_once(*first, kept, id);
+    EXPECT_EQ(records(*first, UsageScope::kStore, ""), 5u);
   }
 
   record(gone, "g1");
@@ -341,6 +352,8 @@ TEST_F(UsageTest, TotalsPendingAtACrashAreReplayedFromTheRecords) {
     EXPECT_EQ(records(*store, UsageScope::kSession, kept.id.ToString()), 5u);
     EXPECT_EQ(records(*store, UsageScope::kSession, gone.id.ToString()), 1u);
     EXPECT_EQ(records(*store, UsageScope::kModel, "m"), 6u);
+    // Deleting flushed g1's id: no record is left to replay it from.
+    for (const char* id : {"g1", "k5"}) counted_once(*store, kept, id);
     ASSERT_OK_AND_ASSIGN(VerifyReport report, store->Verify());
     EXPECT_TRUE(report.clean()) << report.problems[0].what;
   }
