@@ -11,11 +11,11 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "agentlog/usage.h"
 #include "budget_ledger.h"
@@ -46,8 +46,9 @@ class RateWindows {
 
   const int64_t horizon_ms_;
   std::mutex mu_;
-  // By scope byte and name. Guarded by mu_.
-  std::map<std::string, std::deque<Event>, std::less<>> windows_;
+  // By scope byte and name (WindowKey); hashed, as every usage record
+  // looks up five or more. Guarded by mu_.
+  std::unordered_map<std::string, std::deque<Event>> windows_;
   static constexpr uint64_t kSweepEvery = 4096;
   uint64_t records_since_sweep_ = 0;  // Guarded by mu_.
   std::string key_buffer_;            // Guarded by mu_; see WindowKey.
