@@ -231,6 +231,10 @@ class StoreImpl final : public Store, private BudgetReader {
   // Waits until automatic compactions, held back while open scans, are on
   // again (Initialise turns them on from a thread of their own).
   void TEST_WaitForCompactionsEnabled();
+  // Opens from now on hold compactions back while they scan when the
+  // store's table and blob files are at least `table_bytes` (default
+  // 256 MiB).
+  static void TEST_SetHoldCompactionsFrom(uint64_t table_bytes);
   // Whether the last open read the totals marks (it skips them when the
   // store is as a clean close left it).
   bool TEST_ReadTotalsMarks() const { return read_totals_marks_; }

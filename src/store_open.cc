@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <system_error>
@@ -41,6 +42,27 @@ namespace internal {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Table and blob bytes from which open holds compactions back while it
+// scans (see OpenImpl); TEST_SetHoldCompactionsFrom changes it.
+std::atomic<uint64_t> hold_compactions_from{uint64_t{256} << 20};
+
+// The bytes of the table and blob files in `path`: what the recovery scan
+// and any compaction due would read. 0 when it cannot be listed (a new
+// store), as no error here should stop an open.
+uint64_t TableBytes(const std::string& path) {
+  std::error_code ec;
+  uint64_t bytes = 0;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const fs::path& file = it->path();
+    if (file.extension() != ".sst" && file.extension() != ".blob") continue;
+    const uintmax_t size = it->file_size(ec);
+    if (!ec) bytes += size;
+    ec.clear();
+  }
+  return bytes;
+}
 
 // The floor that covers a per-session family's records, and where their
 // number is.
@@ -186,6 +208,13 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   retention_filters_[static_cast<size_t>(Cf::kRunOnce)] =
       std::make_shared<ExpiryFilterFactory>(std::string(CfName(Cf::kRunOnce)),
                                             clock_);
+  // Holding compactions back costs writers a stall once the scan is done:
+  // turning them on again is a SetOptions per family, and RocksDB 7.8 holds
+  // every writer while each writes and syncs an OPTIONS file (about 80 ms
+  // of stalled appends after the open of a small store). It pays only where
+  // the scan is long, in a large store.
+  const bool hold_compactions =
+      !read_only && TableBytes(path_) >= hold_compactions_from.load();
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     const auto cf = CfFromName(name);
@@ -196,8 +225,9 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
                  : rocksdb::ColumnFamilyOptions());
     // Compactions a store left due (the flush at close can fill level 0)
     // would start inside DB::Open and take the cores the recovery scan
-    // needs: they start when the scan is done (EnableAutoCompaction below).
-    descriptors.back().options.disable_auto_compactions = true;
+    // needs: in a large store they start when the scan is done
+    // (EnableAutoCompaction below).
+    descriptors.back().options.disable_auto_compactions = hold_compactions;
   }
 
   rocksdb::DB* raw = nullptr;
@@ -256,9 +286,11 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     // error only means a file not written: the options change in memory
     // before RocksDB writes anything, and agentlog never reads OPTIONS
     // files (every open passes its own options).
-    compactions_on_ = std::thread([this] {
-      db_->EnableAutoCompaction(owned_handles_).PermitUncheckedError();
-    });
+    if (hold_compactions) {
+      compactions_on_ = std::thread([this] {
+        db_->EnableAutoCompaction(owned_handles_).PermitUncheckedError();
+      });
+    }
     syncer_ = std::make_unique<WalSyncer>(
         [this] { return SyncWalAndRetention().ok(); }, options.sync_interval);
     track_reads_ = options.reads_count_as_activity;
@@ -506,6 +538,10 @@ void StoreImpl::WriteTotalsClosedAt() {
   db_->Put(rocksdb::WriteOptions(), handle(Cf::kMeta), kTotalsClosedAtKey,
            value)
       .PermitUncheckedError();  // Without it, open reads the marks.
+}
+
+void StoreImpl::TEST_SetHoldCompactionsFrom(uint64_t table_bytes) {
+  hold_compactions_from.store(table_bytes);
 }
 
 void StoreImpl::TEST_WaitForCompactionsEnabled() {

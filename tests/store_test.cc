@@ -661,19 +661,35 @@ TEST_F(StoreTest, DamageAcrossTheScanIsReportedInKeyOrder) {
   EXPECT_EQ(large.metadata.size(), size_t{1} << 20);
 }
 
-TEST_F(StoreTest, CompactionsRunAgainOnceOpenHasScanned) {
-  // Open holds automatic compactions back while it scans, then lets them
-  // run: a store whose families stayed without them would never compact.
-  MakeSession();
-  Reopen();
-  StoreImpl* impl = Impl(store_.get());
-  impl->TEST_WaitForCompactionsEnabled();
+// Whether automatic compactions are on in every family of `store`.
+void ExpectCompactionsOn(StoreImpl* impl) {
   for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
     rocksdb::ColumnFamilyHandle* h = impl->handle(static_cast<Cf>(i));
     ASSERT_NE(h, nullptr) << internal::kCfNames[i];
     EXPECT_FALSE(impl->db()->GetOptions(h).disable_auto_compactions)
         << internal::kCfNames[i];
   }
+}
+
+TEST_F(StoreTest, CompactionsRunAgainOnceOpenHasScanned) {
+  // Open holds automatic compactions back while it scans a large store,
+  // then lets them run: a store whose families stayed without them would
+  // never compact. Every store is large from 0 bytes on here.
+  MakeSession();
+  StoreImpl::TEST_SetHoldCompactionsFrom(0);
+  Reopen();
+  StoreImpl::TEST_SetHoldCompactionsFrom(uint64_t{256} << 20);
+  StoreImpl* impl = Impl(store_.get());
+  impl->TEST_WaitForCompactionsEnabled();
+  ExpectCompactionsOn(impl);
+}
+
+TEST_F(StoreTest, ASmallStoreOpensWithCompactionsOn) {
+  // Nothing to hold back, and no OPTIONS files to write, with every writer
+  // held, after the open: compactions are on when Open returns.
+  MakeSession();
+  Reopen();
+  ExpectCompactionsOn(Impl(store_.get()));
 }
 
 TEST_F(StoreTest, UnstampedEmptyStoreIsStampedButUnstampedDataIsRefused) {
