@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <limits.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,6 +112,47 @@ class LineReader {
   int fd_;
   std::string buffer_;
 };
+
+// What the parent does after one line of the child's.
+enum class LineVerdict { kGoOn, kKill };
+
+// How a child ended.
+struct ChildEnd {
+  // Its "E" lines, and the lines the parent refused.
+  std::vector<std::string> errors;
+  bool killed = false;  // By the parent, with SIGKILL.
+  int status = 0;       // As waitpid(2) gives it.
+};
+
+// Reads the lines the child `pid` writes to `fd` until the pipe closes,
+// hands every other non-empty line to `on_line(line, errors)`, which may
+// add to `errors`, and SIGKILLs the child (once) when it returns kKill or
+// the child reports an error. After the kill the child's earlier lines are
+// still read: what it acknowledged before it died counts. Closes `fd` and
+// reaps the child.
+template <typename OnLine>
+ChildEnd RunChildToItsEnd(pid_t pid, int fd, OnLine on_line) {
+  ChildEnd end;
+  LineReader reader(fd);
+  while (std::optional<std::string> line = reader.Next()) {
+    if (line->empty()) continue;
+    LineVerdict verdict = LineVerdict::kKill;
+    if ((*line)[0] == 'E') {
+      end.errors.push_back(line->substr(std::min<size_t>(2, line->size())));
+    } else {
+      verdict = on_line(*line, end.errors);
+    }
+    if (verdict == LineVerdict::kKill && !end.killed) {
+      ::kill(pid, SIGKILL);
+      end.killed = true;
+    }
+  }
+  ::close(fd);
+  if (::waitpid(pid, &end.status, 0) != pid) {
+    end.errors.push_back("waitpid failed");
+  }
+  return end;
+}
 
 }  // namespace agentlog::testing
 

@@ -449,49 +449,39 @@ class CrashTest : public ::testing::Test {
     ::close(fds[1]);
     ASSERT_GT(pid, 0) << "cannot start the child";
 
-    bool killed = false;
-    auto kill_child = [&] {
-      if (!killed) ::kill(pid, SIGKILL);
-      killed = true;
-    };
-    std::vector<std::string> errors;
-    LineReader reader(fds[0]);
-    // After the kill, the loop drains what the child acknowledged before it:
-    // those calls returned OK, so they count.
-    while (std::optional<std::string> line = reader.Next()) {
-      if (line->empty()) continue;
-      const char kind = (*line)[0];
-      if (kind == 'P') {
-        if (kill_at == KillAt::kOpening) kill_child();
-      } else if (kind == 'O') {
-        if (kill_at == KillAt::kOpened) kill_child();
-      } else if (kind == 'E') {
-        errors.push_back(line->substr(2));
-        kill_child();
-      } else {
-        Ack ack;
-        std::istringstream in(*line);
-        in >> ack.kind >> ack.session >> ack.number >> ack.key;
-        if (!in || ack.session < 0 || ack.session >= kSessions ||
-            std::string_view("BARCFKLQU").find(ack.kind) == std::string::npos) {
-          errors.push_back("malformed ack: " + *line);
-          kill_child();
-          continue;
-        }
-        acks->push_back(std::move(ack));
-        if (acks->size() >= target && kill_at == KillAt::kAfterAcks) {
-          kill_child();
-        }
-      }
+    const ChildEnd end = RunChildToItsEnd(
+        pid, fds[0],
+        [&](const std::string& line, std::vector<std::string>& errors) {
+          const bool kill =
+              line[0] == 'P'   ? kill_at == KillAt::kOpening
+              : line[0] == 'O' ? kill_at == KillAt::kOpened
+                               : !TakeAck(line, acks, errors) ||
+                                     (acks->size() >= target &&
+                                      kill_at == KillAt::kAfterAcks);
+          return kill ? LineVerdict::kKill : LineVerdict::kGoOn;
+        });
+    for (const std::string& e : end.errors) ADD_FAILURE() << "child: " << e;
+    ASSERT_TRUE(end.errors.empty());
+    ASSERT_TRUE(end.killed) << "the child ended by itself with status "
+                            << end.status;
+    ASSERT_TRUE(WIFSIGNALED(end.status) && WTERMSIG(end.status) == SIGKILL)
+        << "wait status " << end.status;
+  }
+
+  // Parses an acknowledgement line into `acks`; false (and a line in
+  // `errors`) when it is malformed.
+  static bool TakeAck(const std::string& line, std::vector<Ack>* acks,
+                      std::vector<std::string>& errors) {
+    Ack ack;
+    std::istringstream in(line);
+    in >> ack.kind >> ack.session >> ack.number >> ack.key;
+    if (!in || ack.session < 0 || ack.session >= kSessions ||
+        std::string_view("BARCFKLQU").find(ack.kind) == std::string::npos) {
+      errors.push_back("malformed ack: " + line);
+      return false;
     }
-    ::close(fds[0]);
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    for (const std::string& e : errors) ADD_FAILURE() << "child: " << e;
-    ASSERT_TRUE(errors.empty());
-    ASSERT_TRUE(killed) << "the child ended by itself with status " << status;
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "wait status " << status;
+    acks->push_back(std::move(ack));
+    return true;
   }
 
   // Checks one session's turns and totals; appends its processing turns to

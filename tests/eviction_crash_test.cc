@@ -107,43 +107,29 @@ class EvictionCrashTest : public ::testing::Test {
                   fds[1]);
     ::close(fds[1]);
     ASSERT_GT(pid, 0) << "cannot start the child";
-    bool killed = false;
-    auto kill_child = [&] {
-      if (!killed) ::kill(pid, SIGKILL);
-      killed = true;
-    };
     uint64_t acks = 0;
-    std::vector<std::string> errors;
-    LineReader reader(fds[0]);
-    // After the kill, what the child acknowledged before it still counts.
-    while (std::optional<std::string> line = reader.Next()) {
-      if (line->empty()) continue;
-      const char kind = (*line)[0];
-      if (kind == 'P') {
-        if (while_opening) kill_child();
-        continue;
-      }
-      if (kind == 'O') continue;
-      if (kind == 'E' || line->size() < 3) {
-        errors.push_back(*line);
-        kill_child();
-        continue;
-      }
-      Result<SessionId> id = SessionId::Parse(line->substr(2));
-      if (!id.ok() || (kind != 'C' && kind != 'T')) {
-        errors.push_back("malformed ack: " + *line);
-        kill_child();
-        continue;
-      }
-      (kind == 'C' ? created_ : with_turn_).insert(*id);
-      if (++acks >= target) kill_child();
-    }
-    ::close(fds[0]);
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    for (const std::string& e : errors) ADD_FAILURE() << "child: " << e;
-    ASSERT_TRUE(errors.empty());
-    ASSERT_TRUE(killed) << "the child ended by itself with status " << status;
+    const ChildEnd end = RunChildToItsEnd(
+        pid, fds[0],
+        [&](const std::string& line, std::vector<std::string>& errors) {
+          const char kind = line[0];
+          if (kind == 'P') {
+            return while_opening ? LineVerdict::kKill : LineVerdict::kGoOn;
+          }
+          if (kind == 'O') return LineVerdict::kGoOn;
+          Result<SessionId> id = line.size() < 3
+                                     ? Status::InvalidArgument("too short")
+                                     : SessionId::Parse(line.substr(2));
+          if (!id.ok() || (kind != 'C' && kind != 'T')) {
+            errors.push_back("malformed ack: " + line);
+            return LineVerdict::kKill;
+          }
+          (kind == 'C' ? created_ : with_turn_).insert(*id);
+          return ++acks >= target ? LineVerdict::kKill : LineVerdict::kGoOn;
+        });
+    for (const std::string& e : end.errors) ADD_FAILURE() << "child: " << e;
+    ASSERT_TRUE(end.errors.empty());
+    ASSERT_TRUE(end.killed) << "the child ended by itself with status "
+                            << end.status;
   }
 
   void CheckReopenedStore(bool compact) {
