@@ -41,7 +41,9 @@ Result<ShutdownReport> StoreImpl::Shutdown(std::chrono::milliseconds timeout) {
   stop_retention_.store(true, std::memory_order_relaxed);
   retention_task_.reset();
   if (mode_ == AccessMode::kReadWrite) {
-    if (usage_buffer_ != nullptr) AGENTLOG_RETURN_IF_ERROR(usage_buffer_->Flush());
+    if (usage_buffer_ != nullptr) {
+      AGENTLOG_RETURN_IF_ERROR(usage_buffer_->Flush());
+    }
     AGENTLOG_RETURN_IF_ERROR(FlushReads());
     AGENTLOG_RETURN_IF_ERROR(SyncWalAndRetention());
     rocksdb::FlushOptions flush;

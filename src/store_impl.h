@@ -467,7 +467,8 @@ class StoreImpl final : public Store, private BudgetReader {
   // The usage of one write, built under the session's lock by AddUsage:
   // what each spec became, the spend admitted to the budgets (taken back
   // unless Finish is called), what the turn's TurnUsage sums to, and the
-  // totals the records add (for usage_buffer_, once the write is acknowledged).
+  // totals the records add (for usage_buffer_, once the write is
+  // acknowledged).
   struct UsageWrite {
     int64_t now_ms = 0;
     std::vector<RecordUsageResult> results;
@@ -482,8 +483,9 @@ class StoreImpl final : public Store, private BudgetReader {
   // nullopt when it is all zero.
   static std::optional<UsageSpec> ImplicitUsage(const TurnUsage& usage);
   // Under the session's lock: adds the records of `specs` for turn `turn`
-  // (0: none) of `s` to `batch`, with their usage ids, totals and the
-  // alerts they raise. With `enforce_budgets` (new work, not the
+  // (0: none) of `s` to `batch`, with the alerts they raise (their totals
+  // and message ids go to usage_buffer_ once the write is acknowledged:
+  // AccountUsage). With `enforce_budgets` (new work, not the
   // completion of a turn already begun), refuses (BudgetExceeded) what a
   // budget forbids.
   Status AddUsage(Session& s, uint64_t turn, std::span<const UsageSpec> specs,
@@ -498,16 +500,17 @@ class StoreImpl final : public Store, private BudgetReader {
   Status FlushTotalsBeforeRetag(const SessionId& id) {
     return usage_buffer_->FlushSession(id);
   }
-  // Under the session's lock, once the write of `w` was acknowledged: adds
-  // its totals to usage_buffer_ (flushing them when due) and its records to the
-  // rate windows, under the scopes `s` has.
+  // Under the session's lock (and the id locks), once the write of `w` was
+  // acknowledged: adds its totals and message ids to usage_buffer_
+  // (flushing them when due) and its records to the rate windows, under
+  // the scopes `s` has.
   void AccountUsage(const Session& s, const UsageWrite& w);
   // After the write of `w` was acknowledged: keeps its spend and delivers
   // its alerts. Call with no lock held.
   void FinishUsage(UsageWrite& w);
-  // At open: adds the records of `s` after `mark` (the seq the totals on
-  // disk include) to usage_buffer_, read at `snapshot`; what does not decode
-  // goes to the recovery report.
+  // At open: adds the records of `s` after `mark` (the seq the totals and
+  // message ids on disk include) to usage_buffer_, read at `snapshot`; what
+  // does not decode goes to the recovery report.
   Status ReplayUsage(const Session& s, uint64_t mark,
                      const rocksdb::Snapshot* snapshot);
   // The record `message_id` names, if recorded; of a deleted session only

@@ -35,7 +35,7 @@ UsageBuffer::UsageBuffer(rocksdb::DB* db,
     : db_(db), totals_cf_(totals_cf), ids_cf_(ids_cf), writable_(writable) {}
 
 bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
-                       const std::vector<std::string>& tags,
+                      const std::vector<std::string>& tags,
                       const TotalsDeltas& deltas, std::span<const NewId> ids,
                       uint64_t through_seq, uint64_t records, int64_t now_ms) {
   std::lock_guard lock(mu_);

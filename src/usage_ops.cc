@@ -134,7 +134,7 @@ Result<std::optional<UsageRecord>> StoreImpl::FindUsageById(
   }
   rocksdb::PinnableSlice record;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Cf::kUsage),
-               NumberedKey(ref->session, ref->seq), &record);
+                               NumberedKey(ref->session, ref->seq), &record);
   // A record of an evicted session, or one pruned by age, awaits
   // compaction: it is gone already.
   if (s.ok()) {
@@ -269,8 +269,8 @@ void StoreImpl::AccountUsage(const Session& s, const UsageWrite& w) {
   if (usage_buffer_->Add(s.id, s.agent, s.tags, w.deltas, ids, w.through_seq,
                          w.records, w.now_ms)) {
     // The records are acknowledged and durable as asked; a flush that fails
-    // keeps the totals pending for the next one (and open replays them
-    // from the records should none succeed).
+    // keeps the totals and ids pending for the next one (and open replays
+    // them from the records should none succeed).
     usage_buffer_->Flush().IgnoreError();
   }
   // The session's scopes, then each record's model and operation.
@@ -639,7 +639,9 @@ Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
   report_.usage_records_replayed += records;
   std::vector<UsageBuffer::NewId> ids;
   ids.reserve(message_ids.size());
-  for (const auto& [message_id, seq] : message_ids) ids.push_back({message_id, seq});
+  for (const auto& [message_id, seq] : message_ids) {
+    ids.push_back({message_id, seq});
+  }
   // Open flushes what it replayed; no need to ask whether it is due.
   static_cast<void>(usage_buffer_->Add(s.id, s.agent, s.tags, deltas, ids,
                                        s.usage_records, records, 0));
