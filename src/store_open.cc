@@ -43,9 +43,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Table and blob bytes from which open holds compactions back while it
-// scans (see OpenImpl); TEST_SetHoldCompactionsFrom changes it.
-std::atomic<uint64_t> hold_compactions_from{uint64_t{256} << 20};
+// StoreImpl::kHoldCompactionsFrom, unless a test changed it.
+std::atomic<uint64_t> hold_compactions_from{StoreImpl::kHoldCompactionsFrom};
 
 // The bytes of the table and blob files in `path`: what the recovery scan
 // and any compaction due would read. 0 when it cannot be listed (a new

@@ -678,7 +678,7 @@ TEST_F(StoreTest, CompactionsRunAgainOnceOpenHasScanned) {
   MakeSession();
   StoreImpl::TEST_SetHoldCompactionsFrom(0);
   Reopen();
-  StoreImpl::TEST_SetHoldCompactionsFrom(uint64_t{256} << 20);
+  StoreImpl::TEST_SetHoldCompactionsFrom(StoreImpl::kHoldCompactionsFrom);
   StoreImpl* impl = Impl(store_.get());
   impl->TEST_WaitForCompactionsEnabled();
   ExpectCompactionsOn(impl);
