@@ -371,9 +371,8 @@ Status StoreImpl::Upgrade(rocksdb::WriteBatch* batch) {
   // which only a version-8 library reads as gone; 8 -> 9 the age floors of
   // sessions, which read as 0 (nothing pruned); 9 -> 10 message ids past
   // the totals marks, which a version-9 store has in usage_ids already. The
-  // stamp, in the same
-  // batch, is what keeps older libraries, which would drop the new fields
-  // when rewriting a record, away from the store.
+  // stamp, in the same batch, is what keeps older libraries, which would
+  // drop the new fields when rewriting a record, away from the store.
   std::string encoded;
   AppendU64(&encoded, kFormatVersion);
   batch->Put(handle(Cf::kMeta), kFormatVersionKey, encoded)

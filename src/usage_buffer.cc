@@ -64,14 +64,20 @@ std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id) {
   return it->second;
 }
 
-std::vector<std::pair<std::string, UsageRef>> UsageBuffer::PendingIds() {
-  std::vector<std::pair<std::string, UsageRef>> ids;
-  {
-    std::lock_guard lock(mu_);
-    ids.assign(ids_.begin(), ids_.end());
-  }
+std::vector<const std::pair<const std::string, UsageRef>*>
+UsageBuffer::SortedIds() const {
+  std::vector<const std::pair<const std::string, UsageRef>*> ids;
+  ids.reserve(ids_.size());
+  for (const auto& id : ids_) ids.push_back(&id);
   std::sort(ids.begin(), ids.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  return ids;
+}
+
+std::vector<std::pair<std::string, UsageRef>> UsageBuffer::PendingIds() {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, UsageRef>> ids;
+  for (const auto* id : SortedIds()) ids.push_back(*id);
   return ids;
 }
 
@@ -99,12 +105,7 @@ Status UsageBuffer::Flush() {
         "batch usage totals"));
   }
   // In key order: each insert then starts where the last one ended.
-  std::vector<const std::pair<const std::string, UsageRef>*> ids;
-  ids.reserve(ids_.size());
-  for (const auto& id : ids_) ids.push_back(&id);
-  std::sort(ids.begin(), ids.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* id : ids) {
+  for (const auto* id : SortedIds()) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Put(ids_cf_, id->first,
                   EncodeUsageRef(id->second.session, id->second.seq)),

@@ -127,6 +127,8 @@ class UsageBuffer {
   };
   // Adds every session's unspread deltas to rows_. REQUIRES: mu_ held.
   void Spread();
+  // The pending message ids in key order. REQUIRES: mu_ held.
+  std::vector<const std::pair<const std::string, UsageRef>*> SortedIds() const;
 
   // std::string keys looked up by std::string_view.
   struct IdHash {
