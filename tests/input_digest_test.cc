@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "agentlog/turn.h"
 
 namespace agentlog {
@@ -12,6 +17,48 @@ std::vector<Message> One(Role role, std::string content) {
 TEST(InputDigestTest, WhiteSpaceIsNormalised) {
   EXPECT_EQ(ComputeInputDigest(One(Role::kUser, "hello   world")),
             ComputeInputDigest(One(Role::kUser, "  hello\n\tworld \r\n")));
+}
+
+// Text already in normal form is hashed as it is, other text after
+// folding: both must hash the same bytes. Random text over an alphabet
+// heavy in white space hits both paths, against a plain reference fold.
+TEST(InputDigestTest, NormalFormIsHashedLikeTheFoldedText) {
+  auto fold = [](const std::string& text) {
+    std::string out;
+    std::string word;
+    auto flush = [&] {
+      if (word.empty()) return;
+      if (!out.empty()) out += ' ';
+      out += word;
+      word.clear();
+    };
+    for (char c : text) {
+      if (std::string_view(" \t\n\r\f\v").find(c) != std::string_view::npos) {
+        flush();
+      } else {
+        word += c;
+      }
+    }
+    flush();
+    return out;
+  };
+  std::mt19937 rng(7);
+  // Spaces alone (runs of them, ends), and every kind of white space.
+  constexpr std::string_view kAlphabets[] = {"ab ", "ab  \t\n\r\f\v"};
+  int already_normal = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string_view alphabet = kAlphabets[i % 2];
+    std::string text(rng() % 40, ' ');
+    for (char& c : text) c = alphabet[rng() % alphabet.size()];
+    const std::string folded = fold(text);
+    if (folded == text) ++already_normal;
+    ASSERT_EQ(ComputeInputDigest(One(Role::kUser, text)),
+              ComputeInputDigest(One(Role::kUser, folded)))
+        << "text '" << text << "' folds to '" << folded << "'";
+  }
+  // Both paths ran.
+  EXPECT_GT(already_normal, 50);
+  EXPECT_LT(already_normal, 1950);
 }
 
 TEST(InputDigestTest, CaseRoleAndToolFieldsMatter) {
