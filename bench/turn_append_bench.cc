@@ -7,12 +7,17 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -82,6 +87,111 @@ constexpr Engine kEngines[] = {
     {"rocksdb", &OpenRocksDbWriter},
     {"sqlite", &OpenSqliteWriter},
 };
+constexpr size_t kEngineCount = std::size(kEngines);
+
+// BM_Paired/<durability>/<threads>: the three engines in one loop, each on
+// its own database, taking turns in blocks of a fixed time (kPairedBlock)
+// in an order that rotates every iteration. The BM_Append runs of one
+// engine and the next are seconds apart, and on this kind of machine CPU
+// speed and fsync latency drift that much between them (ratios of one
+// build moved by 0.1x from run to run); blocks of tens of milliseconds put
+// the same drift on all three. A block ends at its time, not after a count
+// of appends: SQLite's busy handler puts a waiting writer to sleep for up
+// to 100 ms, and a block that waited for such a straggler would measure
+// its sleep. Appends still running at the end of a block count for nothing
+// (about one per thread, alike for all three). The counters are agentlog's
+// turns/s over each peer's: the ratios to trust.
+void BM_Paired(benchmark::State& state, bool synced, int threads) {
+  // Long enough that each engine's caches are warm for most of its block
+  // and synced blocks hold dozens of fsyncs; short against the drift.
+  const auto block = std::chrono::milliseconds(synced ? 200 : 50);
+  struct Side {
+    TempDir dir;
+    std::unique_ptr<TurnWriter> writer;
+    std::vector<uint64_t> turns;  // Appended so far, by writer thread.
+    std::atomic<uint64_t> counted{0};  // Finished inside their blocks.
+    double seconds = 0;
+  };
+  Side sides[kEngineCount];
+  std::string error;
+  for (size_t e = 0; e < kEngineCount; ++e) {
+    Side& side = sides[e];
+    if (side.dir.path().empty()) {
+      return state.SkipWithError("cannot create a temporary directory");
+    }
+    side.writer =
+        kEngines[e].open(side.dir.path() + "/db", synced, threads, &error);
+    if (side.writer == nullptr) return state.SkipWithError(error.c_str());
+    side.turns.assign(threads, 0);
+  }
+  std::atomic<bool> failed{false};
+  std::atomic<bool> stop{false};
+  std::mutex error_mu;
+  // Appends as `thread` until `stop`; counts those that finished before it.
+  auto run_block = [&](Side& side, int thread) {
+    std::string message;
+    uint64_t counted = 0;
+    while (!stop.load() && !failed.load()) {
+      if (!side.writer->Append(thread, ++side.turns[thread], &message)) {
+        std::lock_guard lock(error_mu);
+        if (!failed.exchange(true)) error = message;
+      }
+      if (!stop.load()) ++counted;
+    }
+    side.counted += counted;
+  };
+  // The writer threads start each block together and stop it together.
+  std::atomic<Side*> current{nullptr};  // nullptr: the workers return.
+  std::barrier start(threads + 1);
+  std::barrier finish(threads + 1);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (;;) {
+        start.arrive_and_wait();
+        Side* side = current.load();
+        if (side == nullptr) return;
+        run_block(*side, t);
+        finish.arrive_and_wait();
+      }
+    });
+  }
+  uint64_t iteration = 0;
+  for (auto _ : state) {
+    for (size_t k = 0; k < kEngineCount && !failed.load(); ++k) {
+      Side& side = sides[(iteration + k) % kEngineCount];
+      current.store(&side);
+      stop.store(false);
+      start.arrive_and_wait();
+      const auto began = std::chrono::steady_clock::now();
+      std::this_thread::sleep_until(began + block);
+      stop.store(true);
+      side.seconds += std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - began)
+                          .count();
+      finish.arrive_and_wait();
+    }
+    ++iteration;
+    if (failed.load()) break;
+  }
+  current.store(nullptr);
+  start.arrive_and_wait();
+  for (std::thread& worker : workers) worker.join();
+  if (failed.load()) return state.SkipWithError(error.c_str());
+  auto rate = [](const Side& side) { return side.counted / side.seconds; };
+  state.counters["agentlog_us"] = 1e6 / rate(sides[0]);
+  uint64_t turns = 0;
+  for (size_t e = 0; e < kEngineCount; ++e) {
+    turns += sides[e].counted;
+    if (e == 0) continue;
+    // Turns/s over turns/s.
+    state.counters[std::string("over_") + kEngines[e].name] =
+        rate(sides[0]) / rate(sides[e]);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(turns));
+  // Closing (agentlog syncs its WAL; RocksDB waits for flushes) is outside
+  // the timed loop, in the destructors.
+}
 
 // Registered in the order the reporter prints them: the three engines of
 // each configuration one after another.
@@ -97,6 +207,17 @@ void RegisterBenchmarks() {
             ->Threads(threads)
             ->UseRealTime();
       }
+    }
+  }
+  for (const bool synced : {false, true}) {
+    for (const int threads : kThreadCounts) {
+      const std::string name = std::string("BM_Paired/") +
+                               (synced ? "synced/" : "buffered/") +
+                               std::to_string(threads);
+      // Synced blocks are long: 3 s a repetition gives each engine five.
+      benchmark::RegisterBenchmark(name.c_str(), BM_Paired, synced, threads)
+          ->MinTime(synced ? 3 : 1)
+          ->UseRealTime();
     }
   }
 }
@@ -134,6 +255,7 @@ class SortedRatioReporter final : public benchmark::ConsoleReporter {
 
   static std::optional<Config> ParseName(const Run& run) {
     std::string_view name = run.run_name.function_name;
+    if (!name.starts_with("BM_Append/")) return std::nullopt;
     const size_t first = name.find('/');
     const size_t last = name.rfind('/');
     if (first == std::string_view::npos || first == last) return std::nullopt;
@@ -193,11 +315,66 @@ class SortedRatioReporter final : public benchmark::ConsoleReporter {
     return out;
   }
 
+  // The median over the repetitions of each BM_Paired counter, by
+  // benchmark name: the library's median aggregate when there is one.
+  std::map<std::string, std::map<std::string, double>> PairedRatios() const {
+    std::map<std::string, std::map<std::string, std::vector<double>>> samples;
+    std::map<std::string, std::map<std::string, double>> medians;
+    for (const std::vector<Run>& batch : batches_) {
+      for (const Run& run : batch) {
+        const std::string& name = run.run_name.function_name;
+        if (run.error_occurred || !name.starts_with("BM_Paired/")) continue;
+        for (const char* counter : {"over_rocksdb", "over_sqlite"}) {
+          const auto value = run.counters.find(counter);
+          if (value == run.counters.end()) continue;
+          if (run.run_type == Run::RT_Iteration) {
+            samples[name][counter].push_back(value->second.value);
+          } else if (run.aggregate_name == "median") {
+            medians[name][counter] = value->second.value;
+          }
+        }
+      }
+    }
+    for (const auto& [name, counters] : samples) {
+      for (const auto& [counter, values] : counters) {
+        medians[name].try_emplace(counter, Median(values));
+      }
+    }
+    return medians;
+  }
+
   void PrintRatios() {
-    const auto rates = MedianRates();
-    if (rates.empty()) return;
     std::ostream& out = GetOutputStream();
     char line[128];
+    if (const auto paired = PairedRatios(); !paired.empty()) {
+      out << "\nagentlog turns/s over peer turns/s, paired (BM_Paired, the "
+             "ratios to trust):\n";
+      std::snprintf(line, sizeof line, "%-24s %18s %18s\n", "configuration",
+                    "agentlog/rocksdb", "agentlog/sqlite");
+      out << line;
+      auto ratio = [](const std::map<std::string, double>& counters,
+                      const char* counter) {
+        const auto it = counters.find(counter);
+        char buf[32] = "-";
+        if (it != counters.end()) {
+          std::snprintf(buf, sizeof buf, "%.2fx", it->second);
+        }
+        return std::string(buf);
+      };
+      for (const auto& [name, counters] : paired) {
+        // "BM_Paired/<durability>/<threads>/real_time" -> "<durability>, <threads>"
+        std::string label = name.substr(name.find('/') + 1);
+        label = label.substr(0, label.find("/real_time"));
+        label.replace(label.find('/'), 1, ", ");
+        label += label.ends_with(", 1") ? " thread" : " threads";
+        std::snprintf(line, sizeof line, "%-24s %18s %18s\n", label.c_str(),
+                      ratio(counters, "over_rocksdb").c_str(),
+                      ratio(counters, "over_sqlite").c_str());
+        out << line;
+      }
+    }
+    const auto rates = MedianRates();
+    if (rates.empty()) return;
     out << "\nagentlog turns/s over peer turns/s (medians, same run):\n";
     std::snprintf(line, sizeof line, "%-24s %18s %18s\n", "configuration",
                   "agentlog/rocksdb", "agentlog/sqlite");
