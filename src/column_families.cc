@@ -16,6 +16,17 @@ std::optional<Cf> CfFromName(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+// Memtable Bloom filters, as a fraction of the write buffer: 0.02 of the
+// default 32 MiB is about 12 bits a key when a memtable is full of the
+// small entries that take one (about 75 bytes each in `idempotency` and
+// `usage_ids`), under 1% false positives. A larger filter only spreads each
+// probe over more memory the caches cannot hold.
+constexpr double kMemtableBloomRatio = 0.02;
+
+}  // namespace
+
 rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     Cf cf, const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
     std::shared_ptr<rocksdb::CompactionFilterFactory> retention) {
@@ -59,14 +70,21 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     case Cf::kInputs:
     case Cf::kCheckpoints:
       // Every per-session key starts with the session id: a prefix Bloom
-      // filter makes "everything of one session" a cheap bounded scan, and
-      // the memtable filter keeps idempotency misses (the common case on
-      // the append path) off the skiplist.
+      // filter in each file makes "everything of one session" a cheap
+      // bounded scan.
       cfo.prefix_extractor.reset(
           rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
-      cfo.memtable_prefix_bloom_size_ratio = 0.05;
-      cfo.memtable_whole_key_filtering = true;
       table.whole_key_filtering = true;
+      if (cf == Cf::kIdempotency) {
+        // Every append with a key looks it up first, and almost always
+        // misses: a memtable Bloom filter answers that without a search of
+        // the skip list. The other three go without one: their point reads
+        // mostly hit (a session's recent turns are in the memtable), and
+        // the filter cost every insert a write to a random line of it
+        // (about 4% of an append, docs/benchmarks.md).
+        cfo.memtable_prefix_bloom_size_ratio = kMemtableBloomRatio;
+        cfo.memtable_whole_key_filtering = true;
+      }
       break;
     case Cf::kSessions:
       // Every write to a session rewrites its record: inserting next to
@@ -87,7 +105,7 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       // Every usage record with a message id looks it up first, and almost
       // always misses: the memtable's Bloom filter answers that without a
       // search of the skip list.
-      cfo.memtable_prefix_bloom_size_ratio = 0.05;
+      cfo.memtable_prefix_bloom_size_ratio = kMemtableBloomRatio;
       // Ids arrive in batches in key order (usage_buffer.h): one hint for
       // the whole family (an empty prefix) lets each insert start from
       // where the one before it ended rather than from the top of the skip
