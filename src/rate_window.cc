@@ -1,5 +1,7 @@
 #include "rate_window.h"
 
+#include <algorithm>
+
 namespace agentlog::internal {
 namespace {
 
@@ -14,10 +16,53 @@ const std::string& WindowKey(UsageScope scope, std::string_view name,
 
 }  // namespace
 
-void RateWindows::Prune(std::deque<Event>& events, int64_t now_ms) const {
-  while (!events.empty() && events.front().ms <= now_ms - horizon_ms_) {
-    events.pop_front();
+void RateWindows::Prune(Window& window, int64_t now_ms) const {
+  auto& buckets = window.buckets;
+  while (!buckets.empty() && buckets.front().last_ms <= now_ms - horizon_ms_) {
+    buckets.pop_front();
   }
+}
+
+void RateWindows::Compact(Window& window, int64_t now_ms) {
+  auto& buckets = window.buckets;
+  if (!buckets.empty()) {
+    // Greedily from the oldest: a bucket takes in its successor while the
+    // two together span at most 1/kPrecision of their age. Ages only grow,
+    // so a bucket keeps that bound once it has it.
+    size_t kept = 0;
+    for (size_t i = 1; i < buckets.size(); ++i) {
+      Bucket& last = buckets[kept];
+      const Bucket& next = buckets[i];
+      const int64_t span = next.last_ms - last.first_ms;
+      if (span * kPrecision <= now_ms - next.last_ms) {
+        last.last_ms = next.last_ms;
+        last.tokens += next.tokens;
+        last.requests += next.requests;
+      } else {
+        buckets[++kept] = next;
+      }
+    }
+    buckets.resize(kept + 1);
+  }
+  window.compact_at = std::max(kFirstCompaction, 2 * buckets.size());
+}
+
+void RateWindows::Add(Window& window, int64_t ms, uint64_t tokens) {
+  auto& buckets = window.buckets;
+  Prune(window, ms);
+  // Concurrent writers may arrive slightly out of time order: the record
+  // joins the newest bucket that began at or before it, which keeps the
+  // buckets in time order and each record no later than it was.
+  auto at = buckets.end();
+  while (at != buckets.begin() && std::prev(at)->first_ms > ms) --at;
+  if (at != buckets.begin() && std::prev(at)->last_ms >= ms) {
+    // Inside a bucket already (the same millisecond, or a late record).
+    std::prev(at)->tokens += tokens;
+    ++std::prev(at)->requests;
+    return;
+  }
+  buckets.insert(at, Bucket{ms, ms, tokens, 1});
+  if (buckets.size() >= window.compact_at) Compact(window, ms);
 }
 
 void RateWindows::Record(std::span<const SpendScope> scopes, int64_t ms,
@@ -26,14 +71,8 @@ void RateWindows::Record(std::span<const SpendScope> scopes, int64_t ms,
   for (const SpendScope& s : scopes) {
     const std::string& key = WindowKey(s.scope, s.name, key_buffer_);
     auto it = windows_.find(key);
-    if (it == windows_.end()) it = windows_.emplace(key, std::deque<Event>()).first;
-    std::deque<Event>& events = it->second;
-    Prune(events, ms);
-    // Concurrent writers may arrive slightly out of time order; keeping the
-    // deque sorted keeps Check's arithmetic right.
-    auto at = events.end();
-    while (at != events.begin() && std::prev(at)->ms > ms) --at;
-    events.insert(at, Event{ms, tokens});
+    if (it == windows_.end()) it = windows_.emplace(key, Window()).first;
+    Add(it->second, ms, tokens);
   }
   // Forget scopes whose window emptied: a sweep every kSweepEvery records
   // keeps idle sessions from piling up at a cost amortised to O(1).
@@ -41,7 +80,7 @@ void RateWindows::Record(std::span<const SpendScope> scopes, int64_t ms,
     records_since_sweep_ = 0;
     for (auto it = windows_.begin(); it != windows_.end();) {
       Prune(it->second, ms);
-      it = it->second.empty() ? windows_.erase(it) : std::next(it);
+      it = it->second.buckets.empty() ? windows_.erase(it) : std::next(it);
     }
   }
 }
@@ -54,14 +93,15 @@ RateDecision RateWindows::Check(UsageScope scope, std::string_view name,
   RateDecision d;
   const auto it = windows_.find(WindowKey(scope, name, key_buffer_));
   if (it == windows_.end()) return d;
-  std::deque<Event>& events = it->second;
-  Prune(events, now_ms);
+  Prune(it->second, now_ms);
+  const auto& buckets = it->second.buckets;
   const int64_t start = now_ms - window.count();  // Exclusive.
-  auto first = events.begin();
-  while (first != events.end() && first->ms <= start) ++first;
-  for (auto e = first; e != events.end(); ++e) {
-    d.window_tokens += e->tokens;
-    ++d.window_requests;
+  // A bucket counts whole if any of it may be inside the window.
+  auto first = buckets.begin();
+  while (first != buckets.end() && first->last_ms <= start) ++first;
+  for (auto b = first; b != buckets.end(); ++b) {
+    d.window_tokens += b->tokens;
+    d.window_requests += b->requests;
   }
   auto over = [&](uint64_t tokens, uint64_t requests) {
     return (max_tokens != 0 && tokens >= max_tokens) ||
@@ -69,19 +109,39 @@ RateDecision RateWindows::Check(UsageScope scope, std::string_view name,
   };
   if (!over(d.window_tokens, d.window_requests)) return d;
   d.allowed = false;
-  // The oldest events leave the window first: find the one whose leaving
-  // brings both counts below their maxima.
+  // The oldest buckets leave the window first, each once its last record
+  // has: find the one whose leaving brings both counts below their maxima.
   uint64_t tokens = d.window_tokens;
   uint64_t requests = d.window_requests;
-  for (auto e = first; e != events.end(); ++e) {
-    tokens -= e->tokens;
-    --requests;
+  for (auto b = first; b != buckets.end(); ++b) {
+    tokens -= b->tokens;
+    requests -= b->requests;
     if (!over(tokens, requests)) {
-      d.wait = std::chrono::milliseconds(e->ms + window.count() - now_ms);
+      d.wait = std::chrono::milliseconds(b->last_ms + window.count() - now_ms);
       break;
     }
   }
   return d;
+}
+
+uint64_t RateWindows::MemoryBytes() {
+  std::lock_guard lock(mu_);
+  // A hash node with its key, a deque's map and one block of buckets at
+  // least (libstdc++ allocates 512-byte blocks), then the buckets.
+  constexpr uint64_t kPerWindow = 64 + 64 + 512;
+  uint64_t bytes = windows_.bucket_count() * sizeof(void*);
+  for (const auto& [key, window] : windows_) {
+    bytes += kPerWindow + key.capacity() +
+             window.buckets.size() * sizeof(Bucket);
+  }
+  return bytes;
+}
+
+size_t RateWindows::BucketsForTesting(UsageScope scope,
+                                      std::string_view name) {
+  std::lock_guard lock(mu_);
+  const auto it = windows_.find(WindowKey(scope, name, key_buffer_));
+  return it == windows_.end() ? 0 : it->second.buckets.size();
 }
 
 }  // namespace agentlog::internal

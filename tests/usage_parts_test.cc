@@ -1,16 +1,19 @@
 // The building blocks of usage accounting: keys, periods, the totals codec
-// and merge operator, the record codecs, the price book and the budget
-// ledger on its own.
+// and merge operator, the record codecs, the price book, the budget ledger
+// and the rate windows on their own.
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <chrono>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "budget_ledger.h"
 #include "price_book.h"
+#include "rate_window.h"
 #include "record_codec.h"
 #include "test_util.h"
 #include "usage_keys.h"
@@ -306,6 +309,97 @@ TEST(BudgetLedgerTest, RolledBackAdmissionsTakeTheirSpendAndAlertsBack) {
   auto completion = ledger.Admit(store, 1, 0, false, false, id);
   EXPECT_TRUE(completion.ok());  // ...but work already begun completes.
   EXPECT_EQ(ThresholdMicros({.limit_micros = 3, .soft_percent = 50}, BudgetThreshold::kSoft), 2);
+}
+
+// Ten minutes of a busy scope (a record every 2 ms, some arriving up to
+// 5 ms late, random sizes): the window holds a bounded number of buckets
+// however many records it saw, and every answer is the exact sum over the
+// window plus at most what lies within 1/kPrecision of the window before
+// its start, never less (a check errs only towards refusing).
+TEST(RateWindowsTest, BusyScopesStayBoundedAndCountWithinThePrecision) {
+  constexpr int64_t kHorizonMs = 10 * 60 * 1000;
+  RateWindows rates(std::chrono::milliseconds{kHorizonMs});
+  const SpendScope scope[] = {{UsageScope::kAgent, "busy"}};
+  std::map<int64_t, std::pair<uint64_t, uint64_t>> exact;  // ms -> sums.
+  std::mt19937_64 rng(11);
+  size_t most_buckets = 0;
+  int64_t now = 0;
+  // Sums of `exact` over (from, to].
+  auto sum = [&](int64_t from, int64_t to) {
+    std::pair<uint64_t, uint64_t> s{0, 0};
+    for (auto it = exact.upper_bound(from); it != exact.end() && it->first <= to;
+         ++it) {
+      s.first += it->second.first;
+      s.second += it->second.second;
+    }
+    return s;
+  };
+  for (int64_t i = 1; i <= kHorizonMs / 2; ++i) {
+    now = 2 * i;
+    const int64_t ms = rng() % 8 == 0 ? now - static_cast<int64_t>(rng() % 6) : now;
+    const uint64_t tokens = 1 + rng() % 1000;
+    rates.Record(scope, ms, tokens);
+    exact[ms].first += tokens;
+    ++exact[ms].second;
+    most_buckets =
+        std::max(most_buckets, rates.BucketsForTesting(UsageScope::kAgent, "busy"));
+    if (i % 50'000 != 0) continue;
+    for (const int64_t window_ms : {int64_t{1'000}, int64_t{60'000}, int64_t{300'000}, kHorizonMs}) {
+      const RateDecision d = rates.Check(UsageScope::kAgent, "busy",
+                                         std::chrono::milliseconds{window_ms},
+                                         0, 0, now);
+      const int64_t start = now - window_ms;
+      const auto in = sum(start, now);
+      const auto slack = sum(start - window_ms / RateWindows::kPrecision - 1, start);
+      EXPECT_GE(d.window_tokens, in.first) << window_ms << " ms at " << now;
+      EXPECT_GE(d.window_requests, in.second) << window_ms << " ms at " << now;
+      EXPECT_LE(d.window_tokens, in.first + slack.first) << window_ms << " ms at " << now;
+      EXPECT_LE(d.window_requests, in.second + slack.second)
+          << window_ms << " ms at " << now;
+    }
+  }
+  // 300,000 records; a bucket for each would be 300,000. The bound: about
+  // kPrecision buckets for each doubling of age from 1 ms to the horizon,
+  // and up to twice that between compactions.
+  EXPECT_LT(most_buckets, 2 * 2 * RateWindows::kPrecision * 20);
+  EXPECT_LT(rates.MemoryBytes(), 512u << 10);
+}
+
+// Waits are the exact ones while buckets are young, and never shorter than
+// exact once they are coarse: refused until enough has left the window.
+TEST(RateWindowsTest, WaitsAreExactForRecentRecordsAndNeverShort) {
+  RateWindows rates(std::chrono::hours{1});
+  const SpendScope scope[] = {{UsageScope::kStore, ""}};
+  rates.Record(scope, 1000, 10);
+  rates.Record(scope, 1000, 10);  // The same millisecond: one bucket.
+  rates.Record(scope, 1500, 10);
+  EXPECT_EQ(rates.BucketsForTesting(UsageScope::kStore, ""), 2u);
+  RateDecision d = rates.Check(UsageScope::kStore, "", std::chrono::seconds{1},
+                               0, 3, 1800);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.window_requests, 3u);
+  // Both records at 1000 must leave: at 2000.
+  EXPECT_EQ(d.wait, std::chrono::milliseconds{200});
+  d = rates.Check(UsageScope::kStore, "", std::chrono::seconds{1}, 25, 0, 1800);
+  EXPECT_EQ(d.wait, std::chrono::milliseconds{200});
+  d = rates.Check(UsageScope::kStore, "", std::chrono::seconds{1}, 0, 3, 2000);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.window_requests, 1u);
+
+  // An hour of a record a millisecond: old buckets coarsen. A check over
+  // the last 10 minutes must not allow what exact counting refuses, and
+  // may wait at most 1/kPrecision of the window longer.
+  RateWindows busy(std::chrono::hours{1});
+  constexpr int64_t kHourMs = 3'600'000;
+  for (int64_t ms = 1; ms <= kHourMs; ++ms) busy.Record(scope, ms, 1);
+  const std::chrono::milliseconds window = std::chrono::minutes{10};
+  const uint64_t in_window = 600'000;  // Records (now - 10 min, now].
+  d = busy.Check(UsageScope::kStore, "", window, 0, in_window, kHourMs);
+  EXPECT_FALSE(d.allowed);
+  // Exactly: the oldest record in the window leaves after 1 ms.
+  EXPECT_GE(d.wait.count(), 1);
+  EXPECT_LE(d.wait.count(), 1 + window.count() / RateWindows::kPrecision);
+  EXPECT_LT(busy.BucketsForTesting(UsageScope::kStore, ""), 2 * 2 * 64 * 22u);
 }
 
 }  // namespace

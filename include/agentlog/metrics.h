@@ -41,8 +41,9 @@ struct MemoryReport {
   // The in-memory session index (Store::Search).
   uint64_t session_index = 0;
   // The write path's cache of decoded sessions and their echo windows
-  // (Options::detect_echoes). Measured without waiting for a writer: a
-  // stripe busy with a write counts as when it was last measured.
+  // (Options::detect_echoes), and the rate windows of Store::CheckRate.
+  // Measured without waiting for a writer: a stripe busy with a write
+  // counts as when it was last measured.
   uint64_t other = 0;
 
   // Options::memory_budget_bytes; 0 when the store has no budget, and then

@@ -510,6 +510,9 @@ class AGENTLOG_EXPORT Store {
   // Whether usage recorded in the scope over the last `window` (by this
   // process: the window is kept in memory) is below `max_tokens` and
   // `max_requests` (0: no limit), and if not, how long until it will be.
+  // Older usage is kept in coarser buckets of time: the counts may include
+  // usage from up to 1/64 of the window before its start, never less than
+  // the window holds, and the wait is at most that much longer than exact.
   // Errors: InvalidArgument (window outside 1 ms to
   // Options::max_rate_window, both maxima 0).
   virtual Result<RateDecision> CheckRate(UsageScope scope,
