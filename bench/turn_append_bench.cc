@@ -90,8 +90,8 @@ constexpr Engine kEngines[] = {
 constexpr size_t kEngineCount = std::size(kEngines);
 
 // BM_Paired/<durability>/<threads>: the three engines in one loop, each on
-// its own database, taking turns in blocks of a fixed time (kPairedBlock)
-// in an order that rotates every iteration. The BM_Append runs of one
+// its own database, taking turns in blocks of a fixed time (50 ms, synced
+// 200 ms) in an order that rotates every iteration. The BM_Append runs of one
 // engine and the next are seconds apart, and on this kind of machine CPU
 // speed and fsync latency drift that much between them (ratios of one
 // build moved by 0.1x from run to run); blocks of tens of milliseconds put
