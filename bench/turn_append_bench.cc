@@ -11,6 +11,7 @@
 #include <barrier>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -283,30 +284,45 @@ class SortedRatioReporter final : public benchmark::ConsoleReporter {
     return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
   }
 
-  // Median items/s of every (durability, threads) and engine that ran: the
+  // The median of `counter` for every run `key_of` gives a key: the
   // library's median aggregate when there is one (repetitions), else the
-  // median of the plain runs.
-  std::map<std::pair<std::string, int>, std::map<std::string, double>>
-  MedianRates() const {
-    std::map<std::tuple<std::string, int, std::string>, std::vector<double>>
-        samples;
-    std::map<std::tuple<std::string, int, std::string>, double> medians;
+  // median of the plain runs. `key_of` returns std::nullopt for runs that
+  // do not count.
+  template <class Key, class KeyOf>
+  std::map<Key, double> MedianCounter(const char* counter,
+                                      KeyOf key_of) const {
+    std::map<Key, std::vector<double>> samples;
+    std::map<Key, double> medians;
     for (const std::vector<Run>& batch : batches_) {
       for (const Run& run : batch) {
-        const std::optional<Config> c = ParseName(run);
-        const auto rate = run.counters.find("items_per_second");
-        if (run.error_occurred || !c || rate == run.counters.end()) continue;
-        const auto key = std::make_tuple(c->durability, c->threads, c->engine);
+        const std::optional<Key> key = key_of(run);
+        const auto value = run.counters.find(counter);
+        if (run.error_occurred || !key || value == run.counters.end()) {
+          continue;
+        }
         if (run.run_type == Run::RT_Iteration) {
-          samples[key].push_back(rate->second.value);
+          samples[*key].push_back(value->second.value);
         } else if (run.aggregate_name == "median") {
-          medians[key] = rate->second.value;
+          medians[*key] = value->second.value;
         }
       }
     }
     for (const auto& [key, values] : samples) {
       medians.try_emplace(key, Median(values));
     }
+    return medians;
+  }
+
+  // Median items/s of every (durability, threads) and engine that ran.
+  std::map<std::pair<std::string, int>, std::map<std::string, double>>
+  MedianRates() const {
+    using Key = std::tuple<std::string, int, std::string>;
+    const auto medians = MedianCounter<Key>(
+        "items_per_second", [](const Run& run) -> std::optional<Key> {
+          const std::optional<Config> c = ParseName(run);
+          if (!c) return std::nullopt;
+          return Key{c->durability, c->threads, c->engine};
+        });
     std::map<std::pair<std::string, int>, std::map<std::string, double>> out;
     for (const auto& [key, rate] : medians) {
       const auto& [durability, threads, engine] = key;
@@ -315,89 +331,93 @@ class SortedRatioReporter final : public benchmark::ConsoleReporter {
     return out;
   }
 
-  // The median over the repetitions of each BM_Paired counter, by
-  // benchmark name: the library's median aggregate when there is one.
-  std::map<std::string, std::map<std::string, double>> PairedRatios() const {
-    std::map<std::string, std::map<std::string, std::vector<double>>> samples;
-    std::map<std::string, std::map<std::string, double>> medians;
-    for (const std::vector<Run>& batch : batches_) {
-      for (const Run& run : batch) {
-        const std::string& name = run.run_name.function_name;
-        if (run.error_occurred || !name.starts_with("BM_Paired/")) continue;
-        for (const char* counter : {"over_rocksdb", "over_sqlite"}) {
-          const auto value = run.counters.find(counter);
-          if (value == run.counters.end()) continue;
-          if (run.run_type == Run::RT_Iteration) {
-            samples[name][counter].push_back(value->second.value);
-          } else if (run.aggregate_name == "median") {
-            medians[name][counter] = value->second.value;
-          }
-        }
+  // The median of each BM_Paired ratio ("over_rocksdb", "over_sqlite") by
+  // (durability, threads).
+  std::map<std::pair<std::string, int>, std::map<std::string, double>>
+  PairedRatios() const {
+    using Key = std::pair<std::string, int>;
+    // "BM_Paired/<durability>/<threads>".
+    auto key_of = [](const Run& run) -> std::optional<Key> {
+      std::string_view name = run.run_name.function_name;
+      if (!name.starts_with("BM_Paired/")) return std::nullopt;
+      name.remove_prefix(std::string_view("BM_Paired/").size());
+      const size_t slash = name.find('/');
+      if (slash == std::string_view::npos) return std::nullopt;
+      return Key{std::string(name.substr(0, slash)),
+                 std::atoi(std::string(name.substr(slash + 1)).c_str())};
+    };
+    std::map<Key, std::map<std::string, double>> out;
+    for (const char* counter : {"over_rocksdb", "over_sqlite"}) {
+      for (const auto& [key, ratio] : MedianCounter<Key>(counter, key_of)) {
+        out[key][counter] = ratio;
       }
     }
-    for (const auto& [name, counters] : samples) {
-      for (const auto& [counter, values] : counters) {
-        medians[name].try_emplace(counter, Median(values));
-      }
-    }
-    return medians;
+    return out;
+  }
+
+  // One row of a ratio table: a configuration and agentlog's turns/s over
+  // raw RocksDB's and over SQLite's ("-" where a figure is missing).
+  static void PrintRow(std::ostream& out, const std::string& configuration,
+                       std::optional<double> over_rocksdb,
+                       std::optional<double> over_sqlite) {
+    auto times = [](std::optional<double> ratio) {
+      char buf[32] = "-";
+      if (ratio) std::snprintf(buf, sizeof buf, "%.2fx", *ratio);
+      return std::string(buf);
+    };
+    char line[128];
+    std::snprintf(line, sizeof line, "%-24s %18s %18s\n",
+                  configuration.c_str(), times(over_rocksdb).c_str(),
+                  times(over_sqlite).c_str());
+    out << line;
+  }
+
+  static void PrintHeader(std::ostream& out, const char* title) {
+    char line[128];
+    std::snprintf(line, sizeof line, "%-24s %18s %18s\n", "configuration",
+                  "agentlog/rocksdb", "agentlog/sqlite");
+    out << "\n" << title << "\n" << line;
+  }
+
+  static std::string Label(const std::pair<std::string, int>& config) {
+    return config.first + ", " + std::to_string(config.second) +
+           (config.second == 1 ? " thread" : " threads");
+  }
+
+  static std::optional<double> Find(const std::map<std::string, double>& m,
+                                    const std::string& key) {
+    const auto it = m.find(key);
+    if (it == m.end()) return std::nullopt;
+    return it->second;
   }
 
   void PrintRatios() {
     std::ostream& out = GetOutputStream();
-    char line[128];
     if (const auto paired = PairedRatios(); !paired.empty()) {
-      out << "\nagentlog turns/s over peer turns/s, paired (BM_Paired, the "
-             "ratios to trust):\n";
-      std::snprintf(line, sizeof line, "%-24s %18s %18s\n", "configuration",
-                    "agentlog/rocksdb", "agentlog/sqlite");
-      out << line;
-      auto ratio = [](const std::map<std::string, double>& counters,
-                      const char* counter) {
-        const auto it = counters.find(counter);
-        char buf[32] = "-";
-        if (it != counters.end()) {
-          std::snprintf(buf, sizeof buf, "%.2fx", it->second);
-        }
-        return std::string(buf);
-      };
-      for (const auto& [name, counters] : paired) {
-        // "BM_Paired/<durability>/<threads>/real_time" -> "<durability>, <threads>"
-        std::string label = name.substr(name.find('/') + 1);
-        label = label.substr(0, label.find("/real_time"));
-        label.replace(label.find('/'), 1, ", ");
-        label += label.ends_with(", 1") ? " thread" : " threads";
-        std::snprintf(line, sizeof line, "%-24s %18s %18s\n", label.c_str(),
-                      ratio(counters, "over_rocksdb").c_str(),
-                      ratio(counters, "over_sqlite").c_str());
-        out << line;
+      PrintHeader(out,
+                  "agentlog turns/s over peer turns/s, paired (BM_Paired, "
+                  "the ratios to trust):");
+      for (const auto& [config, ratios] : paired) {
+        PrintRow(out, Label(config), Find(ratios, "over_rocksdb"),
+                 Find(ratios, "over_sqlite"));
       }
     }
     const auto rates = MedianRates();
     if (rates.empty()) return;
-    out << "\nagentlog turns/s over peer turns/s (medians, same run):\n";
-    std::snprintf(line, sizeof line, "%-24s %18s %18s\n", "configuration",
-                  "agentlog/rocksdb", "agentlog/sqlite");
-    out << line;
+    PrintHeader(out, "agentlog turns/s over peer turns/s (medians, same run):");
     for (const auto& [config, engines] : rates) {
-      const std::string label = config.first + ", " +
-                                std::to_string(config.second) +
-                                (config.second == 1 ? " thread" : " threads");
-      std::snprintf(line, sizeof line, "%-24s %18s %18s\n", label.c_str(),
-                    Ratio(engines, "rocksdb").c_str(),
-                    Ratio(engines, "sqlite").c_str());
-      out << line;
+      PrintRow(out, Label(config), Ratio(engines, "rocksdb"),
+               Ratio(engines, "sqlite"));
     }
   }
 
-  static std::string Ratio(const std::map<std::string, double>& engines,
-                           const std::string& peer) {
-    const auto a = engines.find("agentlog");
-    const auto p = engines.find(peer);
-    if (a == engines.end() || p == engines.end() || p->second <= 0) return "-";
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2fx", a->second / p->second);
-    return buf;
+  // agentlog's items/s over `peer`'s, if both ran.
+  static std::optional<double> Ratio(
+      const std::map<std::string, double>& engines, const std::string& peer) {
+    const std::optional<double> a = Find(engines, "agentlog");
+    const std::optional<double> p = Find(engines, peer);
+    if (!a || !p || *p <= 0) return std::nullopt;
+    return *a / *p;
   }
 
   std::vector<std::vector<Run>> batches_;
