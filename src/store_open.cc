@@ -554,6 +554,8 @@ StoreImpl::~StoreImpl() {
   memory_task_.reset();
   syncer_.reset();
   if (db_ != nullptr) {
+    // Its thread writes to db_: stopped before db_ closes.
+    if (usage_buffer_ != nullptr) usage_buffer_->StopFlusher();
     if (mode_ == AccessMode::kReadWrite) {
       // Pending totals would be replayed at the next open anyway; writing
       // them spares it the work.

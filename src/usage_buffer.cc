@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "keys.h"
 #include "rocksdb_status.h"
@@ -17,30 +18,98 @@ struct UsageBuffer::View {
   rocksdb::DB* db = nullptr;
   const rocksdb::Snapshot* snapshot = nullptr;
   std::map<std::string, UsageTotals> pending;
+  // The rows of the flush in flight, and one of its sessions with the mark
+  // the flush writes for it; nullopt when no flush was in flight.
+  std::map<std::string, UsageTotals> in_flight;
+  std::optional<std::pair<SessionId, uint64_t>> in_flight_mark;
 
   View() = default;
   View(View&& other) noexcept
       : db(other.db),
         snapshot(std::exchange(other.snapshot, nullptr)),
-        pending(std::move(other.pending)) {}
+        pending(std::move(other.pending)),
+        in_flight(std::move(other.in_flight)),
+        in_flight_mark(other.in_flight_mark) {}
   View& operator=(View&&) = delete;
   ~View() {
     if (snapshot != nullptr) db->ReleaseSnapshot(snapshot);
   }
 };
 
+namespace {
+
+// Copies into `out` the row of `key` in `rows`, or with `prefix` every row
+// whose key starts with `key`.
+void CopyRows(const std::map<std::string, UsageTotals>& rows,
+              std::string_view key, bool prefix,
+              std::map<std::string, UsageTotals>& out) {
+  if (!prefix) {
+    if (const auto it = rows.find(std::string(key)); it != rows.end()) {
+      out.insert(*it);
+    }
+    return;
+  }
+  for (auto it = rows.lower_bound(std::string(key));
+       it != rows.end() && it->first.starts_with(key); ++it) {
+    out.insert(*it);
+  }
+}
+
+}  // namespace
+
+void UsageBuffer::Generation::TakeIn(Generation&& older) {
+  for (const auto& [key, delta] : older.rows) AddTotals(rows[key], delta);
+  // A session pending in both keeps its newer entry: the later mark, and
+  // the scopes its unspread deltas count in (older's are spread already).
+  for (auto& [session, pending] : older.sessions) {
+    sessions.try_emplace(session, std::move(pending));
+  }
+  ids.merge(older.ids);
+  records += older.records;
+  if (older.first_ms >= 0 && (first_ms < 0 || older.first_ms < first_ms)) {
+    first_ms = older.first_ms;
+  }
+}
+
 UsageBuffer::UsageBuffer(rocksdb::DB* db,
                          rocksdb::ColumnFamilyHandle* totals_cf,
                          rocksdb::ColumnFamilyHandle* ids_cf, bool writable)
-    : db_(db), totals_cf_(totals_cf), ids_cf_(ids_cf), writable_(writable) {}
+    : db_(db), totals_cf_(totals_cf), ids_cf_(ids_cf), writable_(writable) {
+  if (writable_) flusher_ = std::thread([this] { RunFlusher(); });
+}
+
+UsageBuffer::~UsageBuffer() { StopFlusher(); }
+
+void UsageBuffer::StopFlusher() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+void UsageBuffer::RunFlusher() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    wake_.wait(lock, [&] { return stop_ || flush_wanted_; });
+    if (stop_) return;
+    lock.unlock();
+    // A failed flush keeps everything pending; the next due write asks for
+    // another (the records are the durable part, and open replays them).
+    Flush().IgnoreError();
+    lock.lock();
+  }
+}
 
 bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
                       const std::vector<std::string>& tags,
                       const TotalsDeltas& deltas, std::span<const NewId> ids,
                       uint64_t through_seq, uint64_t records, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  if (first_pending_ms_ < 0) first_pending_ms_ = now_ms;
-  auto [it, added] = sessions_.try_emplace(session);
+  Generation& g = pending_;
+  if (g.first_ms < 0) g.first_ms = now_ms;
+  auto [it, added] = g.sessions.try_emplace(session);
   PendingSession& pending = it->second;
   if (added) {
     // Fixed until the session's next flush (see the class comment).
@@ -50,91 +119,116 @@ bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
   pending.deltas.Add(deltas);
   pending.through_seq = through_seq;
   for (const NewId& id : ids) {
-    ids_.try_emplace(std::string(id.message_id), UsageRef{session, id.seq});
+    g.ids.try_emplace(std::string(id.message_id), UsageRef{session, id.seq});
   }
-  records_ += records;
-  return writable_ && (records_ >= kFlushRecords ||
-                       now_ms - first_pending_ms_ >= kFlushIntervalMs);
+  g.records += records;
+  if (!writable_) return false;
+  if (!flush_wanted_ && (g.records >= kFlushRecords ||
+                         now_ms - g.first_ms >= kFlushIntervalMs)) {
+    flush_wanted_ = true;
+    wake_.notify_one();
+  }
+  return g.records >= kMaxPendingRecords;
 }
 
 std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id) {
   std::lock_guard lock(mu_);
-  const auto it = ids_.find(message_id);
-  if (it == ids_.end()) return std::nullopt;
-  return it->second;
+  for (const IdMap* ids : {&pending_.ids, &flushing_.ids}) {
+    if (const auto it = ids->find(message_id); it != ids->end()) {
+      return it->second;
+    }
+  }
+  return std::nullopt;
 }
 
-std::vector<const std::pair<const std::string, UsageRef>*>
-UsageBuffer::SortedIds() const {
-  std::vector<const std::pair<const std::string, UsageRef>*> ids;
-  ids.reserve(ids_.size());
-  for (const auto& id : ids_) ids.push_back(&id);
-  std::sort(ids.begin(), ids.end(),
+std::vector<const UsageBuffer::IdMap::value_type*> UsageBuffer::SortedIds(
+    const IdMap& ids) {
+  std::vector<const IdMap::value_type*> sorted;
+  sorted.reserve(ids.size());
+  for (const auto& id : ids) sorted.push_back(&id);
+  std::sort(sorted.begin(), sorted.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
-  return ids;
+  return sorted;
 }
 
 std::vector<std::pair<std::string, UsageRef>> UsageBuffer::PendingIds() {
   std::lock_guard lock(mu_);
   std::vector<std::pair<std::string, UsageRef>> ids;
-  for (const auto* id : SortedIds()) ids.push_back(*id);
+  for (const IdMap* generation : {&pending_.ids, &flushing_.ids}) {
+    ids.insert(ids.end(), generation->begin(), generation->end());
+  }
+  std::sort(ids.begin(), ids.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   return ids;
 }
 
 void UsageBuffer::Spread() {
-  for (auto& [session, pending] : sessions_) {
+  for (auto& [session, pending] : pending_.sessions) {
     if (pending.deltas.empty()) continue;
     const std::string id_text = session.ToString();
     pending.deltas.ForEachRow(
         SessionScopes(id_text, pending.agent, pending.tags),
         [&](const std::string& key, const UsageTotals& delta) {
-          AddTotals(rows_[key], delta);
+          AddTotals(pending_.rows[key], delta);
         });
     pending.deltas.clear();
   }
 }
 
-Status UsageBuffer::Flush() {
-  std::lock_guard lock(mu_);
-  if (!writable_ || sessions_.empty()) return Status::OK();
-  Spread();
+Status UsageBuffer::Write(const Generation& g) {
   rocksdb::WriteBatch batch;
-  for (const auto& [key, delta] : rows_) {
+  for (const auto& [key, delta] : g.rows) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Merge(totals_cf_, key, EncodeTotals(delta)),
         "batch usage totals"));
   }
   // In key order: each insert then starts where the last one ended.
-  for (const auto* id : SortedIds()) {
+  for (const auto* id : SortedIds(g.ids)) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Put(ids_cf_, id->first,
                   EncodeUsageRef(id->second.session, id->second.seq)),
         "batch usage id"));
   }
-  for (const auto& [session, pending] : sessions_) {
+  // Settle relies on these being in the same batch as the rows.
+  for (const auto& [session, pending] : g.sessions) {
     std::string value;
     AppendU64(&value, pending.through_seq);
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Put(totals_cf_, TotalsMarkKey(session), value),
         "batch totals mark"));
   }
-  AGENTLOG_RETURN_IF_ERROR(
-      FromRocksDB(db_->Write(rocksdb::WriteOptions(), &batch),
-                  "write usage totals"));
-  rows_.clear();
-  sessions_.clear();
-  ids_.clear();
-  records_ = 0;
-  first_pending_ms_ = -1;
-  return Status::OK();
+  return FromRocksDB(db_->Write(rocksdb::WriteOptions(), &batch),
+                     "write usage totals");
+}
+
+Status UsageBuffer::Flush() {
+  if (!writable_) return Status::OK();
+  std::lock_guard flush_lock(flush_mu_);
+  {
+    std::lock_guard lock(mu_);
+    flush_wanted_ = false;
+    if (pending_.empty()) return Status::OK();
+    Spread();
+    flushing_ = std::exchange(pending_, Generation());
+  }
+  const Status written = Write(flushing_);
+  std::lock_guard lock(mu_);
+  if (!written.ok()) pending_.TakeIn(std::move(flushing_));
+  flushing_ = Generation();
+  return written;
 }
 
 Status UsageBuffer::FlushSession(const SessionId& session) {
   {
     std::lock_guard lock(mu_);
-    if (!sessions_.contains(session)) return Status::OK();
+    if (!pending_.sessions.contains(session) &&
+        !flushing_.sessions.contains(session)) {
+      return Status::OK();
+    }
   }
   // Nothing of the session comes in between: the caller holds its lock.
+  // Flush waits for the flush in flight, which, should it fail, leaves the
+  // session pending for this one.
   return Flush();
 }
 
@@ -144,23 +238,47 @@ UsageBuffer::View UsageBuffer::Capture(std::string_view key, bool prefix) {
   std::lock_guard lock(mu_);
   Spread();
   // A read-only store does not change under its reader; a writable one
-  // changes only by Flush, under mu_.
+  // changes only by flushes, whose generations are copied here with it.
   if (writable_) view.snapshot = db_->GetSnapshot();
-  if (!prefix) {
-    if (const auto it = rows_.find(std::string(key)); it != rows_.end()) {
-      view.pending.insert(*it);
-    }
-    return view;
-  }
-  for (auto it = rows_.lower_bound(std::string(key));
-       it != rows_.end() && it->first.starts_with(key); ++it) {
-    view.pending.insert(*it);
+  CopyRows(pending_.rows, key, prefix, view.pending);
+  if (!flushing_.empty()) {
+    const auto& [session, pending] = *flushing_.sessions.begin();
+    view.in_flight_mark.emplace(session, pending.through_seq);
+    CopyRows(flushing_.rows, key, prefix, view.in_flight);
   }
   return view;
 }
 
+Status UsageBuffer::Settle(View& view) {
+  if (!view.in_flight_mark) return Status::OK();
+  const auto& [session, through_seq] = *view.in_flight_mark;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = view.snapshot;
+  rocksdb::PinnableSlice mark;
+  const rocksdb::Status s =
+      db_->Get(ro, totals_cf_, TotalsMarkKey(session), &mark);
+  if (!s.ok() && !s.IsNotFound()) {
+    return FromRocksDB(s, "read totals mark");
+  }
+  if (s.ok() && mark.size() != 8) {
+    return Status::Corruption(fmt::format(
+        "usage_totals/mark/{} is {} bytes; expected 8", session.ToString(),
+        mark.size()));
+  }
+  // The flush in flight writes this mark; no flush before it wrote one as
+  // high (the generation holds records of the session past its mark).
+  if (s.ok() && DecodeU64(mark.ToStringView()) >= through_seq) {
+    return Status::OK();
+  }
+  for (const auto& [key, delta] : view.in_flight) {
+    AddTotals(view.pending[key], delta);
+  }
+  return Status::OK();
+}
+
 Result<UsageTotals> UsageBuffer::Read(const std::string& key) {
-  const View view = Capture(key, false);
+  View view = Capture(key, false);
+  AGENTLOG_RETURN_IF_ERROR(Settle(view));
   const auto pending = view.pending.find(key);
   UsageTotals totals =
       pending == view.pending.end() ? UsageTotals{} : pending->second;
@@ -181,6 +299,7 @@ Result<UsageTotals> UsageBuffer::Read(const std::string& key) {
 Result<std::vector<std::pair<std::string, UsageTotals>>> UsageBuffer::Scan(
     std::string_view prefix) {
   View view = Capture(prefix, true);
+  AGENTLOG_RETURN_IF_ERROR(Settle(view));
   std::vector<std::pair<std::string, UsageTotals>> out;
   auto pending = view.pending.begin();
   // Rows only pending, ordered before `key` (or all that are left).

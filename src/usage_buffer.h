@@ -10,11 +10,20 @@
 // its message id into `usage_ids` there cost a memtable insert at a random
 // place in a large skip list (docs/benchmarks.md). Instead a write's totals
 // and message ids are added here once the write is acknowledged, still
-// under the session's lock, and Flush writes them every kFlushRecords
+// under the session's lock, and a flush writes them every kFlushRecords
 // records or kFlushIntervalMs, whichever comes first: one merge per totals
 // row touched and one put per message id (in key order, which the memtable
 // inserts cheaply), in one batch with a mark per session touched naming the
 // last usage seq of that session both families on disk include.
+//
+// Flushes run on the buffer's own thread. A flush of 8,192 ids is some
+// 20 ms of memtable inserts; on the writer that made it due, it held that
+// writer, its session, and through the mutex every other usage writer for
+// as long. A flush moves what is pending to a second generation, the one
+// in flight, and writes it without the mutex; writers go on adding to a
+// fresh one. Should the flusher fall kMaxPendingRecords behind, the writer
+// that finds it so flushes itself (after the flush in flight): memory stays
+// bounded when the disk is slower than the writers.
 //
 // Adding is kept to a few additions: a write's deltas join its session's
 // pending deltas (TotalsDeltas, grouped by model, operation and period), and
@@ -29,18 +38,24 @@
 // records past the mark counted under the scopes it has now: a session's
 // agent and tags change, it is deleted or evicted, and its oldest records
 // are pruned, only after FlushSession (once the records are gone, nothing
-// could replay them).
+// could replay them). FlushSession waits for the flush in flight.
 //
-// Reads see the rows on disk plus what is pending as one state: Flush writes
-// and clears under the mutex under which a reader takes its snapshot and its
-// copy of what is pending. A message id is looked up here before on disk,
-// so that a flush between the two cannot hide it.
+// Reads see the rows on disk plus both generations as one state: a reader
+// takes its snapshot and its copies of the generations under the mutex. The
+// flush in flight may have committed before that snapshot or not; its
+// batch writes the marks of its sessions, so the mark of any one of them,
+// read at the snapshot, says which (a generation's mark of a session is
+// past any mark of it written before). A message id is looked up in both
+// generations before on disk, and a generation is dropped only after its
+// write, so that no flush can hide an id.
 //
-// Thread-safe. Lock order: a session's stripe lock, then this buffer's.
+// Thread-safe. Lock order: a session's stripe lock, then flush_mu_, then
+// mu_.
 
 #include <rocksdb/db.h>
 
 #include <cstdint>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -48,6 +63,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -70,6 +86,9 @@ class UsageBuffer {
   // Time (of the store's clock) after which a flush is due at the next
   // write.
   static constexpr int64_t kFlushIntervalMs = 1000;
+  // Records pending past which the writer adding them flushes itself: the
+  // background flush is that far behind.
+  static constexpr uint64_t kMaxPendingRecords = 4 * kFlushRecords;
 
   // A message id of an acknowledged record, and the record's seq.
   struct NewId {
@@ -78,32 +97,42 @@ class UsageBuffer {
   };
 
   // `totals_cf` and `ids_cf` are `usage_totals` and `usage_ids` of `db`. A
-  // read-only buffer never writes: what a reader replayed stays in memory.
+  // writable buffer starts its flusher thread. A read-only one never
+  // writes: what a reader replayed stays in memory.
   UsageBuffer(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* totals_cf,
               rocksdb::ColumnFamilyHandle* ids_cf, bool writable);
+  // Stops the flusher (StopFlusher); writes nothing.
+  ~UsageBuffer();
+  UsageBuffer(const UsageBuffer&) = delete;
+  UsageBuffer& operator=(const UsageBuffer&) = delete;
 
   // Adds `records` acknowledged usage records of `session` (whose agent and
   // tags are `agent` and `tags`), the last of them `through_seq`, at
-  // `now_ms`: their totals and the message ids among them. Returns whether
-  // a flush is due.
+  // `now_ms`: their totals and the message ids among them. Wakes the
+  // flusher when a flush is due. Returns whether the caller must flush
+  // itself (kMaxPendingRecords).
   bool Add(const SessionId& session, std::string_view agent,
            const std::vector<std::string>& tags, const TotalsDeltas& deltas,
            std::span<const NewId> ids, uint64_t through_seq, uint64_t records,
            int64_t now_ms);
 
-  // The record that carries `message_id`, if it is pending here. Callers
-  // look on disk only when it is not.
+  // The record that carries `message_id`, if it is pending here (or in the
+  // flush in flight). Callers look on disk only when it is not.
   std::optional<UsageRef> FindId(std::string_view message_id);
 
-  // Every message id pending here, in key order.
+  // Every message id pending here, in key order; an id of the flush in
+  // flight may be on disk too.
   std::vector<std::pair<std::string, UsageRef>> PendingIds();
 
   // Writes everything pending to `usage_totals` and `usage_ids` (unsynced:
-  // the records are the durable part). On failure nothing pending is
-  // dropped.
+  // the records are the durable part), after the flush in flight. On
+  // failure nothing pending is dropped.
   Status Flush();
-  // Flush, if anything of `session` is pending.
+  // Flush, if anything of `session` is pending or in flight.
   Status FlushSession(const SessionId& session);
+  // Stops the flusher thread once the flush it is running, if any, ends.
+  // Flush and FlushSession still write; nothing else does. Idempotent.
+  void StopFlusher();
 
   // The row of `key` (EncodeTotalsKey), on disk plus pending.
   Result<UsageTotals> Read(const std::string& key);
@@ -112,12 +141,15 @@ class UsageBuffer {
       std::string_view prefix);
 
  private:
-  // A snapshot of the DB and the pending rows it lacks, taken together: the
-  // row of `key`, or with `prefix` every row `key` starts.
+  // A snapshot of the DB and the rows pending or in flight, taken
+  // together: the row of `key`, or with `prefix` every row `key` starts.
   struct View;
   View Capture(std::string_view key, bool prefix);
+  // Adds the rows of the flush in flight to `view`'s pending ones, unless
+  // its snapshot has them already.
+  Status Settle(View& view);
 
-  // What a session has pending: the deltas not yet spread over rows_, with
+  // What a session has pending: the deltas not yet spread over rows, with
   // the scopes they count in, and its mark.
   struct PendingSession {
     std::string agent;
@@ -125,11 +157,6 @@ class UsageBuffer {
     TotalsDeltas deltas;
     uint64_t through_seq = 0;
   };
-  // Adds every session's unspread deltas to rows_. REQUIRES: mu_ held.
-  void Spread();
-  // The pending message ids in key order. REQUIRES: mu_ held.
-  std::vector<const std::pair<const std::string, UsageRef>*> SortedIds() const;
-
   // std::string keys looked up by std::string_view.
   struct IdHash {
     using is_transparent = void;
@@ -137,19 +164,45 @@ class UsageBuffer {
       return std::hash<std::string_view>()(id);
     }
   };
+  using IdMap =
+      std::unordered_map<std::string, UsageRef, IdHash, std::equal_to<>>;
+  // What one flush writes: pending until a flush takes it.
+  struct Generation {
+    std::map<std::string, UsageTotals> rows;
+    std::map<SessionId, PendingSession> sessions;
+    IdMap ids;
+    uint64_t records = 0;
+    int64_t first_ms = -1;  // -1: nothing pending.
+    bool empty() const { return sessions.empty(); }
+    // Takes in `older`, a generation whose flush failed.
+    void TakeIn(Generation&& older);
+  };
+  // Adds every session's unspread deltas in pending_ to its rows.
+  // REQUIRES: mu_ held.
+  void Spread();
+  // The ids of `ids` in key order.
+  static std::vector<const IdMap::value_type*> SortedIds(const IdMap& ids);
+  // Writes `g` in one batch.
+  Status Write(const Generation& g);
+  // The flusher thread's loop.
+  void RunFlusher();
 
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const totals_cf_;
   rocksdb::ColumnFamilyHandle* const ids_cf_;
   const bool writable_;
 
+  // Held for the whole of a flush: one at a time, in order.
+  std::mutex flush_mu_;
   std::mutex mu_;
-  std::map<std::string, UsageTotals> rows_;       // Guarded by mu_.
-  std::map<SessionId, PendingSession> sessions_;  // Guarded by mu_.
-  std::unordered_map<std::string, UsageRef, IdHash, std::equal_to<>>
-      ids_;  // Guarded by mu_.
-  uint64_t records_ = 0;                         // Guarded by mu_.
-  int64_t first_pending_ms_ = -1;  // Guarded by mu_; -1: nothing pending.
+  Generation pending_;  // Guarded by mu_.
+  // The flush in flight (empty when none). Changed only under flush_mu_ and
+  // mu_; the flush reads it holding flush_mu_ alone.
+  Generation flushing_;
+  bool flush_wanted_ = false;  // Guarded by mu_.
+  bool stop_ = false;          // Guarded by mu_.
+  std::condition_variable wake_;
+  std::thread flusher_;
 };
 
 }  // namespace agentlog::internal

@@ -268,9 +268,10 @@ void StoreImpl::AccountUsage(const Session& s, const UsageWrite& w) {
   }
   if (usage_buffer_->Add(s.id, s.agent, s.tags, w.deltas, ids, w.through_seq,
                          w.records, w.now_ms)) {
-    // The records are acknowledged and durable as asked; a flush that fails
-    // keeps the totals and ids pending for the next one (and open replays
-    // them from the records should none succeed).
+    // The flusher thread is far behind. The records are acknowledged and
+    // durable as asked; a flush that fails keeps the totals and ids pending
+    // for the next one (and open replays them from the records should none
+    // succeed).
     usage_buffer_->Flush().IgnoreError();
   }
   // The session's scopes, then each record's model and operation.

@@ -522,6 +522,76 @@ TEST_F(UsageTest, ConcurrentRecordersOfTheSameIdsCountEachOnce) {
   EXPECT_EQ(Stored(*store_), BruteForce(*store_));
 }
 
+// Flushes run on the buffer's own thread (usage_buffer.h). With the clock
+// moving a flush interval every kPerFlush records, a flush of about that
+// many is due all the time and often in flight; a totals read must still
+// count each acknowledged record exactly once, whether the flush in flight
+// committed before the read's snapshot or not, and a message id in flight
+// must still count as recorded.
+TEST_F(UsageTest, ReadsDuringBackgroundFlushesCountEveryRecordOnce) {
+  constexpr int kRecords = 3000;
+  constexpr int kPerFlush = 20;
+  const Session writer_session = MakeTagged("agent", {"t"});
+  const Session probe_session = MakeTagged("agent", {"t"});
+  std::atomic<int> acked{0};
+  std::atomic<bool> done{false};
+  auto write_all = [&] {
+    for (int i = 0; i < kRecords; ++i) {
+      if (i % kPerFlush == 0) clock_->Advance(1000);  // kFlushIntervalMs.
+      auto r = store_->RecordUsage(
+          writer_session.id, Spec("w" + std::to_string(i), "m", {1, 0, 0, 0}));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_FALSE(r->duplicate);
+      acked.store(i + 1);
+    }
+  };
+  std::thread writer([&] {
+    write_all();
+    done.store(true);
+  });
+  int reads = 0;
+  std::mt19937 rng(7);
+  // Each read counts at least the records acknowledged before it began and
+  // at most those acknowledged by its end, and the one being written (its
+  // totals are added before RecordUsage returns): counting a flush twice or
+  // not at all is off by about kPerFlush.
+  while (!done.load() && !HasFailure()) {
+    ++reads;
+    const uint64_t before = acked.load();
+    auto store_total = store_->GetUsageTotals(UsageScope::kStore, "");
+    auto by_tag =
+        store_->ListUsageTotals(UsageScope::kTag, UsagePeriod::kLifetime);
+    const uint64_t after = acked.load();
+    if (!store_total.ok() || !by_tag.ok() || by_tag->size() > 1) {
+      ADD_FAILURE() << store_total.status().ToString() << " "
+                    << by_tag.status().ToString();
+      break;
+    }
+    const uint64_t read = store_total->records;
+    EXPECT_TRUE(before <= read && read <= after + 1)
+        << read << " records read, " << before << " to " << after
+        << " acknowledged";
+    EXPECT_EQ(store_total->tokens.input, read);
+    const uint64_t tagged =
+        by_tag->empty() ? 0 : by_tag->front().totals.records;
+    EXPECT_TRUE(before <= tagged && tagged <= after + 1)
+        << tagged << " records listed, " << before << " to " << after
+        << " acknowledged";
+    if (before > 0) {
+      // An acknowledged id, perhaps in the flush in flight: counted already.
+      const std::string id = "w" + std::to_string(rng() % before);
+      auto again =
+          store_->RecordUsage(probe_session.id, Spec(id, "m", {1, 0, 0, 0}));
+      EXPECT_TRUE(again.ok() && again->duplicate) << id;
+    }
+  }
+  writer.join();
+  EXPECT_GT(reads, 1);
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records,
+            static_cast<uint64_t>(kRecords));
+  EXPECT_EQ(Stored(*store_), BruteForce(*store_));
+}
+
 TEST_F(UsageTest, ContextWindowPrediction) {
   SessionSpec spec;
   spec.agent = "a";
