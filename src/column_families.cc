@@ -4,6 +4,9 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
+#include <string>
+#include <utility>
+
 #include "keys.h"
 #include "usage_totals.h"
 
@@ -25,11 +28,42 @@ namespace {
 // probe over more memory the caches cannot hold.
 constexpr double kMemtableBloomRatio = 0.02;
 
+// The prefix a memtable insert hint is kept per: the first `bytes` of the
+// key, once `on` is set; before, no key is in its domain and RocksDB
+// inserts without a hint.
+class InsertHintPrefix final : public rocksdb::SliceTransform {
+ public:
+  InsertHintPrefix(size_t bytes, std::shared_ptr<const InsertHintsOn> on)
+      : bytes_(bytes),
+        name_("agentlog.InsertHintPrefix." + std::to_string(bytes)),
+        on_(std::move(on)) {}
+
+  const char* Name() const override { return name_.c_str(); }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), bytes_);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() >= bytes_ && on_->load(std::memory_order_relaxed);
+  }
+
+ private:
+  const size_t bytes_;
+  const std::string name_;
+  const std::shared_ptr<const InsertHintsOn> on_;
+};
+
 }  // namespace
 
 rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     Cf cf, const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
-    std::shared_ptr<rocksdb::CompactionFilterFactory> retention) {
+    std::shared_ptr<rocksdb::CompactionFilterFactory> retention,
+    std::shared_ptr<const InsertHintsOn> hints_on) {
+  // Memtable insert hints kept per the first `bytes` of the key, if the
+  // store gave a switch for them.
+  auto hint_per = [&](size_t bytes) -> std::shared_ptr<const rocksdb::SliceTransform> {
+    if (hints_on == nullptr) return nullptr;
+    return std::make_shared<InsertHintPrefix>(bytes, hints_on);
+  };
   rocksdb::ColumnFamilyOptions cfo;
   cfo.write_buffer_size = options.write_buffer_bytes;
   // Turn bodies are text and compress well; keys and small records too.
@@ -56,8 +90,8 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       // right after the session's previous one, and the hint saves the
       // search from the top of the skip list (a cache miss per level) on
       // the usage path. No range deletions in this family: see kSessions.
-      cfo.memtable_insert_with_hint_prefix_extractor.reset(
-          rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
+      cfo.memtable_insert_with_hint_prefix_extractor =
+          hint_per(kSessionPrefixBytes);
       // Read by scans of a session and, for a duplicate message id, one
       // point read: no memtable Bloom filter, which every record would
       // otherwise pay for on the usage path.
@@ -94,8 +128,8 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       // skip lists (facebook/rocksdb#5118, fixed upstream in #12558), which
       // is why the per-session families where DeleteSession or ClearTurns
       // delete ranges go without; `usage` is deleted key by key instead.
-      cfo.memtable_insert_with_hint_prefix_extractor.reset(
-          rocksdb::NewFixedPrefixTransform(kSessionPrefixBytes));
+      cfo.memtable_insert_with_hint_prefix_extractor =
+          hint_per(kSessionPrefixBytes);
       // Every open reads this family whole (the recovery scan): LZ4 at the
       // bottom too, since ZSTD's slower decompression was a fifth of the
       // scan at 10^6 sessions, for about 50 more bytes a session on disk.
@@ -110,8 +144,7 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       // the whole family (an empty prefix) lets each insert start from
       // where the one before it ended rather than from the top of the skip
       // list. Never range-deleted (see kSessions).
-      cfo.memtable_insert_with_hint_prefix_extractor.reset(
-          rocksdb::NewFixedPrefixTransform(0));
+      cfo.memtable_insert_with_hint_prefix_extractor = hint_per(0);
       cfo.memtable_whole_key_filtering = true;
       table.whole_key_filtering = true;
       break;

@@ -7,6 +7,7 @@
 #include <rocksdb/options.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -54,12 +55,23 @@ inline std::string_view CfName(Cf cf) {
 }
 std::optional<Cf> CfFromName(std::string_view name);
 
+// Whether the families that take memtable insert hints (sessions, usage,
+// usage_ids) use them yet. A store sets it once DB::Open has replayed the
+// WAL: a WAL written before `usage` took hints (format 9 and earlier) may
+// hold range deletions in it, and RocksDB 7.8 cannot insert one into a
+// memtable that takes hints (facebook/rocksdb#5118: Debian's build aborts
+// on an assertion; without assertions the skip list is corrupted). No
+// write since deletes a range in those families.
+using InsertHintsOn = std::atomic<bool>;
+
 // Options of one column family; `cache` is the store's shared block cache,
 // `retention` the compaction filter factory that applies retention decisions
-// to it (null for families retention does not cover).
+// to it (null for families retention does not cover), `hints_on` the switch
+// of its memtable insert hints (null: none).
 rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     Cf cf, const Options& options, const std::shared_ptr<rocksdb::Cache>& cache,
-    std::shared_ptr<rocksdb::CompactionFilterFactory> retention = nullptr);
+    std::shared_ptr<rocksdb::CompactionFilterFactory> retention = nullptr,
+    std::shared_ptr<const InsertHintsOn> hints_on = nullptr);
 
 // The store-wide RocksDB options derived from `options`.
 rocksdb::DBOptions DbOptionsFor(const Options& options);

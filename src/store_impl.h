@@ -615,6 +615,9 @@ class StoreImpl final : public Store, private BudgetReader {
   std::array<std::shared_ptr<CountingFilterFactory>,
              static_cast<size_t>(Cf::kCount)>
       retention_filters_{};
+  // Off until DB::Open has replayed the WAL (column_families.h).
+  const std::shared_ptr<InsertHintsOn> insert_hints_on_ =
+      std::make_shared<InsertHintsOn>(false);
   // RunOnce: keys whose operation is running now, each with what its
   // waiters wait on. Guarded by run_once_mu_.
   struct RunningOnce;

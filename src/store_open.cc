@@ -220,7 +220,8 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     descriptors.emplace_back(
         name, cf ? ColumnFamilyOptionsFor(
                        *cf, family_options, cache,
-                       retention_filters_[static_cast<size_t>(*cf)])
+                       retention_filters_[static_cast<size_t>(*cf)],
+                       insert_hints_on_)
                  : rocksdb::ColumnFamilyOptions());
     // Compactions a store left due (the flush at close can fill level 0)
     // would start inside DB::Open and take the cores the recovery scan
@@ -259,6 +260,10 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   }
   db_.reset(raw);
   AGENTLOG_RETURN_IF_ERROR(FromRocksDB(s, "open store '" + path_ + "'"));
+  // The WAL is replayed: from here on, only this library's writes, which
+  // delete no range where hints are taken. A reader replays a writer's WAL
+  // as it grows, so keeps them off.
+  if (mode_ == AccessMode::kReadWrite) insert_hints_on_->store(true);
   for (rocksdb::ColumnFamilyHandle* h : owned_handles_) {
     if (auto cf = CfFromName(h->GetName())) {
       handles_[static_cast<size_t>(*cf)] = h;

@@ -8,6 +8,7 @@
 
 #include "agentlog/backup.h"
 #include "agentlog/store.h"
+#include "column_families.h"
 #include "keys.h"
 #include "store_impl.h"
 #include "usage_keys.h"
@@ -459,6 +460,79 @@ TEST_F(UsageTest, AFormat6StoreIsMarkedAsFullyCounted) {
   EXPECT_EQ(internal::DecodeU64(mark), 3u);
   Reopen();
   EXPECT_EQ(Totals(UsageScope::kStore, "").records, 3u);
+}
+
+// Until format 10, DeleteSession deleted a session's usage records by range.
+// `usage` now takes memtable insert hints, which RocksDB 7.8 cannot mix with
+// a range deletion in one memtable: replaying such a WAL with hints on
+// aborts the process (Debian's RocksDB asserts). Open replays with them off
+// (column_families.h).
+TEST_F(UsageTest, AWalWithAnOldRangeDeletionOfUsageReplays) {
+  const Session gone = MakeSession();
+  const Session kept = MakeSession();
+  for (const char* id : {"g1", "g2", "g3"}) {
+    ASSERT_OK(store_->RecordUsage(gone.id, Spec(id, "m", {10, 1, 0, 0})).status());
+  }
+  ASSERT_OK(store_->RecordUsage(kept.id, Spec("k1", "m", {10, 1, 0, 0})).status());
+  Close();
+
+  // What a library before format 10 left in its WAL: a usage record of the
+  // session, then DeleteSession's batch, opened here with the options of
+  // that time (no hints) and closed without a flush.
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
+      families.emplace_back(
+          std::string(internal::kCfNames[i]),
+          internal::ColumnFamilyOptionsFor(static_cast<internal::Cf>(i),
+                                           options_, nullptr));
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(internal::DbOptionsFor(options_), path(),
+                                  families, &handles, &raw)
+                    .ok());
+    auto h = [&](internal::Cf cf) { return handles[static_cast<size_t>(cf)]; };
+    rocksdb::WriteBatch record;
+    ASSERT_TRUE(record
+                    .Put(h(internal::Cf::kUsage),
+                         internal::NumberedKey(gone.id, 4), "a record")
+                    .ok());
+    ASSERT_TRUE(raw->Write(rocksdb::WriteOptions(), &record).ok());
+    rocksdb::WriteBatch deletion;
+    ASSERT_TRUE(deletion
+                    .DeleteRange(h(internal::Cf::kUsage),
+                                 internal::SessionRangeBegin(gone.id),
+                                 internal::SessionRangeEnd(gone.id))
+                    .ok());
+    ASSERT_TRUE(deletion
+                    .Delete(h(internal::Cf::kUsageTotals),
+                            internal::TotalsMarkKey(gone.id))
+                    .ok());
+    ASSERT_TRUE(deletion
+                    .Delete(h(internal::Cf::kSessions),
+                            internal::SessionKey(gone.id))
+                    .ok());
+    ASSERT_TRUE(raw->Write(rocksdb::WriteOptions(), &deletion).ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      ASSERT_TRUE(raw->DestroyColumnFamilyHandle(handle).ok());
+    }
+    ASSERT_TRUE(raw->Close().ok());
+    delete raw;
+  }
+
+  Reopen();
+  EXPECT_TRUE(store_->GetSession(gone.id).status().IsNotFound());
+  auto kept_usage = store_->ListUsage(kept.id);
+  ASSERT_TRUE(kept_usage.ok()) << kept_usage.status().ToString();
+  EXPECT_EQ(kept_usage->size(), 1u);
+  // Hints are on again: usage writes after the replay go in with them.
+  ASSERT_OK(store_->RecordUsage(kept.id, Spec("k2", "m", {10, 1, 0, 0})).status());
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->clean()) << report->problems.size() << " problems";
+  Reopen();
+  EXPECT_EQ(Totals(UsageScope::kSession, kept.id.ToString()).records, 2u);
 }
 
 TEST_F(UsageTest, VerifyFindsAMissingUsageRecord) {
