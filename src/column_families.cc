@@ -60,7 +60,8 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
     std::shared_ptr<const InsertHintsOn> hints_on) {
   // Memtable insert hints kept per the first `bytes` of the key, if the
   // store gave a switch for them.
-  auto hint_per = [&](size_t bytes) -> std::shared_ptr<const rocksdb::SliceTransform> {
+  auto hint_per =
+      [&](size_t bytes) -> std::shared_ptr<const rocksdb::SliceTransform> {
     if (hints_on == nullptr) return nullptr;
     return std::make_shared<InsertHintPrefix>(bytes, hints_on);
   };
@@ -127,7 +128,9 @@ rocksdb::ColumnFamilyOptions ColumnFamilyOptionsFor(
       // shares a memtable's hints between its point and range-deletion
       // skip lists (facebook/rocksdb#5118, fixed upstream in #12558), which
       // is why the per-session families where DeleteSession or ClearTurns
-      // delete ranges go without; `usage` is deleted key by key instead.
+      // delete ranges go without; `usage` is deleted key by key instead
+      // (and WALs from before that are replayed with hints off:
+      // InsertHintsOn).
       cfo.memtable_insert_with_hint_prefix_extractor =
           hint_per(kSessionPrefixBytes);
       // Every open reads this family whole (the recovery scan): LZ4 at the
