@@ -142,10 +142,11 @@ std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id) {
 }
 
 std::vector<const UsageBuffer::IdMap::value_type*> UsageBuffer::SortedIds(
-    const IdMap& ids) {
+    std::initializer_list<const IdMap*> maps) {
   std::vector<const IdMap::value_type*> sorted;
-  sorted.reserve(ids.size());
-  for (const auto& id : ids) sorted.push_back(&id);
+  for (const IdMap* ids : maps) {
+    for (const auto& id : *ids) sorted.push_back(&id);
+  }
   std::sort(sorted.begin(), sorted.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
   return sorted;
@@ -154,11 +155,9 @@ std::vector<const UsageBuffer::IdMap::value_type*> UsageBuffer::SortedIds(
 std::vector<std::pair<std::string, UsageRef>> UsageBuffer::PendingIds() {
   std::lock_guard lock(mu_);
   std::vector<std::pair<std::string, UsageRef>> ids;
-  for (const IdMap* generation : {&pending_.ids, &flushing_.ids}) {
-    ids.insert(ids.end(), generation->begin(), generation->end());
+  for (const auto* id : SortedIds({&pending_.ids, &flushing_.ids})) {
+    ids.push_back(*id);
   }
-  std::sort(ids.begin(), ids.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
   return ids;
 }
 
@@ -183,7 +182,7 @@ Status UsageBuffer::Write(const Generation& g) {
         "batch usage totals"));
   }
   // In key order: each insert then starts where the last one ended.
-  for (const auto* id : SortedIds(g.ids)) {
+  for (const auto* id : SortedIds({&g.ids})) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
         batch.Put(ids_cf_, id->first,
                   EncodeUsageRef(id->second.session, id->second.seq)),

@@ -57,6 +57,7 @@
 #include <cstdint>
 #include <condition_variable>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -180,8 +181,9 @@ class UsageBuffer {
   // Adds every session's unspread deltas in pending_ to its rows.
   // REQUIRES: mu_ held.
   void Spread();
-  // The ids of `ids` in key order.
-  static std::vector<const IdMap::value_type*> SortedIds(const IdMap& ids);
+  // The ids of `maps` in key order.
+  static std::vector<const IdMap::value_type*> SortedIds(
+      std::initializer_list<const IdMap*> maps);
   // Writes `g` in one batch.
   Status Write(const Generation& g);
   // The flusher thread's loop.
