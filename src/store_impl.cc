@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "keys.h"
+#include "perf_counters_off.h"
 #include "record_codec.h"
 #include "rocksdb_status.h"
 #include "status_macros.h"
@@ -16,6 +17,7 @@ rocksdb::Status StoreImpl::WriteRaw(rocksdb::WriteBatch* batch,
   const Durability durability = wo.durability.value_or(options_.durability);
   rocksdb::WriteOptions rwo;
   rwo.sync = durability == Durability::kSync;
+  const PerfCountersOff perf_counters_off;
   const rocksdb::Status s = db_->Write(rwo, batch);
   if (s.ok() && durability == Durability::kBuffered) syncer_->MarkDirty();
   return s;
@@ -141,6 +143,8 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
                                 Session* out, size_t batch_bytes,
                                 UsageWrite* usage) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
+  // Covers the mutation's reads too (the turn path: docs/benchmarks.md).
+  const PerfCountersOff perf_counters_off;
   SessionStripes::Stripe& stripe = stripes_.For(id);
   std::lock_guard<std::mutex> lock(stripe.mu);
   AGENTLOG_ASSIGN_OR_RETURN(Session* const session, CachedSession(stripe, id));

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "keys.h"
+#include "perf_counters_off.h"
 #include "rocksdb_status.h"
 #include "status_macros.h"
 #include "usage_keys.h"
@@ -196,6 +197,7 @@ Status UsageBuffer::Write(const Generation& g) {
         batch.Put(totals_cf_, TotalsMarkKey(session), value),
         "batch totals mark"));
   }
+  const PerfCountersOff perf_counters_off;
   return FromRocksDB(db_->Write(rocksdb::WriteOptions(), &batch),
                      "write usage totals");
 }

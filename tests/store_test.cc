@@ -2,6 +2,8 @@
 // directory.
 
 #include <gtest/gtest.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -428,6 +430,26 @@ TEST_F(StoreTest, MessagesKeepRolesAndToolFields) {
   EXPECT_EQ(t.input, input);
   EXPECT_EQ(t.output, output);
   EXPECT_EQ(t.input_digest, ComputeInputDigest(input));
+}
+
+// The write paths run with RocksDB's perf counting off (perf_counters_off.h)
+// and hand the host's thread its own level back.
+TEST_F(StoreTest, WritesNeitherCountInNorChangeTheHostsPerfContext) {
+  Session s = MakeSession();
+  uint64_t number = 0;
+  for (const rocksdb::PerfLevel level :
+       {rocksdb::PerfLevel::kEnableCount, rocksdb::PerfLevel::kEnableTime}) {
+    rocksdb::SetPerfLevel(level);
+    rocksdb::get_perf_context()->Reset();
+    ASSERT_OK(store_->AppendTurn(s.id, "key-" + std::to_string(++number),
+                                 UserInput("hello"), AssistantOutput("hi"))
+                  .status());
+    ASSERT_OK(store_->UpdateSession(s.id, {.title = "renamed"}).status());
+    EXPECT_EQ(static_cast<int>(rocksdb::GetPerfLevel()),
+              static_cast<int>(level));
+    EXPECT_EQ(rocksdb::get_perf_context()->user_key_comparison_count, 0u);
+  }
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);  // The default.
 }
 
 // ------------------------------------------------------- open and recovery
