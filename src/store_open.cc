@@ -435,13 +435,15 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
       const auto id = ParseTotalsMarkKey(marks->key().ToStringView());
       if (!id || *id < s.id) continue;  // Verify names a stray one.
       if (*id > s.id) break;
-      if (marks->value().size() != 8) {
+      const std::optional<uint64_t> mark =
+          DecodeTotalsMark(marks->value().ToStringView());
+      if (!mark) {
         report_.corrupt_records.push_back(fmt::format(
-            "usage_totals mark of session {} is {} bytes; expected 8",
-            s.id.ToString(), marks->value().size()));
+            "usage_totals/mark/{} is {} bytes; expected 8", s.id.ToString(),
+            marks->value().size()));
         return s.usage_records;
       }
-      return DecodeU64(marks->value().ToStringView());
+      return *mark;
     }
     return 0;
   };
@@ -507,9 +509,9 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
           AGENTLOG_RETURN_IF_ERROR(ReplayUsage(*full, mark, nullptr));
         }
       } else if (!marked && mode_ == AccessMode::kReadWrite) {
-        std::string value;
-        AppendU64(&value, session->usage_records);
-        upgrade->Put(totals_cf, TotalsMarkKey(id), value)
+        upgrade
+            ->Put(totals_cf, TotalsMarkKey(id),
+                  EncodeTotalsMark(session->usage_records))
             .PermitUncheckedError();
       }
     }

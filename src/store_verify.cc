@@ -484,7 +484,8 @@ Status StoreImpl::VerifyUsage(
       scan(Cf::kUsageTotals, "", [&](std::string_view k, std::string_view v) {
         if (const auto marked = ParseTotalsMarkKey(k)) {
           const std::string name = "mark/" + marked->ToString();
-          if (v.size() != 8) {
+          const std::optional<uint64_t> mark = DecodeTotalsMark(v);
+          if (!mark) {
             return problem(Cf::kUsageTotals, name,
                            fmt::format("value is {} bytes; expected 8",
                                        v.size()));
@@ -493,11 +494,11 @@ Status StoreImpl::VerifyUsage(
           if (it == sessions.end()) {
             return problem(Cf::kUsageTotals, name, "session does not exist");
           }
-          if (DecodeU64(v) > it->second.usage_records) {
+          if (*mark > it->second.usage_records) {
             problem(Cf::kUsageTotals, name,
                     fmt::format("marks usage record {}, beyond the session's "
                                 "last {}",
-                                DecodeU64(v), it->second.usage_records));
+                                *mark, it->second.usage_records));
           }
           return;
         }

@@ -191,10 +191,9 @@ Status UsageBuffer::Write(const Generation& g) {
   }
   // Settle relies on these being in the same batch as the rows.
   for (const auto& [session, pending] : g.sessions) {
-    std::string value;
-    AppendU64(&value, pending.through_seq);
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        batch.Put(totals_cf_, TotalsMarkKey(session), value),
+        batch.Put(totals_cf_, TotalsMarkKey(session),
+                  EncodeTotalsMark(pending.through_seq)),
         "batch totals mark"));
   }
   const PerfCountersOff perf_counters_off;
@@ -261,15 +260,17 @@ Status UsageBuffer::Settle(View& view) {
   if (!s.ok() && !s.IsNotFound()) {
     return FromRocksDB(s, "read totals mark");
   }
-  if (s.ok() && mark.size() != 8) {
-    return Status::Corruption(fmt::format(
-        "usage_totals/mark/{} is {} bytes; expected 8", session.ToString(),
-        mark.size()));
-  }
-  // The flush in flight writes this mark; no flush before it wrote one as
-  // high (the generation holds records of the session past its mark).
-  if (s.ok() && DecodeU64(mark.ToStringView()) >= through_seq) {
-    return Status::OK();
+  if (s.ok()) {
+    const std::optional<uint64_t> on_disk =
+        DecodeTotalsMark(mark.ToStringView());
+    if (!on_disk) {
+      return Status::Corruption(fmt::format(
+          "usage_totals/mark/{} is {} bytes; expected 8", session.ToString(),
+          mark.size()));
+    }
+    // The flush in flight writes this mark; no flush before it wrote one as
+    // high (the generation holds records of the session past its mark).
+    if (*on_disk >= through_seq) return Status::OK();
   }
   for (const auto& [key, delta] : view.in_flight) {
     AddTotals(view.pending[key], delta);

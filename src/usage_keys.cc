@@ -61,6 +61,17 @@ std::optional<SessionId> ParseTotalsMarkKey(std::string_view key) {
   return ParseSessionKey(key.substr(1));
 }
 
+std::string EncodeTotalsMark(uint64_t through_seq) {
+  std::string out;
+  AppendU64(&out, through_seq);
+  return out;
+}
+
+std::optional<uint64_t> DecodeTotalsMark(std::string_view value) {
+  if (value.size() != 8) return std::nullopt;
+  return DecodeU64(value);
+}
+
 std::string BudgetKey(UsageScope scope, UsagePeriod period,
                       std::string_view name) {
   std::string out(kBudgetKeyPrefix);

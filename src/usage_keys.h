@@ -37,6 +37,11 @@ inline constexpr char kTotalsMarkByte = '\xff';
 std::string TotalsMarkKey(const SessionId& session);
 // nullopt unless `key` is a mark key.
 std::optional<SessionId> ParseTotalsMarkKey(std::string_view key);
+// A mark's value: the seq through which the totals include the session's
+// records.
+std::string EncodeTotalsMark(uint64_t through_seq);
+// nullopt unless `value` is 8 bytes.
+std::optional<uint64_t> DecodeTotalsMark(std::string_view value);
 
 // A budget, in `meta`: "budget/", scope byte, period byte, name.
 std::string BudgetKey(UsageScope scope, UsagePeriod period,

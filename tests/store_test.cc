@@ -661,8 +661,8 @@ TEST_F(StoreTest, DamageAcrossTheScanIsReportedInKeyOrder) {
   }
   put(Cf::kUsageTotals, internal::TotalsMarkKey(sessions[2'000].id), "bad");
   needles.insert(needles.begin() + 4,
-                 "usage_totals mark of session " +
-                     sessions[2'000].id.ToString() + " is 3 bytes");
+                 "usage_totals/mark/" + sessions[2'000].id.ToString() +
+                     " is 3 bytes");
   // A crash image: after a clean close open would not read the marks.
   const std::string backups = dir_.Sub("backups");
   ASSERT_OK(store_->Backup(backups).status());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "budget_ledger.h"
+#include "keys.h"
 #include "price_book.h"
 #include "rate_window.h"
 #include "record_codec.h"
@@ -60,6 +61,16 @@ TEST(UsageKeysTest, UsageRefsRoundTrip) {
   EXPECT_EQ(ref->session, id);
   EXPECT_EQ(ref->seq, 1ULL << 33);
   EXPECT_FALSE(DecodeUsageRef("short").has_value());
+}
+
+TEST(UsageKeysTest, TotalsMarksRoundTrip) {
+  const SessionId id = SessionId::Generate(7);
+  EXPECT_EQ(ParseTotalsMarkKey(TotalsMarkKey(id)), id);
+  EXPECT_FALSE(ParseTotalsMarkKey(SessionKey(id)).has_value());
+  EXPECT_EQ(DecodeTotalsMark(EncodeTotalsMark(1ULL << 40)), 1ULL << 40);
+  EXPECT_EQ(EncodeTotalsMark(1).size(), 8u);
+  EXPECT_FALSE(DecodeTotalsMark("bad").has_value());
+  EXPECT_FALSE(DecodeTotalsMark(std::string(9, '\0')).has_value());
 }
 
 TEST(UsagePeriodTest, DaysAndMonthsAreUtcCalendarPeriods) {

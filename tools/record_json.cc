@@ -188,15 +188,14 @@ Result<std::string> RecordToJson(Cf cf, std::string_view key,
     }
     case Cf::kUsageTotals: {
       if (auto marked = internal::ParseTotalsMarkKey(key)) {
-        if (value.size() != 8) {
+        const std::optional<uint64_t> mark = internal::DecodeTotalsMark(value);
+        if (!mark) {
           return Status::Corruption(fmt::format(
-              "{} mark of session {} is {} bytes; expected 8",
-              internal::CfName(cf), marked->ToString(), value.size()));
+              "{}/mark/{} is {} bytes; expected 8", internal::CfName(cf),
+              marked->ToString(), value.size()));
         }
         k.Add("mark", marked->ToString());
-        v = JsonObject()
-                .Add("totals_through_seq", internal::DecodeU64(value))
-                .Finish();
+        v = JsonObject().Add("totals_through_seq", *mark).Finish();
         break;
       }
       auto parsed = internal::ParseTotalsKey(key);
