@@ -435,6 +435,12 @@ TEST_F(StoreTest, MessagesKeepRolesAndToolFields) {
 // The write paths run with RocksDB's perf counting off (perf_counters_off.h)
 // and hand the host's thread its own level back.
 TEST_F(StoreTest, WritesNeitherCountInNorChangeTheHostsPerfContext) {
+  // Back to the default for the tests after this one, even if it fails.
+  struct DefaultPerfLevelAtExit {
+    ~DefaultPerfLevelAtExit() {
+      rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    }
+  } restore;
   Session s = MakeSession();
   uint64_t number = 0;
   for (const rocksdb::PerfLevel level :
@@ -449,7 +455,6 @@ TEST_F(StoreTest, WritesNeitherCountInNorChangeTheHostsPerfContext) {
               static_cast<int>(level));
     EXPECT_EQ(rocksdb::get_perf_context()->user_key_comparison_count, 0u);
   }
-  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);  // The default.
 }
 
 // ------------------------------------------------------- open and recovery

@@ -457,7 +457,7 @@ TEST_F(UsageTest, AFormat6StoreIsMarkedAsFullyCounted) {
                         impl->handle(internal::Cf::kUsageTotals),
                         internal::TotalsMarkKey(s.id), &mark)
                   .ok());
-  EXPECT_EQ(internal::DecodeU64(mark), 3u);
+  EXPECT_EQ(internal::DecodeTotalsMark(mark), 3u);
   Reopen();
   EXPECT_EQ(Totals(UsageScope::kStore, "").records, 3u);
 }
