@@ -45,13 +45,22 @@ int64_t ThresholdMicros(const BudgetSpec& spec, BudgetThreshold threshold) {
              : static_cast<int64_t>(micros);
 }
 
+BudgetLedger::Entry& BudgetLedger::EntryFor(const std::string& key,
+                                            const BudgetSpec& spec) {
+  const auto [it, added] = entries_.try_emplace(key);
+  if (added) {
+    ++kinds_[KindSlot(spec.scope, spec.period)];
+    count_.store(entries_.size(), std::memory_order_release);
+  }
+  return it->second;
+}
+
 void BudgetLedger::Load(const StoredBudget& budget) {
   std::lock_guard lock(mu_);
   const std::string key =
       BudgetKey(budget.spec.scope, budget.spec.period, budget.spec.name);
-  entries_[key].stored = budget;
+  EntryFor(key, budget.spec).stored = budget;
   last_generation_ = std::max(last_generation_, budget.generation);
-  count_.store(entries_.size(), std::memory_order_release);
 }
 
 void BudgetLedger::NoteAlert(const BudgetAlert& alert) {
@@ -109,6 +118,7 @@ Status BudgetLedger::Applicable(
       UsagePeriod::kLifetime, UsagePeriod::kDay, UsagePeriod::kMonth};
   for (const SpendScope& scope : scopes) {
     for (UsagePeriod period : kPeriods) {
+      if (kinds_[KindSlot(scope.scope, period)] == 0) continue;
       const auto it = entries_.find(BudgetKey(scope.scope, period, scope.name));
       if (it == entries_.end()) continue;
       Entry& e = it->second;
@@ -254,9 +264,8 @@ Result<BudgetStatus> BudgetLedger::Set(const BudgetSpec& spec, int64_t now_ms,
       .generation = std::max(last_generation_, last_alert_seq_) + 1};
   AGENTLOG_RETURN_IF_ERROR(persist(key, &stored));
   last_generation_ = stored.generation;
-  Entry& e = entries_[key];
+  Entry& e = EntryFor(key, spec);
   e = Entry{.stored = stored};
-  count_.store(entries_.size(), std::memory_order_release);
   AGENTLOG_RETURN_IF_ERROR(Refresh(e, now_ms));
   return StatusOf(e);
 }
@@ -269,6 +278,7 @@ Status BudgetLedger::Remove(UsageScope scope, std::string_view name,
   if (it == entries_.end()) return NotFound(scope, name, period);
   AGENTLOG_RETURN_IF_ERROR(persist(key, nullptr));
   entries_.erase(it);
+  --kinds_[KindSlot(scope, period)];
   count_.store(entries_.size(), std::memory_order_release);
   return Status::OK();
 }

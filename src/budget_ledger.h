@@ -24,6 +24,7 @@
 //
 // Thread-safe. Lock order: a session's stripe lock, then the ledger's.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -154,9 +155,25 @@ class BudgetLedger {
   BudgetStatus StatusOf(const Entry& e) const;
   void Undo(Admission& a);
 
+  // The entry of `key` (of `spec`), counted in kinds_ if new.
+  // REQUIRES: mu_ held.
+  Entry& EntryFor(const std::string& key, const BudgetSpec& spec);
+  // kinds_'s slot of budgets of `scope` over `period`.
+  static size_t KindSlot(UsageScope scope, UsagePeriod period) {
+    return static_cast<size_t>(scope) * kPeriodCount +
+           static_cast<size_t>(period);
+  }
+  static constexpr size_t kPeriodCount = 3;  // UsagePeriod's values.
+  static constexpr size_t kScopeCount = 6;   // UsageScope's values.
+
   BudgetReader* const reader_;
   std::mutex mu_;
   std::map<std::string, Entry> entries_;  // By BudgetKey. Guarded by mu_.
+  // Budgets per scope and period: admission builds and looks up the key of
+  // a write's scope in a period only where some budget could match (with
+  // one store budget, one key a write instead of eighteen for a session
+  // with three tags). Guarded by mu_.
+  std::array<uint32_t, kScopeCount * kPeriodCount> kinds_{};
   uint64_t last_alert_seq_ = 0;           // Guarded by mu_.
   uint64_t last_generation_ = 0;          // Guarded by mu_.
   std::atomic<size_t> count_{0};          // entries_.size().

@@ -97,6 +97,42 @@ TEST_F(BudgetTest, HardThresholdRefusesSpendingAndWritesNothing) {
             Code::kBudgetExceeded);
 }
 
+// Admission looks up only the scopes and periods some budget has: removing
+// one budget of a kind must leave the others of that kind enforced, and the
+// kinds that have none go on spending freely.
+TEST_F(BudgetTest, RemovingABudgetLeavesTheOthersOfItsKindEnforced) {
+  const Session a = MakeSession("a");
+  const Session b = MakeSession("b");
+  for (const char* agent : {"a", "b"}) {
+    ASSERT_OK(store_->SetBudget({.scope = UsageScope::kAgent,
+                                 .name = agent,
+                                 .period = UsagePeriod::kDay,
+                                 .limit_micros = 100})
+                  .status());
+  }
+  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
+                               .period = UsagePeriod::kLifetime,
+                               .limit_micros = 10'000})
+                .status());
+  ASSERT_OK(store_->RemoveBudget(UsageScope::kAgent, "a", UsagePeriod::kDay));
+  ASSERT_OK(store_->RecordUsage(a.id, Costing(300)).status());
+  ASSERT_OK(store_->RecordUsage(a.id, Costing(1)).status());
+  ASSERT_OK(store_->RecordUsage(b.id, Costing(100)).status());
+  EXPECT_EQ(store_->RecordUsage(b.id, Costing(1)).status().code(),
+            Code::kBudgetExceeded);
+
+  // The same after a restart, and after the store's budget goes too.
+  Reopen();
+  EXPECT_EQ(store_->RecordUsage(b.id, Costing(1)).status().code(),
+            Code::kBudgetExceeded);
+  ASSERT_OK(store_->RemoveBudget(UsageScope::kStore, "",
+                                 UsagePeriod::kLifetime));
+  EXPECT_EQ(store_->RecordUsage(b.id, Costing(1)).status().code(),
+            Code::kBudgetExceeded);
+  EXPECT_OK(store_->RecordUsage(a.id, Costing(1)).status());
+  EXPECT_EQ(StoreSpent(), 402);
+}
+
 TEST_F(BudgetTest, TurnsBegunBeforeTheLimitStillComplete) {
   const Session s = MakeSession();
   ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
