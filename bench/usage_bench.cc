@@ -14,9 +14,12 @@
 //     budgeted  as usage, the sessions carrying three tags (three more
 //               scopes of totals) and the store under a monthly budget it
 //               never nears, so that budget admission is on the path of
-//               both calls.
+//               both calls;
+//     no_id     as usage with no message id: no dedup lookup, nothing for
+//               usage_ids. Not a target; it weighs the dedup, which is
+//               most of the usage share (docs/benchmarks.md).
 //   The target is usage and budgeted at most 1.15x plain per turn.
-// complete/paired: the same three, in one loop on three stores that take
+// complete/paired: the same four, in one loop on four stores that take
 //   turns in timed blocks (BM_CompletePaired): the ratios to trust on a
 //   noisy machine.
 // totals/*: GetUsageTotals(kStore, "", kLifetime) on a store holding N
@@ -146,7 +149,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 // --- complete/* ---------------------------------------------------------------
 
-enum class Variant { kPlain, kUsage, kBudgeted };
+enum class Variant { kPlain, kUsage, kBudgeted, kNoId };
 
 struct VariantName {
   const char* name;
@@ -156,6 +159,7 @@ constexpr VariantName kVariants[] = {
     {"plain", Variant::kPlain},
     {"usage", Variant::kUsage},
     {"budgeted", Variant::kBudgeted},
+    {"no_id", Variant::kNoId},
 };
 
 struct TurnStore {
@@ -225,7 +229,11 @@ Status RunTurn(TurnStore& rig, Variant variant, uint64_t n, TurnWork& work) {
   if (variant == Variant::kPlain) {
     return rig.store->CompleteTurn(session, number, work.output).status();
   }
-  SetMessageId(work.usage[0].message_id, "msg_", n);
+  if (variant == Variant::kNoId) {
+    work.usage[0].message_id.clear();
+  } else {
+    SetMessageId(work.usage[0].message_id, "msg_", n);
+  }
   return rig.store
       ->CompleteTurnWithUsage(session, number, work.output, work.usage)
       .status();
@@ -249,11 +257,11 @@ void BM_Complete(benchmark::State& state, Variant variant) {
   // Closing (a WAL sync, waiting for flushes) is outside the timed loop.
 }
 
-// complete/paired: the three variants side by side in one loop, each on its
+// complete/paired: the four variants side by side in one loop, each on its
 // own store, taking turns in blocks of kSessions turns (one per session) in
 // an order that rotates every iteration, each block timed on its own. Drift
 // in the machine's speed (other tenants, frequency, the page cache) then
-// falls on all three alike, which runs of complete/* one after another
+// falls on all four alike, which runs of complete/* one after another
 // cannot promise: their ratios moved by 0.1x between runs of the same
 // build. The counters are each variant's time per turn over plain's.
 void BM_CompletePaired(benchmark::State& state) {
@@ -596,12 +604,15 @@ class UsageReporter final : public benchmark::ConsoleReporter {
         const auto it = c.find(name);
         return it == c.end() ? 0.0 : it->second;
       };
-      out << "\nthe same, paired (complete/paired: the three stores taking "
+      out << "\nthe same, paired (complete/paired: the four stores taking "
              "turns in blocks of\n"
           << kSessions << " turns, rotating), median of the repetitions:\n";
       std::snprintf(line, sizeof line,
-                    "  plain %.2f us per turn, usage %.3fx, budgeted %.3fx\n",
-                    get("plain_us"), get("usage_x"), get("budgeted_x"));
+                    "  plain %.2f us per turn, usage %.3fx, budgeted %.3fx\n"
+                    "  (usage without a message id %.3fx: the dedup's weight, "
+                    "not a target)\n",
+                    get("plain_us"), get("usage_x"), get("budgeted_x"),
+                    get("no_id_x"));
       out << line;
       header = true;
     }
