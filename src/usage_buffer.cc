@@ -58,14 +58,15 @@ void CopyRows(const std::map<std::string, UsageTotals>& rows,
 
 }  // namespace
 
-void UsageBuffer::Generation::TakeIn(Generation&& older) {
+void UsageBuffer::Generation::TakeIn(Generation& older) {
   for (const auto& [key, delta] : older.rows) AddTotals(rows[key], delta);
   // A session pending in both keeps its newer entry: the later mark, and
   // the scopes its unspread deltas count in (older's are spread already).
   for (auto& [session, pending] : older.sessions) {
     sessions.try_emplace(session, std::move(pending));
   }
-  ids.merge(older.ids);
+  // Copied: the nodes of `older` live in its arena.
+  for (const auto& [id, ref] : older.ids) ids.try_emplace(id, ref);
   records += older.records;
   if (older.first_ms >= 0 && (first_ms < 0 || older.first_ms < first_ms)) {
     first_ms = older.first_ms;
@@ -75,7 +76,12 @@ void UsageBuffer::Generation::TakeIn(Generation&& older) {
 UsageBuffer::UsageBuffer(rocksdb::DB* db,
                          rocksdb::ColumnFamilyHandle* totals_cf,
                          rocksdb::ColumnFamilyHandle* ids_cf, bool writable)
-    : db_(db), totals_cf_(totals_cf), ids_cf_(ids_cf), writable_(writable) {
+    : db_(db),
+      totals_cf_(totals_cf),
+      ids_cf_(ids_cf),
+      writable_(writable),
+      pending_(std::make_unique<Generation>()),
+      flushing_(std::make_unique<Generation>()) {
   if (writable_) flusher_ = std::thread([this] { RunFlusher(); });
 }
 
@@ -108,7 +114,7 @@ bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
                       const TotalsDeltas& deltas, std::span<const NewId> ids,
                       uint64_t through_seq, uint64_t records, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  Generation& g = pending_;
+  Generation& g = *pending_;
   if (g.first_ms < 0) g.first_ms = now_ms;
   auto [it, added] = g.sessions.try_emplace(session);
   PendingSession& pending = it->second;
@@ -120,7 +126,8 @@ bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
   pending.deltas.Add(deltas);
   pending.through_seq = through_seq;
   for (const NewId& id : ids) {
-    g.ids.try_emplace(std::string(id.message_id), UsageRef{session, id.seq});
+    g.ids.try_emplace(std::pmr::string(id.message_id, &g.arena),
+                      UsageRef{session, id.seq});
   }
   g.records += records;
   if (!writable_) return false;
@@ -134,7 +141,7 @@ bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
 
 std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id) {
   std::lock_guard lock(mu_);
-  for (const IdMap* ids : {&pending_.ids, &flushing_.ids}) {
+  for (const IdMap* ids : {&pending_->ids, &flushing_->ids}) {
     if (const auto it = ids->find(message_id); it != ids->end()) {
       return it->second;
     }
@@ -156,20 +163,20 @@ std::vector<const UsageBuffer::IdMap::value_type*> UsageBuffer::SortedIds(
 std::vector<std::pair<std::string, UsageRef>> UsageBuffer::PendingIds() {
   std::lock_guard lock(mu_);
   std::vector<std::pair<std::string, UsageRef>> ids;
-  for (const auto* id : SortedIds({&pending_.ids, &flushing_.ids})) {
-    ids.push_back(*id);
+  for (const auto* id : SortedIds({&pending_->ids, &flushing_->ids})) {
+    ids.emplace_back(id->first, id->second);
   }
   return ids;
 }
 
 void UsageBuffer::Spread() {
-  for (auto& [session, pending] : pending_.sessions) {
+  for (auto& [session, pending] : pending_->sessions) {
     if (pending.deltas.empty()) continue;
     const std::string id_text = session.ToString();
     pending.deltas.ForEachRow(
         SessionScopes(id_text, pending.agent, pending.tags),
         [&](const std::string& key, const UsageTotals& delta) {
-          AddTotals(pending_.rows[key], delta);
+          AddTotals(pending_->rows[key], delta);
         });
     pending.deltas.clear();
   }
@@ -185,7 +192,7 @@ Status UsageBuffer::Write(const Generation& g) {
   // In key order: each insert then starts where the last one ended.
   for (const auto* id : SortedIds({&g.ids})) {
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
-        batch.Put(ids_cf_, id->first,
+        batch.Put(ids_cf_, std::string_view(id->first),
                   EncodeUsageRef(id->second.session, id->second.seq)),
         "batch usage id"));
   }
@@ -207,27 +214,27 @@ Status UsageBuffer::Flush() {
   {
     std::lock_guard lock(mu_);
     flush_wanted_ = false;
-    if (pending_.empty()) return Status::OK();
+    if (pending_->empty()) return Status::OK();
     Spread();
-    flushing_ = std::exchange(pending_, Generation());
+    std::swap(pending_, flushing_);  // flushing_ was empty.
   }
-  const Status written = Write(flushing_);
-  Generation done;
+  const Status written = Write(*flushing_);
+  std::unique_ptr<Generation> done = std::make_unique<Generation>();
   {
     std::lock_guard lock(mu_);
-    if (!written.ok()) pending_.TakeIn(std::move(flushing_));
-    done = std::exchange(flushing_, Generation());
+    if (!written.ok()) pending_->TakeIn(*flushing_);
+    std::swap(done, flushing_);
   }
-  // `done` (thousands of message ids' nodes) is freed on return, outside
-  // the mutex every usage write takes.
+  // `done` (thousands of message ids) is freed on return, outside the
+  // mutex every usage write takes.
   return written;
 }
 
 Status UsageBuffer::FlushSession(const SessionId& session) {
   {
     std::lock_guard lock(mu_);
-    if (!pending_.sessions.contains(session) &&
-        !flushing_.sessions.contains(session)) {
+    if (!pending_->sessions.contains(session) &&
+        !flushing_->sessions.contains(session)) {
       return Status::OK();
     }
   }
@@ -245,11 +252,11 @@ UsageBuffer::View UsageBuffer::Capture(std::string_view key, bool prefix) {
   // A read-only store does not change under its reader; a writable one
   // changes only by flushes, whose generations are copied here with it.
   if (writable_) view.snapshot = db_->GetSnapshot();
-  CopyRows(pending_.rows, key, prefix, view.pending);
-  if (!flushing_.empty()) {
-    const auto& [session, pending] = *flushing_.sessions.begin();
+  CopyRows(pending_->rows, key, prefix, view.pending);
+  if (!flushing_->empty()) {
+    const auto& [session, pending] = *flushing_->sessions.begin();
     view.in_flight_mark.emplace(session, pending.through_seq);
-    CopyRows(flushing_.rows, key, prefix, view.in_flight);
+    CopyRows(flushing_->rows, key, prefix, view.in_flight);
   }
   return view;
 }

@@ -1,12 +1,14 @@
 // The building blocks of usage accounting: keys, periods, the totals codec
-// and merge operator, the record codecs, the price book, the budget ledger
-// and the rate windows on their own.
+// and merge operator, the totals buffer, the record codecs, the price book,
+// the budget ledger and the rate windows on their own.
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
 #include <chrono>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "rate_window.h"
 #include "record_codec.h"
 #include "test_util.h"
+#include "usage_buffer.h"
 #include "usage_keys.h"
 #include "usage_period.h"
 #include "usage_totals.h"
@@ -193,6 +196,72 @@ TEST(UsageTotalsTest, GroupedDeltasSpreadLikeRecordByRecord) {
   EXPECT_FALSE(first.empty());
   first.clear();
   EXPECT_TRUE(first.empty());
+}
+
+// A flush that fails leaves every message id and total it held pending
+// (findable, listed, counted), however many flushes fail in a row.
+TEST(UsageBufferTest, FailedFlushesKeepEveryIdAndTotalPending) {
+  TempDir dir;
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  rocksdb::ColumnFamilyOptions totals_options;
+  totals_options.merge_operator = NewTotalsMergeOperator();
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, {}},
+      {"usage_totals", totals_options},
+      {"usage_ids", {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(
+      rocksdb::DB::Open(dbo, dir.Sub("db"), families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  const SessionId session = SessionId::Generate(1);
+  const std::vector<std::string> tags;
+  const std::string store_key =
+      EncodeTotalsKey({UsageScope::kStore, UsagePeriod::kLifetime, 0, ""});
+  {
+    UsageBuffer buffer(db.get(), handles[1], handles[2], true);
+    uint64_t seq = 0;
+    // One record with message id `id`, 10 input tokens.
+    auto add = [&](std::string_view id) {
+      TotalsDeltas deltas;
+      deltas.Add("m", "op", 0,
+                 {.records = 1, .tokens = {10, 0, 0, 0}, .cost_micros = 1});
+      const UsageBuffer::NewId ids[] = {{id, ++seq}};
+      buffer.Add(session, "agent", tags, deltas, ids, seq, 1, 0);
+    };
+    add("id-1");
+    ASSERT_TRUE(buffer.Flush().ok());
+    EXPECT_FALSE(buffer.FindId("id-1"));  // On disk now.
+
+    add("id-3");
+    // Writes to a dropped family fail (at its first entry in the batch,
+    // which for `usage_totals` comes before the rest); reads of it work on.
+    ASSERT_TRUE(db->DropColumnFamily(handles[1]).ok());
+    EXPECT_FALSE(buffer.Flush().ok());
+    add("id-2");
+    EXPECT_FALSE(buffer.Flush().ok());
+    add("id-4");
+
+    for (uint64_t i = 2; i <= 4; ++i) {
+      const std::optional<UsageRef> ref =
+          buffer.FindId("id-" + std::to_string(i));
+      ASSERT_TRUE(ref) << i;
+      EXPECT_EQ(ref->session, session);
+      EXPECT_EQ(ref->seq, i == 2 ? 3u : i == 3 ? 2u : 4u);
+    }
+    std::vector<std::string> pending;
+    for (const auto& [id, ref] : buffer.PendingIds()) pending.push_back(id);
+    EXPECT_EQ(pending, (std::vector<std::string>{"id-2", "id-3", "id-4"}));
+    const Result<UsageTotals> totals = buffer.Read(store_key);
+    ASSERT_TRUE(totals.ok()) << totals.status().ToString();
+    EXPECT_EQ(totals->records, 4u);
+    EXPECT_EQ(totals->tokens.input, 40u);
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
 }
 
 TEST(UsageCodecTest, RecordsPricesBudgetsAndAlertsRoundTrip) {
