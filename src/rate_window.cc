@@ -18,9 +18,11 @@ const std::string& WindowKey(UsageScope scope, std::string_view name,
 
 void RateWindows::Prune(Window& window, int64_t now_ms) const {
   auto& buckets = window.buckets;
-  while (!buckets.empty() && buckets.front().last_ms <= now_ms - horizon_ms_) {
-    buckets.pop_front();
+  auto live = buckets.begin();
+  while (live != buckets.end() && live->last_ms <= now_ms - horizon_ms_) {
+    ++live;
   }
+  buckets.erase(buckets.begin(), live);
 }
 
 void RateWindows::Compact(Window& window, int64_t now_ms) {
@@ -126,13 +128,12 @@ RateDecision RateWindows::Check(UsageScope scope, std::string_view name,
 
 uint64_t RateWindows::MemoryBytes() {
   std::lock_guard lock(mu_);
-  // A hash node with its key, a deque's map and one block of buckets at
-  // least (libstdc++ allocates 512-byte blocks), then the buckets.
-  constexpr uint64_t kPerWindow = 64 + 64 + 512;
+  // A hash node with its key, then the buckets' array.
+  constexpr uint64_t kPerWindow = 64;
   uint64_t bytes = windows_.bucket_count() * sizeof(void*);
   for (const auto& [key, window] : windows_) {
     bytes += kPerWindow + key.capacity() +
-             window.buckets.size() * sizeof(Bucket);
+             window.buckets.capacity() * sizeof(Bucket);
   }
   return bytes;
 }

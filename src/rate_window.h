@@ -20,12 +20,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "agentlog/usage.h"
 #include "budget_ledger.h"
@@ -64,7 +64,12 @@ class RateWindows {
     uint64_t requests;
   };
   struct Window {
-    std::deque<Bucket> buckets;  // By time, oldest first.
+    // By time, oldest first. A vector, not a deque: new buckets go at the
+    // end, compaction shrinks it in place and only the oldest buckets ever
+    // leave from the front (rarely: they span minutes by then), so it
+    // stops allocating once grown, where a deque allocated and freed a
+    // block every few records of each scope.
+    std::vector<Bucket> buckets;
     size_t compact_at = kFirstCompaction;
   };
   // Buckets a window may hold before it is first compacted; after each
