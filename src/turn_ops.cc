@@ -286,7 +286,7 @@ Result<Turn> StoreImpl::CompleteValidated(
           },
           echo ? &*echo : nullptr, also, session_out, batch_bytes,
           &usage_write));
-  id_locks.clear();
+  id_locks.Unlock();
   FinishUsage(usage_write);
   if (results != nullptr) *results = std::move(usage_write.results);
   return turn;

@@ -1,14 +1,14 @@
 #ifndef AGENTLOG_SRC_USAGE_ID_LOCKS_H_
 #define AGENTLOG_SRC_USAGE_ID_LOCKS_H_
 
-#include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <span>
-#include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 #include "agentlog/usage.h"
 
@@ -18,28 +18,55 @@ namespace agentlog::internal {
 // sessions: usage with a message id is recorded holding the stripe of each
 // of its ids, taken in stripe order (so two writers never wait on each
 // other in a cycle) and before the session's stripe lock.
+//
+// The stripes a call holds are a bit set of one word: taking them costs no
+// allocation, which on the usage path is worth having.
 class UsageIdLocks {
  public:
-  using Held = std::vector<std::unique_lock<std::mutex>>;
+  static constexpr size_t kStripes = 64;
 
-  Held Lock(std::span<const UsageSpec> specs) {
-    std::vector<size_t> stripes;
-    for (const UsageSpec& spec : specs) {
-      if (!spec.message_id.empty()) {
-        stripes.push_back(std::hash<std::string_view>()(spec.message_id) %
-                          kStripes);
+  // The stripes of one call, held until Unlock or destruction.
+  class Held {
+   public:
+    Held() = default;
+    Held(Held&& other) noexcept
+        : locks_(other.locks_), stripes_(std::exchange(other.stripes_, 0)) {}
+    Held& operator=(Held&&) = delete;
+    ~Held() { Unlock(); }
+
+    void Unlock() {
+      for (; stripes_ != 0; stripes_ &= stripes_ - 1) {
+        locks_->mutexes_[std::countr_zero(stripes_)].mu.unlock();
       }
     }
-    std::sort(stripes.begin(), stripes.end());
-    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
-    Held held;
-    held.reserve(stripes.size());
-    for (size_t i : stripes) held.emplace_back(mutexes_[i].mu);
-    return held;
+
+   private:
+    friend class UsageIdLocks;
+    Held(UsageIdLocks* locks, uint64_t stripes)
+        : locks_(locks), stripes_(stripes) {}
+
+    UsageIdLocks* locks_ = nullptr;
+    uint64_t stripes_ = 0;  // Bit i: stripe i is held.
+  };
+
+  Held Lock(std::span<const UsageSpec> specs) {
+    static_assert(kStripes == 64, "one bit a stripe in a uint64_t");
+    uint64_t stripes = 0;
+    for (const UsageSpec& spec : specs) {
+      if (!spec.message_id.empty()) {
+        stripes |= uint64_t{1} << (std::hash<std::string_view>()(
+                                       spec.message_id) %
+                                   kStripes);
+      }
+    }
+    // In ascending stripe order.
+    for (uint64_t left = stripes; left != 0; left &= left - 1) {
+      mutexes_[std::countr_zero(left)].mu.lock();
+    }
+    return Held(this, stripes);
   }
 
  private:
-  static constexpr size_t kStripes = 64;
   struct alignas(64) Padded {
     std::mutex mu;
   };

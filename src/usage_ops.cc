@@ -316,7 +316,7 @@ Result<RecordUsageResult> StoreImpl::RecordUsage(const SessionId& id,
         return !w.results[0].duplicate;
       },
       nullptr, 1024, &w));
-  id_locks.clear();
+  id_locks.Unlock();
   FinishUsage(w);
   return std::move(w.results[0]);
 }
