@@ -265,7 +265,7 @@ void BM_Complete(benchmark::State& state, Variant variant) {
   // Closing (a WAL sync, waiting for flushes) is outside the timed loop.
 }
 
-// complete/paired: the four variants side by side in one loop, each on its
+// complete/paired: the five variants side by side in one loop, each on its
 // own store, taking turns in blocks of kSessions turns (one per session) in
 // an order that rotates every iteration, each block timed on its own. Drift
 // in the machine's speed (other tenants, frequency, the page cache) then
