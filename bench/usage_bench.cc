@@ -269,7 +269,7 @@ void BM_Complete(benchmark::State& state, Variant variant) {
 // own store, taking turns in blocks of kSessions turns (one per session) in
 // an order that rotates every iteration, each block timed on its own. Drift
 // in the machine's speed (other tenants, frequency, the page cache) then
-// falls on all four alike, which runs of complete/* one after another
+// falls on all five alike, which runs of complete/* one after another
 // cannot promise: their ratios moved by 0.1x between runs of the same
 // build. The counters are each variant's time per turn over plain's.
 void BM_CompletePaired(benchmark::State& state) {
