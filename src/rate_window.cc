@@ -1,6 +1,7 @@
 #include "rate_window.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace agentlog::internal {
 namespace {
@@ -128,8 +129,10 @@ RateDecision RateWindows::Check(UsageScope scope, std::string_view name,
 
 uint64_t RateWindows::MemoryBytes() {
   std::lock_guard lock(mu_);
-  // A hash node with its key, then the buckets' array.
-  constexpr uint64_t kPerWindow = 64;
+  // A hash node (its link, cached hash, key and window, with malloc's
+  // overhead), then the key's and the buckets' arrays.
+  constexpr uint64_t kPerWindow =
+      sizeof(std::pair<const std::string, Window>) + 3 * sizeof(void*);
   uint64_t bytes = windows_.bucket_count() * sizeof(void*);
   for (const auto& [key, window] : windows_) {
     bytes += kPerWindow + key.capacity() +

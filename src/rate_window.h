@@ -65,10 +65,11 @@ class RateWindows {
   };
   struct Window {
     // By time, oldest first. A vector, not a deque: new buckets go at the
-    // end, compaction shrinks it in place and only the oldest buckets ever
-    // leave from the front (rarely: they span minutes by then), so it
-    // stops allocating once grown, where a deque allocated and freed a
-    // block every few records of each scope.
+    // end, compaction shrinks it in place, and buckets leave from the front
+    // only as they age past the horizon (a few at a time: by then each
+    // spans up to 1/kPrecision of it), so it stops allocating once grown,
+    // where a deque allocated and freed a block every few records of each
+    // scope.
     std::vector<Bucket> buckets;
     size_t compact_at = kFirstCompaction;
   };

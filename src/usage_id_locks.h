@@ -59,11 +59,14 @@ class UsageIdLocks {
                                    kStripes);
       }
     }
-    // In ascending stripe order.
+    // In ascending stripe order, each counted held once taken.
+    Held held(this, 0);
     for (uint64_t left = stripes; left != 0; left &= left - 1) {
-      mutexes_[std::countr_zero(left)].mu.lock();
+      const uint64_t lowest = left & -left;
+      mutexes_[std::countr_zero(lowest)].mu.lock();
+      held.stripes_ |= lowest;
     }
-    return Held(this, stripes);
+    return held;
   }
 
  private:
