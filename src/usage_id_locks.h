@@ -28,7 +28,6 @@ class UsageIdLocks {
   // The stripes of one call, held until Unlock or destruction.
   class Held {
    public:
-    Held() = default;
     Held(Held&& other) noexcept
         : locks_(other.locks_), stripes_(std::exchange(other.stripes_, 0)) {}
     Held& operator=(Held&&) = delete;
@@ -42,10 +41,9 @@ class UsageIdLocks {
 
    private:
     friend class UsageIdLocks;
-    Held(UsageIdLocks* locks, uint64_t stripes)
-        : locks_(locks), stripes_(stripes) {}
+    explicit Held(UsageIdLocks* locks) : locks_(locks) {}
 
-    UsageIdLocks* locks_ = nullptr;
+    UsageIdLocks* locks_;
     uint64_t stripes_ = 0;  // Bit i: stripe i is held.
   };
 
@@ -60,7 +58,7 @@ class UsageIdLocks {
       }
     }
     // In ascending stripe order, each counted held once taken.
-    Held held(this, 0);
+    Held held(this);
     for (uint64_t left = stripes; left != 0; left &= left - 1) {
       const uint64_t lowest = left & -left;
       mutexes_[std::countr_zero(lowest)].mu.lock();
