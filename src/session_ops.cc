@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
+#include <string>
 
 #include "keys.h"
 #include "record_codec.h"
@@ -261,6 +263,23 @@ Status StoreImpl::UnarchiveSession(const SessionId& id,
       });
 }
 
+Status StoreImpl::DeleteUsageRecords(const SessionId& id,
+                                     rocksdb::WriteBatch& batch) {
+  const std::string end = SessionRangeEnd(id);
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, handle(Cf::kUsage)));
+  for (it->Seek(SessionRangeBegin(id)); it->Valid(); it->Next()) {
+    batch.Delete(handle(Cf::kUsage), it->key()).PermitUncheckedError();
+  }
+  return FromRocksDB(
+      it->status(),
+      fmt::format("list usage records of session {}", id.ToString()));
+}
+
 Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   SessionStripes::Stripe& stripe = stripes_.For(id);
@@ -281,13 +300,10 @@ Status StoreImpl::DeleteSession(const SessionId& id, const WriteOptions& wo) {
                 Cf::kCheckpointData});
   // Usage records by point deletes, not a range: the usage family takes
   // memtable insert hints, which RocksDB 7.8 cannot mix with range
-  // deletions (column_families.cc). Their seqs are 1..usage_records; the
-  // filters drop those below the age floor (or have).
-  for (uint64_t seq = std::max<uint64_t>(session.oldest_usage, 1);
-       seq <= session.usage_records; ++seq) {
-    batch.Delete(handle(Cf::kUsage), NumberedKey(id, seq))
-        .PermitUncheckedError();
-  }
+  // deletions (column_families.cc). Every one on disk, those below the age
+  // floor too: compaction may not have dropped them yet, and once the
+  // session is gone no decision is left that would.
+  AGENTLOG_RETURN_IF_ERROR(DeleteUsageRecords(id, batch));
   batch.Delete(handle(Cf::kUsageTotals), TotalsMarkKey(id))
       .PermitUncheckedError();
   batch.Delete(handle(Cf::kSessions), SessionKey(id)).PermitUncheckedError();

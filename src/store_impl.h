@@ -333,6 +333,9 @@ class StoreImpl final : public Store, private BudgetReader {
   // families only) to `batch`.
   void DeleteRanges(rocksdb::WriteBatch* batch, const SessionId& id,
                     std::initializer_list<Cf> families);
+  // Adds a point deletion of every usage record of `id` on disk to
+  // `batch`. REQUIRES: the session's lock held.
+  Status DeleteUsageRecords(const SessionId& id, rocksdb::WriteBatch& batch);
   // Adds version s.last_checkpoint + 1 to `batch` and moves the session's
   // checkpoint counters (under its lock); describes it in `info`.
   Status AddCheckpoint(Session& s, rocksdb::WriteBatch& batch,

@@ -300,6 +300,35 @@ TEST_F(AgeRetentionTest, OldUsageIsPrunedAndTheTotalsKeepIt) {
   ExpectVerifies();
 }
 
+TEST_F(AgeRetentionTest, DeletingASessionTakesUsagePrunedButNotYetCompacted) {
+  const Session s = MakeSession();
+  const Session kept = MakeSession();
+  for (const SessionId& id : {s.id, kept.id}) {
+    for (int n = 1; n <= 3; ++n) {
+      UsageSpec u;
+      u.message_id = id.ToString() + "/" + std::to_string(n);
+      u.tokens.input = 10;
+      ASSERT_OK(store_->RecordUsage(id, u).status());
+    }
+  }
+  clock_->Advance(2 * kDay);
+  EXPECT_EQ(Enforce().usage_pruned, 6u);
+  // Pruned, but only compaction takes records off the disk.
+  ASSERT_EQ(OnDisk(Cf::kUsage, s.id), (std::vector<uint64_t>{1, 2, 3}));
+
+  ASSERT_OK(store_->DeleteSession(s.id));
+  // The deletion covers them: once the session is gone, no decision is
+  // left that would have the filter drop them.
+  ASSERT_OK(store_->Compact());
+  EXPECT_EQ(OnDisk(Cf::kUsage, s.id), std::vector<uint64_t>{});
+  EXPECT_EQ(OnDisk(Cf::kUsage, kept.id), std::vector<uint64_t>{});
+  ExpectVerifies();
+  Reopen();
+  ASSERT_OK(store_->Compact());
+  EXPECT_EQ(OnDisk(Cf::kUsage, s.id), std::vector<uint64_t>{});
+  ExpectVerifies();
+}
+
 TEST_F(AgeRetentionTest, OldCheckpointsArePrunedButNeverTheNewest) {
   options_.checkpoint_max_age.active = std::chrono::hours(48);
   Reopen();
