@@ -161,6 +161,9 @@ Status StoreImpl::MutateSession(const SessionId& id, const WriteOptions& wo,
   const size_t metadata_before = session->metadata.size();
   Result<bool> write = mutation(*session, batch);
   Status status = write.status();
+  if (status.ok() && *write && usage != nullptr) {
+    status = AdmitUsage(*session, wo, batch, *usage);
+  }
   if (status.ok() && *write) {
     // Last-active never moves backwards, even if the clock does.
     session->last_active_ms = std::max(session->last_active_ms, Now());

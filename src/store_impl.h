@@ -318,9 +318,10 @@ class StoreImpl final : public Store, private BudgetReader {
   Result<Session*> CachedSession(SessionStripes::Stripe& stripe,
                                  const SessionId& id);
   // Under the session's lock: load (from the stripe's cache when there),
-  // check it is writable (unless `allow_archived`), run `mutation`, stamp
+  // check it is writable (unless `allow_archived`), run `mutation`, admit
+  // the usage it added to `usage` (if given: AdmitUsage), stamp
   // last-active, write, copy the result to `out` if given, and add the
-  // totals of `usage` (if given) to usage_buffer_ before the lock goes.
+  // totals of `usage` to usage_buffer_ before the lock goes.
   // `batch_bytes` is a size hint that saves the batch reallocating.
   struct UsageWrite;
   Status MutateSession(const SessionId& id, const WriteOptions& wo,
@@ -484,19 +485,27 @@ class StoreImpl final : public Store, private BudgetReader {
     uint64_t records = 0;      // Written (duplicates excluded).
     uint64_t through_seq = 0;  // The session's last usage seq after them.
     std::string session_name;  // The session id's text (its scope name).
+    bool enforce_budgets = false;  // New work, not a completion.
   };
   // A TurnUsage given to CompleteTurn or AppendTurn as a usage spec:
   // nullopt when it is all zero.
   static std::optional<UsageSpec> ImplicitUsage(const TurnUsage& usage);
   // Under the session's lock: adds the records of `specs` for turn `turn`
-  // (0: none) of `s` to `batch`, with the alerts they raise (their totals
-  // and message ids go to usage_buffer_ once the write is acknowledged:
-  // AccountUsage). With `enforce_budgets` (new work, not the
-  // completion of a turn already begun), refuses (BudgetExceeded) what a
-  // budget forbids.
+  // (0: none) of `s` to `batch` (their totals and message ids go to
+  // usage_buffer_ once the write is acknowledged: AccountUsage). Budgets
+  // are charged later, by AdmitUsage; `enforce_budgets` (new work, not the
+  // completion of a turn already begun) says whether they may refuse it.
   Status AddUsage(Session& s, uint64_t turn, std::span<const UsageSpec> specs,
                   bool enforce_budgets, const WriteOptions& wo,
                   rocksdb::WriteBatch& batch, UsageWrite& out);
+  // Under the session's lock, once everything else of the write is in
+  // `batch`: charges the budgets of `s` with what AddUsage recorded in `w`,
+  // refusing (BudgetExceeded) what one forbids, and adds the alerts it
+  // raises to `batch`. Last, so that only the write itself can fail after
+  // it: an admission rolled back once others were admitted after it would
+  // take back an alert whose threshold their spending still crosses.
+  Status AdmitUsage(const Session& s, const WriteOptions& wo,
+                    rocksdb::WriteBatch& batch, UsageWrite& w);
   // The time usage is recorded at: the clock, but never earlier than any
   // usage time before, so that a clock stepped back neither files spending
   // in a period that ended nor leaves budgets unenforced until it catches up.

@@ -176,8 +176,6 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                            rocksdb::WriteBatch& batch, UsageWrite& w) {
   w.now_ms = UsageNow();
   w.session_name = s.id.ToString();
-  const std::vector<SpendScope> scopes =
-      SessionScopes(w.session_name, s.agent, s.tags);
   int64_t cost = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     const UsageSpec& spec = specs[i];
@@ -240,11 +238,19 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
     ++w.records;
     w.through_seq = u.seq;
   }
-  if (w.records == 0) return Status::OK();
+  w.enforce_budgets = enforce_budgets;
+  return Status::OK();
+}
 
+Status StoreImpl::AdmitUsage(const Session& s, const WriteOptions& wo,
+                             rocksdb::WriteBatch& batch, UsageWrite& w) {
+  if (w.records == 0) return Status::OK();
+  const std::vector<SpendScope> scopes =
+      SessionScopes(w.session_name, s.agent, s.tags);
   AGENTLOG_ASSIGN_OR_RETURN(
-      w.admission, budgets_.Admit(scopes, cost, w.now_ms, enforce_budgets,
-                                  wo.override_budget, s.id));
+      w.admission,
+      budgets_.Admit(scopes, w.sum.cost_micros, w.now_ms, w.enforce_budgets,
+                     wo.override_budget, s.id));
   for (const BudgetAlert& a : w.admission.alerts()) {
     const EncodedRecord record = EncodeAlert(a);
     AGENTLOG_RETURN_IF_ERROR(FromRocksDB(
@@ -290,7 +296,15 @@ void StoreImpl::AccountUsage(const Session& s, const UsageWrite& w) {
 void StoreImpl::FinishUsage(UsageWrite& w) {
   w.admission.Commit();
   if (options_.alert_listener) {
-    for (const BudgetAlert& a : w.admission.alerts()) options_.alert_listener(a);
+    for (const BudgetAlert& a : w.admission.alerts()) {
+      // The write is done and the alert recorded: an exception from the
+      // host's listener must neither leave the store's API nor keep the
+      // remaining alerts from it.
+      try {
+        options_.alert_listener(a);
+      } catch (...) {
+      }
+    }
   }
 }
 
