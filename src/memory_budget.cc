@@ -107,7 +107,12 @@ bool MemoryMonitor::Check(MemoryReport& report) {
     const MemoryEvent event = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    listener_(event);
+    // Neither out of the store's API (or the background check's thread)
+    // nor leaving delivering_ set, which would stop every later event.
+    try {
+      listener_(event);
+    } catch (...) {
+    }
     lock.lock();
   }
   delivering_ = false;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "agentlog/store.h"
@@ -394,6 +395,33 @@ TEST_F(BudgetTest, ConcurrentWritersPassTheHardLimitByAtMostOneCall) {
   EXPECT_LT(spent, kLimit + kMaxCall);
   // Each threshold was raised once.
   EXPECT_EQ(Delivered().size(), 2u);
+}
+
+TEST_F(BudgetTest, AListenerThatThrowsGetsEveryAlertAndTheCallSucceeds) {
+  options_.alert_listener = [this](const BudgetAlert& a) {
+    {
+      std::lock_guard lock(mu_);
+      delivered_.push_back(a);
+    }
+    throw std::runtime_error("listener failed");
+  };
+  Reopen();
+  const Session s = MakeSession("a");
+  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
+                               .period = UsagePeriod::kLifetime,
+                               .limit_micros = 100})
+                .status());
+  // One call past all three thresholds: three alerts, each delivered,
+  // though the listener throws at every one.
+  ASSERT_OK(store_->RecordUsage(s.id, Costing(150)).status());
+  const std::vector<BudgetAlert> delivered = Delivered();
+  ASSERT_EQ(delivered.size(), 3u);
+  EXPECT_EQ(delivered[0].threshold, BudgetThreshold::kSoft);
+  EXPECT_EQ(delivered[1].threshold, BudgetThreshold::kHard);
+  EXPECT_EQ(delivered[2].threshold, BudgetThreshold::kEmergency);
+  ASSERT_OK_AND_ASSIGN(std::vector<BudgetAlert> recorded, store_->ListAlerts());
+  EXPECT_EQ(recorded.size(), 3u);
+  EXPECT_EQ(StoreSpent(), 150);
 }
 
 TEST_F(BudgetTest, BadBudgetsAreRefusedAndNothingIsWritten) {

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -259,6 +260,21 @@ TEST_F(MemoryBudgetTest, AListenerMayCallTheStore) {
   options_.memory_listener = [&](const MemoryEvent& e) {
     seen.push_back(e.level);
     ASSERT_OK(store_->MemoryUsage().status());
+  };
+  Reopen();
+  const Session s = MakeSession();
+  WriteTurn(s.id, 8 * kMiB + kMiB / 2);
+  ASSERT_OK(store_->MemoryUsage().status());
+  ASSERT_OK(store_->Compact());
+  ASSERT_OK(store_->MemoryUsage().status());
+  EXPECT_EQ(seen, Levels({MemoryLevel::kWarning, MemoryLevel::kNormal}));
+}
+
+TEST_F(MemoryBudgetTest, AListenerThatThrowsStillGetsEveryEvent) {
+  std::vector<MemoryLevel> seen;
+  options_.memory_listener = [&](const MemoryEvent& e) {
+    seen.push_back(e.level);
+    throw std::runtime_error("listener failed");
   };
   Reopen();
   const Session s = MakeSession();

@@ -198,7 +198,8 @@ struct Options {
 
   // Receives every budget alert once the write that raised it is
   // acknowledged (usage.h). Called on the writing thread, outside every
-  // lock of the store; it may call the store. Default: none (alerts are still recorded:
+  // lock of the store; it may call the store. An exception it throws is
+  // caught and dropped. Default: none (alerts are still recorded:
   // Store::ListAlerts).
   AlertListener alert_listener;
   // Store::PredictOverflow warns from this share of the context window.
@@ -260,7 +261,8 @@ struct Options {
   // usage fell below it (a fall below emergency re-arms it silently).
   // Usage is checked every memory_check_interval and by every
   // Store::MemoryUsage and Store::Metrics call. Called outside every lock
-  // of the store; it may call the store. Default: none (the level is still
+  // of the store; it may call the store. An exception it throws is caught
+  // and dropped. Default: none (the level is still
   // in MemoryReport::level and the crossings are counted in StoreMetrics).
   MemoryListener memory_listener;
   // How often a store with a budget checks its memory in the background.
