@@ -187,6 +187,15 @@ namespace {
 bool CheckAgeFloors(uint64_t oldest_turn, uint64_t last_turn,
                     uint64_t oldest_usage, uint64_t last_usage,
                     std::string* problem) {
+  // No store numbers anywhere near 2^63 turns or records: a count that high
+  // is damage, and readers would wrap computing last + 1.
+  constexpr uint64_t kMaxCount = uint64_t{1} << 62;
+  if (last_turn > kMaxCount || last_usage > kMaxCount) {
+    *problem = fmt::format(
+        "last turn {} or last usage record {} is past 2^62", last_turn,
+        last_usage);
+    return false;
+  }
   if (oldest_turn > last_turn + 1) {
     *problem = fmt::format("turn floor {} is past the last turn {} + 1",
                            oldest_turn, last_turn);

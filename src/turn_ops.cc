@@ -381,7 +381,9 @@ Result<std::vector<Turn>> StoreImpl::ListTurns(const SessionId& id,
   }
   std::vector<Turn> out;
   if (first > last) return out;
-  out.reserve(last - first + 1);
+  // Bounded: the range comes from a record on disk, and the turns are
+  // counted as they come.
+  out.reserve(std::min<uint64_t>(last - first + 1, 1024));
   const std::string lower = TurnKey(id, first);
   const std::string upper = TurnKey(id, last + 1);
   rocksdb::Slice upper_slice(upper);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -142,6 +143,26 @@ TEST(RecordCodecTest, SessionViewReadsWhatDecodeSessionReads) {
   Session bad_floor = FullSession();
   bad_floor.oldest_checkpoint = bad_floor.last_checkpoint + 1;
   ExpectViewMatches(bad_floor.id, EncodeSession(bad_floor).bytes(), decoder);
+}
+
+TEST(RecordCodecTest, CountsNoStoreReachesAreCorruption) {
+  // A count of 2^64 - 1 would pass the floor checks (last + 1 wraps to 0)
+  // and have a reader size a list by it.
+  SessionViewDecoder decoder;
+  for (int field = 0; field < 2; ++field) {
+    Session s = FullSession();
+    s.oldest_turn = 0;
+    s.oldest_usage = 0;
+    (field == 0 ? s.turn_count : s.usage_records) =
+        std::numeric_limits<uint64_t>::max();
+    const std::string bytes(EncodeSession(s).bytes());
+    const Result<Session> decoded = DecodeSession(s.id, bytes);
+    EXPECT_EQ(decoded.status().code(), Code::kCorruption)
+        << decoded.status().ToString();
+    EXPECT_NE(decoded.status().message().find("past 2^62"), std::string::npos)
+        << decoded.status().message();
+    ExpectViewMatches(s.id, bytes, decoder);
+  }
 }
 
 TEST(RecordCodecTest, SessionViewFailsWhereDecodeSessionFails) {
