@@ -74,12 +74,15 @@ std::unique_ptr<rocksdb::Env> NewPrivateEnv() {
 bool RestrictFilesIn(const std::string& dir) {
   std::error_code ec;
   bool ok = true;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  // increment(ec), not a range-for, whose ++ throws on an error of the
+  // listing.
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
     // RocksDB's background threads may delete an obsolete file (an old WAL
     // or blob file) between the listing and the chmod: gone is fine.
     std::error_code vanished;  // Not an error of the listing.
-    if (entry.is_regular_file(vanished) &&
-        ::chmod(entry.path().c_str(), kFileMode) != 0 && errno != ENOENT) {
+    if (it->is_regular_file(vanished) &&
+        ::chmod(it->path().c_str(), kFileMode) != 0 && errno != ENOENT) {
       ok = false;
     }
   }

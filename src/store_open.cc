@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <thread>
@@ -238,13 +240,18 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
                           path_, descriptors, &owned_handles_, &raw);
   } else if (LockedByAnotherProcess(path_)) {
     mode_ = AccessMode::kSecondary;
-    std::string tmpl =
-        (fs::temp_directory_path() / "agentlog-secondary-XXXXXX");
+    std::error_code ec;
+    const fs::path temp = fs::temp_directory_path(ec);
+    if (ec) {
+      return Status::IOError(
+          "no temporary directory for the secondary instance (TMPDIR): " +
+          ec.message());
+    }
+    std::string tmpl = temp / "agentlog-secondary-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       return Status::IOError(
-          "cannot create a directory for the secondary "
-          "instance under " +
-          fs::temp_directory_path().string());
+          "cannot create a directory for the secondary instance under " +
+          temp.string() + ": " + std::strerror(errno));
     }
     secondary_dir_ = tmpl;
     dbo.max_open_files = -1;  // Required by secondary instances.
