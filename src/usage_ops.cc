@@ -535,7 +535,10 @@ Result<BudgetProjection> StoreImpl::ProjectBudget(UsageScope scope,
   for (uint32_t d = first; d <= today; ++d) {
     AGENTLOG_ASSIGN_OR_RETURN(const int64_t spent,
                               SpentIn(scope, name, UsagePeriod::kDay, d));
-    p.window_spent_micros += spent;
+    if (__builtin_add_overflow(p.window_spent_micros, spent,
+                               &p.window_spent_micros)) {
+      p.window_spent_micros = std::numeric_limits<int64_t>::max();
+    }
   }
   const int64_t elapsed_ms =
       std::max<int64_t>(1, now - PeriodStartMs(UsagePeriod::kDay, first));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "usage_keys.h"
@@ -34,11 +35,31 @@ uint64_t GetLE(const char* in) {
   return v;
 }
 
-// Two's-complement addition of the raw counters: what AddTotals does,
-// without decoding into the struct.
+// Totals only grow. One that would pass its type's maximum stays there: a
+// priced call may cost about 2^62 micro-dollars (validation.h), and a
+// wrapped, negative spend would put every budget of its scopes out of
+// reach.
+template <typename T>
+T SaturatingAdd(T a, T b) {
+  T sum;
+  return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<T>::max()
+                                            : sum;
+}
+
+// The counters before these are unsigned (records and tokens); these are
+// signed (cost and saving).
+constexpr size_t kFirstSignedCounter = 5;
+
+// What AddTotals does, on the encoded counters.
 void AddInto(char* sum, const char* add) {
-  for (size_t off = 0; off < kTotalsValueBytes; off += 8) {
-    PutLE(sum + off, GetLE(sum + off) + GetLE(add + off));
+  for (size_t i = 0; i < kTotalsValueBytes / 8; ++i) {
+    char* const at = sum + 8 * i;
+    const uint64_t a = GetLE(at);
+    const uint64_t b = GetLE(add + 8 * i);
+    PutLE(at, i < kFirstSignedCounter
+                  ? SaturatingAdd(a, b)
+                  : static_cast<uint64_t>(SaturatingAdd(
+                        static_cast<int64_t>(a), static_cast<int64_t>(b))));
   }
 }
 
@@ -93,14 +114,15 @@ Result<UsageTotals> DecodeTotals(std::string_view value,
 }
 
 void AddTotals(UsageTotals& sum, const UsageTotals& add) {
-  uint64_t addend[kTotalsValueBytes / 8];
-  size_t i = 0;
-  ForEachCounter(add, [&](const auto& c) { addend[i++] = static_cast<uint64_t>(c); });
-  i = 0;
-  ForEachCounter(sum, [&](auto& c) {
-    c = static_cast<std::remove_reference_t<decltype(c)>>(
-        static_cast<uint64_t>(c) + addend[i++]);
-  });
+  sum.records = SaturatingAdd(sum.records, add.records);
+  sum.tokens.input = SaturatingAdd(sum.tokens.input, add.tokens.input);
+  sum.tokens.output = SaturatingAdd(sum.tokens.output, add.tokens.output);
+  sum.tokens.cache_read =
+      SaturatingAdd(sum.tokens.cache_read, add.tokens.cache_read);
+  sum.tokens.cache_write =
+      SaturatingAdd(sum.tokens.cache_write, add.tokens.cache_write);
+  sum.cost_micros = SaturatingAdd(sum.cost_micros, add.cost_micros);
+  sum.saved_micros = SaturatingAdd(sum.saved_micros, add.saved_micros);
 }
 
 std::shared_ptr<rocksdb::MergeOperator> NewTotalsMergeOperator() {

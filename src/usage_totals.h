@@ -30,7 +30,8 @@ inline constexpr size_t kTotalsValueBytes = 56;
 std::string EncodeTotals(const UsageTotals& totals);
 // Corruption naming `what` unless `value` is kTotalsValueBytes long.
 Result<UsageTotals> DecodeTotals(std::string_view value, std::string_view what);
-// Adds with wrap-around: per-record limits keep real sums far from it.
+// Adds, each counter saturating at its type's maximum rather than wrapping
+// (the merge operator does the same).
 void AddTotals(UsageTotals& sum, const UsageTotals& add);
 
 // The associative merge operator of `usage_totals` ("agentlog.totals.v1").

@@ -45,11 +45,11 @@ Status ValidateUsage(const TurnUsage& usage);
 Status ValidateError(const Options& options, std::string_view error);
 
 // Usage: a call's token counts are at most kMaxTokensPerCall each (so that
-// sums over billions of records stay far from overflow, and negative
-// counts cast to uint64 are caught); a host's cost of one call at most
-// kMaxCallCostMicros ($1.1 billion); budget limits at most kMaxCostMicros
-// ($4.6 trillion). A priced call costs at most 4 x 2^40 x 10^6 (about
-// 2^62): the cost of one call, summed over its records, is checked.
+// negative counts cast to uint64 are caught); a host's cost of one call at
+// most kMaxCallCostMicros ($1.1 billion); budget limits at most
+// kMaxCostMicros ($4.6 trillion). A priced call costs at most
+// 4 x 2^40 x 10^6 (about 2^62): the cost of one call, summed over its
+// records, is checked, and totals over calls saturate (usage_totals.h).
 inline constexpr uint64_t kMaxTokensPerCall = uint64_t{1} << 40;
 inline constexpr int64_t kMaxCallCostMicros = int64_t{1} << 50;
 inline constexpr int64_t kMaxCostMicros = int64_t{1} << 62;

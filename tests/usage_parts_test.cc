@@ -6,6 +6,7 @@
 #include <rocksdb/db.h>
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -130,6 +131,41 @@ TEST(UsageTotalsTest, CodecAndMergeOperatorAdd) {
   // A malformed operand fails the read instead of being guessed at.
   ASSERT_TRUE(db->Merge(wo, "k", "garbage").ok());
   EXPECT_FALSE(db->Get(rocksdb::ReadOptions(), "k", &value).ok());
+}
+
+TEST(UsageTotalsTest, CountersSaturateRatherThanWrap) {
+  // Five priced calls at the most a call may cost (about 2^62 micro-dollars
+  // each) pass INT64_MAX; a wrapped, negative total would put every budget
+  // of the scope out of reach.
+  constexpr int64_t kCall = int64_t{1} << 62;
+  const UsageTotals call{.records = 1,
+                         .tokens = {uint64_t{1} << 62, 1, 0, 0},
+                         .cost_micros = kCall,
+                         .saved_micros = kCall};
+  const UsageTotals saturated{
+      .records = 5,
+      .tokens = {std::numeric_limits<uint64_t>::max(), 5, 0, 0},
+      .cost_micros = std::numeric_limits<int64_t>::max(),
+      .saved_micros = std::numeric_limits<int64_t>::max()};
+  UsageTotals sum;
+  for (int i = 0; i < 5; ++i) AddTotals(sum, call);
+  EXPECT_EQ(sum, saturated);
+
+  TempDir dir;
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.merge_operator = NewTotalsMergeOperator();
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(o, dir.Sub("db"), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(db->Merge(rocksdb::WriteOptions(), "k", EncodeTotals(call)).ok());
+  }
+  std::string value;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "k", &value).ok());
+  const auto decoded = DecodeTotals(value, "k");
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(*decoded, saturated);
 }
 
 // Grouped deltas spread over exactly the rows, and the sums, that adding
