@@ -23,14 +23,17 @@ enum class Cf : uint8_t {
   kTurns,        // session id, turn number -> Turn
   kIdempotency,  // session id, key bytes -> turn number (u64 BE)
   kInputs,       // session id, input digest, turn number -> empty
-  kMeta,         // name -> store-wide values (format version)
+  kMeta,         // name -> store-wide values: format_version, prices
+                 // (price/...), budgets (budget/...), totals_closed_at
   kCheckpoints,  // session id, version -> CheckpointHeader
   kCheckpointData,  // session id, version -> stored payload bytes (BlobDB)
   kRunOnce,      // key bytes -> expires ms, recorded ms (u64 BE), result
   kUsage,        // session id, seq -> UsageRecord
   kUsageIds,     // message id -> session id, seq
-  kUsageTotals,  // scope, period, period index, name -> counters (merged)
-  kAlerts,       // scope, period, period index, threshold, name -> Alert
+  kUsageTotals,  // scope, period, period index, name -> counters (merged);
+                 // 0xff, session id -> totals mark (last usage seq, u64 BE)
+  kAlerts,       // scope, period, period index, threshold, budget
+                 // generation, name -> Alert
   kCount,
 };
 

@@ -119,15 +119,22 @@ class AGENTLOG_EXPORT Store {
  public:
   // Opens (creating, unless told not to) the store in directory `path` for
   // reading and writing. Replays the WAL and builds the recovery report.
-  // Errors: InvalidArgument (options), FailedPrecondition (format newer than
-  // this library, or the store is held by another process: Busy),
-  // Corruption, IOError.
+  // Errors: InvalidArgument (options, an empty path, a path that is not a
+  // directory), NotFound (no store at `path` and Options::create_if_missing
+  // is off), AlreadyExists (a store is there and Options::error_if_exists
+  // is set), Busy (another process holds the store), FailedPrecondition
+  // (format newer than this library, checked after RocksDB's own open has
+  // replayed the WAL; or a RocksDB directory that is not an agentlog
+  // store), Corruption, IOError.
   static Result<std::unique_ptr<Store>> Open(const Options& options,
                                              std::string_view path);
 
   // Opens an existing store for reading only: plainly when no process holds
   // it, or as a RocksDB secondary instance catching up with the process that
   // does. Never writes to the store directory.
+  // Errors: InvalidArgument (options, an empty path), NotFound (no store at
+  // `path`), FailedPrecondition (format newer than this library, or not an
+  // agentlog store), Corruption, IOError.
   static Result<std::unique_ptr<Store>> OpenReadOnly(const Options& options,
                                                      std::string_view path);
 
@@ -534,7 +541,8 @@ class AGENTLOG_EXPORT Store {
   // missing) while reads and writes go on. The backup holds every write
   // acknowledged before the call began. Incremental: files the directory
   // already holds are not copied again. Concurrent calls are serialised.
-  // Errors: IOError.
+  // Errors: InvalidArgument (`backup_dir` is empty), Busy (another backup
+  // or purge, from any process, holds the directory's lock), IOError.
   virtual Result<BackupInfo> Backup(std::string_view backup_dir) = 0;
 
   // Figures for operators.
