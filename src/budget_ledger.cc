@@ -106,6 +106,7 @@ Status BudgetLedger::Refresh(Entry& e, int64_t now_ms) {
   e.period_loaded = true;
   e.index = index;
   e.spent = spent;
+  e.loaded_by = e.stored.generation;
   e.fired = fired;
   return Status::OK();
 }
@@ -170,6 +171,7 @@ Result<BudgetLedger::Admission> BudgetLedger::Admit(
     if (PeriodIndex(spec.period, now_ms) != e->index) continue;  // A past period.
     Admission::Charge charge{.key = *key,
                              .generation = e->stored.generation,
+                             .loaded_by = e->loaded_by,
                              .index = e->index,
                              .prior_emergency = e->last_emergency_seq};
     // Costs are bounded per call (validation.h); saturating keeps even an
@@ -222,12 +224,16 @@ void BudgetLedger::Undo(Admission& a) {
   std::lock_guard lock(mu_);
   for (const Admission::Charge& c : a.charges_) {
     const auto it = entries_.find(c.key);
-    if (it == entries_.end() || it->second.index != c.index ||
-        it->second.stored.generation != c.generation) {
-      continue;  // Its period ended, or the budget was changed since.
+    if (it == entries_.end() || it->second.index != c.index) {
+      continue;  // Its period ended, or the budget was removed since.
     }
     Entry& e = it->second;
-    if (e.spent != std::numeric_limits<int64_t>::max()) e.spent -= a.cost_;
+    if (e.loaded_by == c.loaded_by &&
+        e.spent != std::numeric_limits<int64_t>::max()) {
+      e.spent -= a.cost_;
+    }
+    // The alerts of another generation are not this charge's.
+    if (e.stored.generation != c.generation) continue;
     e.fired &= static_cast<uint8_t>(~c.fired);
     if ((c.fired & Bit(BudgetThreshold::kEmergency)) != 0) {
       e.last_emergency_seq = c.prior_emergency;
@@ -265,7 +271,13 @@ Result<BudgetStatus> BudgetLedger::Set(const BudgetSpec& spec, int64_t now_ms,
   AGENTLOG_RETURN_IF_ERROR(persist(key, &stored));
   last_generation_ = stored.generation;
   Entry& e = EntryFor(key, spec);
-  e = Entry{.stored = stored};
+  // The period's spending carries over: read again from the totals, it
+  // would miss the calls admitted whose usage is not in them yet.
+  e = Entry{.stored = stored,
+            .period_loaded = e.period_loaded,
+            .index = e.index,
+            .spent = e.spent,
+            .loaded_by = e.loaded_by};
   AGENTLOG_RETURN_IF_ERROR(Refresh(e, now_ms));
   return StatusOf(e);
 }

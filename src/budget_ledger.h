@@ -90,6 +90,7 @@ class BudgetLedger {
     struct Charge {
       std::string key;
       uint64_t generation = 0;
+      uint64_t loaded_by = 0;          // Entry::loaded_by when charged.
       uint32_t index = 0;
       uint8_t fired = 0;               // Threshold bits this raised.
       uint64_t prior_emergency = 0;    // To restore on rollback.
@@ -117,7 +118,9 @@ class BudgetLedger {
   // Management. `persist` writes the budget's new record (null: delete it)
   // under the ledger's lock; memory changes only when it succeeds. Setting
   // a budget to the spec it has changes nothing; any other Set starts a new
-  // generation.
+  // generation, which keeps the period's spending as charged so far (calls
+  // admitted whose usage is not in the totals yet included) and raises its
+  // thresholds afresh.
   using Persist = FunctionRef<Status(const std::string& key,
                                      const StoredBudget* budget)>;
   Result<BudgetStatus> Set(const BudgetSpec& spec, int64_t now_ms,
@@ -140,6 +143,10 @@ class BudgetLedger {
     bool period_loaded = false;
     uint32_t index = 0;  // Period of `spent` and `fired`.
     int64_t spent = 0;
+    // The generation whose Refresh read `spent` from the totals: a charge
+    // made since is in `spent` (a changed spec keeps it), one before is
+    // not, and only the former may be taken back.
+    uint64_t loaded_by = 0;
     uint8_t fired = 0;   // Bit per BudgetThreshold raised in the period.
   };
 

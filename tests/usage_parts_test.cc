@@ -436,6 +436,51 @@ TEST(BudgetLedgerTest, RolledBackAdmissionsTakeTheirSpendAndAlertsBack) {
   EXPECT_EQ(ThresholdMicros({.limit_micros = 3, .soft_percent = 50}, BudgetThreshold::kSoft), 2);
 }
 
+TEST(BudgetLedgerTest, AChangedBudgetKeepsSpendingNotYetInTheTotals) {
+  NothingSpent reader;  // The totals: none of the calls below is in them.
+  BudgetLedger ledger(&reader);
+  auto persist = [](const std::string&, const StoredBudget*) {
+    return Status::OK();
+  };
+  auto set = [&](int64_t limit) {
+    auto set = ledger.Set({.scope = UsageScope::kStore,
+                           .period = UsagePeriod::kLifetime,
+                           .limit_micros = limit},
+                          0, persist);
+    EXPECT_TRUE(set.ok()) << set.status().ToString();
+    return set.ok() ? set->spent_micros : -1;
+  };
+  auto spent = [&] {
+    auto status = ledger.List(0);
+    EXPECT_TRUE(status.ok());
+    return status.ok() ? (*status)[0].spent_micros : -1;
+  };
+  const SpendScope store[] = {{UsageScope::kStore, ""}};
+  const SessionId id = SessionId::Generate(1);
+  set(100);
+  {
+    // Admitted, its write in flight, when the limit changes.
+    auto a = ledger.Admit(store, 60, 0, true, false, id);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(set(200), 60);
+    a->Commit();
+  }
+  EXPECT_EQ(spent(), 60);
+  {
+    // One whose write then fails is taken back across a change too.
+    auto b = ledger.Admit(store, 30, 0, true, false, id);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(set(300), 90);
+  }
+  EXPECT_EQ(spent(), 60);
+  // The hard threshold counts what was admitted before the change.
+  auto c = ledger.Admit(store, 240, 0, true, false, id);
+  ASSERT_TRUE(c.ok());
+  c->Commit();
+  EXPECT_EQ(ledger.Admit(store, 1, 0, true, false, id).status().code(),
+            Code::kBudgetExceeded);
+}
+
 // Ten minutes of a busy scope (a record every 2 ms, some arriving up to
 // 5 ms late, random sizes): the window holds a bounded number of buckets
 // however many records it saw, and every answer is the exact sum over the
