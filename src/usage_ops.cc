@@ -388,6 +388,15 @@ Result<UsageTotals> StoreImpl::GetUsageTotals(UsageScope scope,
                                               UsagePeriod period,
                                               std::optional<int64_t> at_ms) {
   AGENTLOG_RETURN_IF_ERROR(ValidateTotalsQuery(scope, period));
+  // Periods are UTC days and months from 1970 to the end of 9999: outside,
+  // a day's index would be cut to 32 bits and name another day.
+  constexpr int64_t kEndOf9999Ms = 253'402'300'800'000;
+  if (at_ms && (*at_ms < 0 || *at_ms >= kEndOf9999Ms)) {
+    return Status::InvalidArgument(fmt::format(
+        "at_ms is {}; allowed range is 0 (1970-01-01) to {} (the end of "
+        "9999, UTC)",
+        *at_ms, kEndOf9999Ms - 1));
+  }
   return ReadTotals(
       {scope, period, PeriodIndex(period, at_ms.value_or(Now())), name});
 }

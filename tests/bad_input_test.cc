@@ -440,6 +440,18 @@ TEST_F(BadInputTest, EachBadInputIsRefusedWithItsCodeAndWritesNothing) {
          return St(st->GetUsageTotals(static_cast<UsageScope>(7), ""));
        },
        Code::kInvalidArgument, "usage scope"},
+      {"totals of a day before 1970",
+       [&](Store* st, const Session&) {
+         return St(st->GetUsageTotals(UsageScope::kStore, "", UsagePeriod::kDay,
+                                      -1));
+       },
+       Code::kInvalidArgument, "at_ms is -1"},
+      {"totals of a day past 9999",
+       [&](Store* st, const Session&) {
+         return St(st->GetUsageTotals(UsageScope::kStore, "", UsagePeriod::kDay,
+                                      int64_t{1} << 62));
+       },
+       Code::kInvalidArgument, "at_ms is"},
   };
 
   // At rest: closing writes the setup's usage totals, which the store

@@ -470,7 +470,8 @@ class AGENTLOG_EXPORT Store {
   // now); zeros when nothing was recorded. One point read. The name is as
   // in UsageTotalsRow: empty for the store, the id's text for a session.
   // Errors: InvalidArgument (scope or period unknown; day and month totals
-  // are kept only for store, session, agent and tag).
+  // are kept only for store, session, agent and tag; `at_ms` before 1970
+  // or after 9999).
   virtual Result<UsageTotals> GetUsageTotals(
       UsageScope scope, std::string_view name,
       UsagePeriod period = UsagePeriod::kLifetime,
