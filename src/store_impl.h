@@ -472,10 +472,10 @@ class StoreImpl final : public Store, private BudgetReader {
   // --- Usage (usage_ops.cc) ---
 
   // The usage of one write, built under the session's lock by AddUsage:
-  // what each spec became, the spend admitted to the budgets (taken back
-  // unless Finish is called), what the turn's TurnUsage sums to, and the
+  // what each spec became, what the turn's TurnUsage sums to, and the
   // totals the records add (for usage_buffer_, once the write is
-  // acknowledged).
+  // acknowledged); and by AdmitUsage, the spend admitted to the budgets
+  // (taken back unless FinishUsage is called).
   struct UsageWrite {
     int64_t now_ms = 0;
     std::vector<RecordUsageResult> results;

@@ -156,8 +156,9 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
         return false;
       }
     }
-    // Usage to record is checked when it is admitted, below.
-    if (!implicit_usage) AGENTLOG_RETURN_IF_ERROR(CheckBudgets(s, wo));
+    // Before the work: a refused call should cost little. Usage to record
+    // is charged (and checked again) once the batch is built (AdmitUsage).
+    AGENTLOG_RETURN_IF_ERROR(CheckBudgets(s, wo));
     Turn& t = result.turn;
     t.session = id;
     t.number = s.turn_count + 1;

@@ -49,6 +49,8 @@ T SaturatingAdd(T a, T b) {
 // The counters before these are unsigned (records and tokens); these are
 // signed (cost and saving).
 constexpr size_t kFirstSignedCounter = 5;
+static_assert(kTotalsValueBytes == 7 * 8,
+              "AddInto and AddTotals know the counters one by one");
 
 // What AddTotals does, on the encoded counters.
 void AddInto(char* sum, const char* add) {

@@ -163,6 +163,52 @@ TEST_F(BudgetTest, TurnsBegunBeforeTheLimitStillComplete) {
   EXPECT_EQ(Delivered()[2].spent_micros, 160);
 }
 
+// A turn appended with its usage is charged once its batch is built; when
+// the budget refuses it, nothing of it is written, not its key either.
+TEST_F(BudgetTest, ARefusedAppendWithUsageWritesNothing) {
+  options_.detect_echoes = true;
+  Reopen();
+  const Session s = MakeSession();
+  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
+                               .period = UsagePeriod::kLifetime,
+                               .limit_micros = 100})
+                .status());
+  const TurnUsage usage{{1, 1, 0, 0}, 60};
+  ASSERT_OK(store_->AppendTurn(s.id, "k1", UserInput("q1"),
+                               AssistantOutput("the first answer, long enough"),
+                               usage)
+                .status());
+  // 60 is below the hard threshold: this one is let through, and crosses
+  // it (not the emergency one, at 120).
+  ASSERT_OK(store_->AppendTurn(s.id, "k2", UserInput("q2"),
+                               AssistantOutput("the second answer, long enough"),
+                               {{1, 1, 0, 0}, 50})
+                .status());
+  ASSERT_OK_AND_ASSIGN(const Session before, store_->GetSession(s.id));
+  const Status refused =
+      store_->AppendTurn(s.id, "k3", UserInput("q3"),
+                         AssistantOutput("the third answer, long enough"), usage)
+          .status();
+  EXPECT_EQ(refused.code(), Code::kBudgetExceeded) << refused.ToString();
+  ASSERT_OK_AND_ASSIGN(const Session after, store_->GetSession(s.id));
+  EXPECT_EQ(after.turn_count, before.turn_count);
+  EXPECT_EQ(after.usage_records, before.usage_records);
+  EXPECT_EQ(after.cost_micros, 110);
+  EXPECT_EQ(after.echo.checked, before.echo.checked);
+  EXPECT_EQ(StoreSpent(), 110);
+  EXPECT_EQ(store_->GetTurnByKey(s.id, "k3").status().code(), Code::kNotFound);
+  // With an override it goes through, as turn 3 under the same key.
+  WriteOptions override;
+  override.override_budget = true;
+  ASSERT_OK_AND_ASSIGN(
+      const BeginTurnResult appended,
+      store_->AppendTurn(s.id, "k3", UserInput("q3"),
+                         AssistantOutput("the third answer, long enough"),
+                         usage, override));
+  EXPECT_EQ(appended.turn.number, 3u);
+  EXPECT_EQ(StoreSpent(), 170);
+}
+
 TEST_F(BudgetTest, ChangingABudgetStartsItsAlertsAfreshSettingItAgainDoesNot) {
   const Session s = MakeSession("bot");
   const BudgetSpec spec{.scope = UsageScope::kAgent,

@@ -482,7 +482,10 @@ class AGENTLOG_EXPORT Store {
       UsageScope scope, UsagePeriod period) = 0;
 
   // Sets (creates or replaces) the budget of spec.scope / spec.name in
-  // spec.period. A replaced budget keeps its period's spending and alerts.
+  // spec.period. Setting the spec a budget has changes nothing. A changed
+  // spec keeps the period's spending and the alerts already recorded, but
+  // raises its thresholds afresh (a new generation) and lifts an emergency
+  // block.
   // Errors: InvalidArgument (scope not store, session, agent or tag; name;
   // limit outside 1 to 2^62; thresholds not strictly rising).
   virtual Result<BudgetStatus> SetBudget(const BudgetSpec& spec,
