@@ -507,8 +507,10 @@ class StoreImpl final : public Store, private BudgetReader {
   Status AdmitUsage(const Session& s, const WriteOptions& wo,
                     rocksdb::WriteBatch& batch, UsageWrite& w);
   // The time usage is recorded at: the clock, but never earlier than any
-  // usage time before, so that a clock stepped back neither files spending
-  // in a period that ended nor leaves budgets unenforced until it catches up.
+  // usage time before (open starts it at the latest last activity of any
+  // session), so that a clock stepped back, before a restart or not,
+  // neither files spending in a period that ended nor leaves budgets
+  // unenforced until it catches up.
   int64_t UsageNow();
   // Under the session's lock, before its tags change: open replays the
   // records past a session's totals mark under the tags it has then.

@@ -278,6 +278,29 @@ TEST_F(BudgetTest, AClockSteppedBackStillEnforcesTheCurrentDay) {
   EXPECT_EQ(budgets[0].spent_micros, 105);
 }
 
+TEST_F(BudgetTest, AClockSteppedBackAcrossARestartStillFilesInTheCurrentDay) {
+  const Session s = MakeSession();
+  clock_->Set(kJan31Late + kHour + kHour);  // 01:00, February 1.
+  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
+                               .period = UsagePeriod::kDay,
+                               .limit_micros = 100})
+                .status());
+  ASSERT_OK(store_->RecordUsage(s.id, Costing(60)).status());
+  clock_->Set(kJan31Late);  // The host restarts with its clock behind.
+  Reopen();
+  ASSERT_OK(store_->RecordUsage(s.id, Costing(50)).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRecord> records, store_->ListUsage(s.id));
+  EXPECT_EQ(records.back().recorded_ms, kJan31Late + 2 * kHour);
+  // February 1 has both, and its hard threshold is crossed.
+  ASSERT_OK_AND_ASSIGN(
+      UsageTotals day,
+      store_->GetUsageTotals(UsageScope::kStore, "", UsagePeriod::kDay,
+                             kJan31Late + 2 * kHour));
+  EXPECT_EQ(day.cost_micros, 110);
+  EXPECT_EQ(store_->RecordUsage(s.id, Costing(1)).status().code(),
+            Code::kBudgetExceeded);
+}
+
 TEST_F(BudgetTest, AlertsFireOncePerThresholdAndPeriodAcrossRestarts) {
   const Session s = MakeSession();
   ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
