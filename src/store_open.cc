@@ -496,8 +496,10 @@ Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
     // Usage times never go back (UsageNow), across a restart too: a
     // session's last activity is a time the store's clock had reached, and
     // the latest of them is at or past every usage time recorded.
-    if (session->last_active_ms > usage_clock_ms_.load(std::memory_order_relaxed)) {
-      usage_clock_ms_.store(session->last_active_ms, std::memory_order_relaxed);
+    if (session->last_active_ms >
+        usage_clock_ms_.load(std::memory_order_relaxed)) {
+      usage_clock_ms_.store(session->last_active_ms,
+                            std::memory_order_relaxed);
     }
     active_->AddMetadataBytes(static_cast<int64_t>(session->metadata_bytes));
     for (uint64_t n : session->processing_turns) {

@@ -37,6 +37,15 @@ class BudgetTest : public StoreTest {
     StoreTest::SetUp();
   }
 
+  // 01:00 UTC on February 1, and a store budget of 100 a day.
+  void StartFebruary1WithADailyBudgetOf100() {
+    clock_->Set(kJan31Late + kHour + kHour);
+    ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
+                                 .period = UsagePeriod::kDay,
+                                 .limit_micros = 100})
+                  .status());
+  }
+
   std::vector<BudgetAlert> Delivered() {
     std::lock_guard lock(mu_);
     return delivered_;
@@ -256,11 +265,7 @@ TEST_F(BudgetTest, ChangingABudgetStartsItsAlertsAfreshSettingItAgainDoesNot) {
 
 TEST_F(BudgetTest, AClockSteppedBackStillEnforcesTheCurrentDay) {
   const Session s = MakeSession();
-  clock_->Set(kJan31Late + kHour + kHour);  // 01:00, February 1.
-  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
-                               .period = UsagePeriod::kDay,
-                               .limit_micros = 100})
-                .status());
+  StartFebruary1WithADailyBudgetOf100();
   ASSERT_OK(store_->RecordUsage(s.id, Costing(100)).status());
   clock_->Set(kJan31Late);  // NTP steps back into January 31.
   EXPECT_EQ(store_->RecordUsage(s.id, Costing(1)).status().code(),
@@ -280,11 +285,7 @@ TEST_F(BudgetTest, AClockSteppedBackStillEnforcesTheCurrentDay) {
 
 TEST_F(BudgetTest, AClockSteppedBackAcrossARestartStillFilesInTheCurrentDay) {
   const Session s = MakeSession();
-  clock_->Set(kJan31Late + kHour + kHour);  // 01:00, February 1.
-  ASSERT_OK(store_->SetBudget({.scope = UsageScope::kStore,
-                               .period = UsagePeriod::kDay,
-                               .limit_micros = 100})
-                .status());
+  StartFebruary1WithADailyBudgetOf100();
   ASSERT_OK(store_->RecordUsage(s.id, Costing(60)).status());
   clock_->Set(kJan31Late);  // The host restarts with its clock behind.
   Reopen();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -133,6 +134,26 @@ class MemoryBudgetTest : public StoreTest {
     return levels;
   }
 
+  // The levels a listener that also runs `then` hears while usage rises
+  // past the warning threshold (one large turn) and falls back (Compact).
+  std::vector<MemoryLevel> LevelsHeardBy(
+      std::function<void(const MemoryEvent&)> then) {
+    // Shared: the store keeps the listener after this returns.
+    auto heard = std::make_shared<std::vector<MemoryLevel>>();
+    options_.memory_listener = [heard, then](const MemoryEvent& e) {
+      heard->push_back(e.level);
+      then(e);
+    };
+    Reopen();
+    const Session s = MakeSession();
+    WriteTurn(s.id, 8 * kMiB + kMiB / 2);
+    EXPECT_OK(store_->MemoryUsage().status());
+    EXPECT_OK(store_->Compact());
+    EXPECT_OK(store_->MemoryUsage().status());
+    // No event after this: the background check runs hourly.
+    return *heard;
+  }
+
   // A completed turn whose input is `bytes` bytes of text.
   void WriteTurn(const SessionId& session, size_t bytes) {
     std::string text(bytes, 'x');
@@ -254,35 +275,19 @@ TEST_F(MemoryBudgetTest, ThresholdsRearmOnceUsageFallsBelowThem) {
 }
 
 TEST_F(MemoryBudgetTest, AListenerMayCallTheStore) {
-  // Replace the listener with one that checks again from inside: that must
-  // neither deadlock nor deliver anything twice or out of order.
-  std::vector<MemoryLevel> seen;
-  options_.memory_listener = [&](const MemoryEvent& e) {
-    seen.push_back(e.level);
-    ASSERT_OK(store_->MemoryUsage().status());
-  };
-  Reopen();
-  const Session s = MakeSession();
-  WriteTurn(s.id, 8 * kMiB + kMiB / 2);
-  ASSERT_OK(store_->MemoryUsage().status());
-  ASSERT_OK(store_->Compact());
-  ASSERT_OK(store_->MemoryUsage().status());
-  EXPECT_EQ(seen, Levels({MemoryLevel::kWarning, MemoryLevel::kNormal}));
+  // A listener that checks again from inside: that must neither deadlock
+  // nor deliver anything twice or out of order.
+  EXPECT_EQ(LevelsHeardBy([&](const MemoryEvent&) {
+              ASSERT_OK(store_->MemoryUsage().status());
+            }),
+            Levels({MemoryLevel::kWarning, MemoryLevel::kNormal}));
 }
 
 TEST_F(MemoryBudgetTest, AListenerThatThrowsStillGetsEveryEvent) {
-  std::vector<MemoryLevel> seen;
-  options_.memory_listener = [&](const MemoryEvent& e) {
-    seen.push_back(e.level);
-    throw std::runtime_error("listener failed");
-  };
-  Reopen();
-  const Session s = MakeSession();
-  WriteTurn(s.id, 8 * kMiB + kMiB / 2);
-  ASSERT_OK(store_->MemoryUsage().status());
-  ASSERT_OK(store_->Compact());
-  ASSERT_OK(store_->MemoryUsage().status());
-  EXPECT_EQ(seen, Levels({MemoryLevel::kWarning, MemoryLevel::kNormal}));
+  EXPECT_EQ(LevelsHeardBy([](const MemoryEvent&) {
+              throw std::runtime_error("listener failed");
+            }),
+            Levels({MemoryLevel::kWarning, MemoryLevel::kNormal}));
 }
 
 // Without the charge of memtables to the cache, a cache full of data blocks

@@ -96,6 +96,18 @@ TEST(UsagePeriodTest, DaysAndMonthsAreUtcCalendarPeriods) {
   EXPECT_EQ(PeriodIndex(UsagePeriod::kDay, -5), 0u);
 }
 
+// A database in `dir` whose default family merges with the totals
+// operator; null (and a failure) if it does not open.
+std::unique_ptr<rocksdb::DB> OpenTotalsDb(const TempDir& dir) {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.merge_operator = NewTotalsMergeOperator();
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status s = rocksdb::DB::Open(o, dir.Sub("db"), &raw);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return std::unique_ptr<rocksdb::DB>(raw);
+}
+
 TEST(UsageTotalsTest, CodecAndMergeOperatorAdd) {
   const UsageTotals a{.records = 1, .tokens = {1, 2, 3, 4}, .cost_micros = 5,
                       .saved_micros = 6};
@@ -109,12 +121,8 @@ TEST(UsageTotalsTest, CodecAndMergeOperatorAdd) {
 
   // Through RocksDB: merges before and after a flush, and a put base.
   TempDir dir;
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  o.merge_operator = NewTotalsMergeOperator();
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(o, dir.Sub("db"), &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
+  const std::unique_ptr<rocksdb::DB> db = OpenTotalsDb(dir);
+  ASSERT_NE(db, nullptr);
   const rocksdb::WriteOptions wo;
   ASSERT_TRUE(db->Merge(wo, "k", EncodeTotals(a)).ok());
   ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
@@ -152,12 +160,8 @@ TEST(UsageTotalsTest, CountersSaturateRatherThanWrap) {
   EXPECT_EQ(sum, saturated);
 
   TempDir dir;
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  o.merge_operator = NewTotalsMergeOperator();
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(o, dir.Sub("db"), &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
+  const std::unique_ptr<rocksdb::DB> db = OpenTotalsDb(dir);
+  ASSERT_NE(db, nullptr);
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(db->Merge(rocksdb::WriteOptions(), "k", EncodeTotals(call)).ok());
   }
