@@ -129,12 +129,15 @@ Status StoreImpl::ReleaseLease(const SessionId& id, uint64_t token,
 
 Status StoreImpl::ForceReleaseLease(const SessionId& id,
                                     const WriteOptions& wo) {
+  bool free_already = false;
   auto mutation = [&](Session& s, rocksdb::WriteBatch&) -> Result<bool> {
-    if (s.lease.owner.empty()) return false;  // Free already.
+    free_already = s.lease.owner.empty();
+    if (free_already) return false;
     s.lease.owner.clear();
     return true;
   };
   AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, true, mutation));
+  if (free_already) return MakeReplayDurable(wo);
   WakeLeaseWaiters();
   return Status::OK();
 }

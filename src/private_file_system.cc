@@ -66,9 +66,10 @@ class PrivateFileSystem final : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-std::unique_ptr<rocksdb::Env> NewPrivateEnv() {
+std::unique_ptr<rocksdb::Env> NewPrivateEnv(
+    std::shared_ptr<rocksdb::FileSystem> base) {
   return rocksdb::NewCompositeEnv(
-      std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
+      std::make_shared<PrivateFileSystem>(std::move(base)));
 }
 
 bool RestrictFilesIn(const std::string& dir) {

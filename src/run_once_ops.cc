@@ -107,6 +107,7 @@ Result<RunOnceOutcome> StoreImpl::RunOnce(
 
   // The key is ours: read outside the lock whether a run is on record.
   Result<RunOnceOutcome> recorded = GetRunOnce(key);
+  if (recorded.ok()) AGENTLOG_RETURN_IF_ERROR(MakeReplayDurable(wo));
   if (recorded.ok() || !recorded.status().IsNotFound()) return recorded;
 
   // The host's code must not throw through agentlog's API, nor leave the

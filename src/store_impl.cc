@@ -23,6 +23,19 @@ rocksdb::Status StoreImpl::WriteRaw(rocksdb::WriteBatch* batch,
   return s;
 }
 
+Status StoreImpl::MakeReplayDurable(const WriteOptions& wo) {
+  switch (wo.durability.value_or(options_.durability)) {
+    case Durability::kSync:
+      return SyncWalAndRetention();
+    case Durability::kBuffered:
+      syncer_->MarkDirty();
+      return Status::OK();
+    case Durability::kNone:
+      return Status::OK();
+  }
+  return Status::OK();
+}
+
 Status StoreImpl::Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
                         const SessionId& id) {
   const rocksdb::Status s = WriteRaw(batch, wo);

@@ -2,6 +2,7 @@
 #define AGENTLOG_SRC_STORE_IMPL_H_
 
 #include <rocksdb/db.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_buffer_manager.h>
 #include <rocksdb/write_batch.h>
 
@@ -53,10 +54,12 @@ struct SessionFacts;  // store_verify.cc
 // in one WriteBatch.
 class StoreImpl final : public Store, private BudgetReader {
  public:
-  // Used by Store::Open / OpenReadOnly (store_open.cc).
-  static Result<std::unique_ptr<StoreImpl>> OpenImpl(const Options& options,
-                                                     std::string_view path,
-                                                     bool read_only);
+  // Used by Store::Open / OpenReadOnly (store_open.cc). A writable store
+  // reaches its files through `file_system` (tests pass one that can show
+  // what a power loss would leave); nullptr means the operating system's.
+  static Result<std::unique_ptr<StoreImpl>> OpenImpl(
+      const Options& options, std::string_view path, bool read_only,
+      std::shared_ptr<rocksdb::FileSystem> file_system = nullptr);
   ~StoreImpl() override;
 
   const RecoveryReport& recovery_report() const override { return report_; }
@@ -273,7 +276,8 @@ class StoreImpl final : public Store, private BudgetReader {
   StoreImpl() = default;
 
   Status Initialise(const Options& options, std::string_view path,
-                    bool read_only);
+                    bool read_only,
+                    std::shared_ptr<rocksdb::FileSystem> file_system);
   // Reads the format version into the report; refuses a newer one.
   Status CheckFormatVersion();
   // The recovery scan: counts sessions, lists processing turns, hands
@@ -298,6 +302,12 @@ class StoreImpl final : public Store, private BudgetReader {
   Status Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
                const SessionId& id);
   rocksdb::Status WriteRaw(rocksdb::WriteBatch* batch, const WriteOptions& wo);
+  // For a call that succeeds without writing because an earlier write
+  // answers it (a replayed idempotency key, a duplicate message id, a
+  // run-once key on record): that write may have been made with a weaker
+  // durability than `wo` asks of this call, and may still be unsynced in the
+  // WAL, so it is made as durable as `wo` asks before the call returns.
+  Status MakeReplayDurable(const WriteOptions& wo);
   // Notes a read of `id` for FlushReads.
   void NoteRead(const SessionId& id) {
     if (track_reads_) reads_.Note(id, Now());

@@ -135,13 +135,14 @@ Status PrepareDirectory(const Options& options, const std::string& path,
 
 }  // namespace
 
-Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(const Options& options,
-                                                       std::string_view path,
-                                                       bool read_only) {
+Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(
+    const Options& options, std::string_view path, bool read_only,
+    std::shared_ptr<rocksdb::FileSystem> file_system) {
   const auto start = std::chrono::steady_clock::now();
   AGENTLOG_RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<StoreImpl> store(new StoreImpl);
-  AGENTLOG_RETURN_IF_ERROR(store->Initialise(options, path, read_only));
+  AGENTLOG_RETURN_IF_ERROR(
+      store->Initialise(options, path, read_only, std::move(file_system)));
   store->report_.duration =
       std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - start);
@@ -150,7 +151,8 @@ Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(const Options& options,
 }
 
 Status StoreImpl::Initialise(const Options& options, std::string_view path,
-                             bool read_only) {
+                             bool read_only,
+                             std::shared_ptr<rocksdb::FileSystem> file_system) {
   options_ = options;
   clock_ = options.clock ? options.clock : SystemClock();
   active_ = std::make_shared<ActiveSessions>(options.max_active_sessions,
@@ -163,7 +165,8 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
 
   rocksdb::DBOptions dbo = DbOptionsFor(options);
   if (!read_only) {
-    env_ = NewPrivateEnv();
+    env_ = NewPrivateEnv(file_system ? std::move(file_system)
+                                     : rocksdb::FileSystem::Default());
     dbo.env = env_.get();
   }
   // The session index is not built yet: the cache starts with the split of

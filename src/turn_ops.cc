@@ -206,6 +206,7 @@ Result<BeginTurnResult> StoreImpl::StartTurn(const SessionId& id,
   AGENTLOG_RETURN_IF_ERROR(MutateSession(id, wo, false, mutation, nullptr,
                                          batch_bytes, &usage_write));
   FinishUsage(usage_write);
+  if (result.replayed) AGENTLOG_RETURN_IF_ERROR(MakeReplayDurable(wo));
   return result;
 }
 

@@ -332,6 +332,7 @@ Result<RecordUsageResult> StoreImpl::RecordUsage(const SessionId& id,
       nullptr, 1024, &w));
   id_locks.Unlock();
   FinishUsage(w);
+  if (w.results[0].duplicate) AGENTLOG_RETURN_IF_ERROR(MakeReplayDurable(wo));
   return std::move(w.results[0]);
 }
 

@@ -277,7 +277,10 @@ struct Options {
 
 // Per-call overrides of write behaviour.
 struct WriteOptions {
-  // Overrides Options::durability for this call. Default: the store's.
+  // Overrides Options::durability for this call. Default: the store's. A
+  // call answered from an earlier write without writing (a replayed
+  // idempotency key, a duplicate message id, a run-once key on record, a
+  // lease released already) makes that write as durable as this asks.
   std::optional<Durability> durability;
   // The fencing token of the lease the caller holds (Store::AcquireLease).
   // A write to a session whose current lease token is another, or whose
