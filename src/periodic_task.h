@@ -10,7 +10,8 @@
 namespace agentlog::internal {
 
 // Runs `task` on its own thread every `interval` (steady time) until
-// destroyed. The destructor waits for a run in progress to end.
+// destroyed. The destructor waits for a run in progress to end. A run that
+// throws is dropped; the runs after it go on.
 class PeriodicTask {
  public:
   PeriodicTask(std::function<void()> task, std::chrono::milliseconds interval);

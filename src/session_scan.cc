@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 
 #include "keys.h"
 #include "rocksdb_status.h"
@@ -115,6 +116,23 @@ bool SessionScan::HandOver(std::unique_ptr<Batch> batch) {
 }
 
 void SessionScan::Read() {
+  rocksdb::Status s;
+  // The consumer waits for done_ whatever happens here, and an exception
+  // (out of memory for a batch) must not end the process from this thread.
+  try {
+    s = ReadAll();
+  } catch (const std::exception& e) {
+    s = rocksdb::Status::Aborted("session scan", e.what());
+  }
+  {
+    std::lock_guard lock(mu_);
+    status_ = s;
+    done_ = true;
+  }
+  filled_.notify_one();
+}
+
+rocksdb::Status SessionScan::ReadAll() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options_, sessions_));
   std::unique_ptr<Batch> batch;
   bool stopped = false;
@@ -141,12 +159,7 @@ void SessionScan::Read() {
   if (!stopped && batch != nullptr && !batch->records.empty()) {
     HandOver(std::move(batch));
   }
-  {
-    std::lock_guard lock(mu_);
-    status_ = it->status();
-    done_ = true;
-  }
-  filled_.notify_one();
+  return it->status();
 }
 
 }  // namespace agentlog::internal

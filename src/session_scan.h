@@ -59,7 +59,11 @@ class SessionScan {
  private:
   struct Batch;
 
+  // The reader thread: ReadAll, then done_ with its status.
   void Read();
+  // Reads every record into batches and hands them over; the iterator's
+  // status.
+  rocksdb::Status ReadAll();
   // The reader's next empty batch with room for `bytes`, or null when the
   // scan is stopped.
   std::unique_ptr<Batch> TakeEmpty(size_t bytes);

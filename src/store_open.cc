@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <system_error>
 #include <thread>
@@ -141,12 +142,21 @@ Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(
   const auto start = std::chrono::steady_clock::now();
   AGENTLOG_RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<StoreImpl> store(new StoreImpl);
-  AGENTLOG_RETURN_IF_ERROR(
-      store->Initialise(options, path, read_only, std::move(file_system)));
-  store->report_.duration =
-      std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::steady_clock::now() - start);
-  store->StartRetentionTask();
+  // Open starts threads and sizes its memory from the store: the system
+  // refusing either (std::system_error, std::bad_alloc) must not throw
+  // through the API. The half-open store closes on the way out, as after
+  // any error of Initialise.
+  try {
+    AGENTLOG_RETURN_IF_ERROR(
+        store->Initialise(options, path, read_only, std::move(file_system)));
+    store->report_.duration =
+        std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - start);
+    store->StartRetentionTask();
+  } catch (const std::exception& e) {
+    return Status::ResourceExhausted(
+        fmt::format("cannot open store '{}': {}", path, e.what()));
+  }
   return store;
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <new>
 #include <utility>
 
 #include "keys.h"
@@ -104,7 +105,11 @@ void UsageBuffer::RunFlusher() {
     lock.unlock();
     // A failed flush keeps everything pending; the next due write asks for
     // another (the records are the durable part, and open replays them).
-    Flush().IgnoreError();
+    // Nothing may leave the thread: it would end the process.
+    try {
+      Flush().IgnoreError();
+    } catch (...) {
+    }
     lock.lock();
   }
 }
@@ -218,7 +223,14 @@ Status UsageBuffer::Flush() {
     Spread();
     std::swap(pending_, flushing_);  // flushing_ was empty.
   }
-  const Status written = Write(*flushing_);
+  Status written;
+  // Out of memory for the batch is a failed flush like any other (and on
+  // the flusher's thread must not end the process).
+  try {
+    written = Write(*flushing_);
+  } catch (const std::bad_alloc&) {
+    written = Status::ResourceExhausted("out of memory batching usage totals");
+  }
   std::unique_ptr<Generation> done = std::make_unique<Generation>();
   {
     std::lock_guard lock(mu_);

@@ -125,7 +125,8 @@ class AGENTLOG_EXPORT Store {
   // is set), Busy (another process holds the store), FailedPrecondition
   // (format newer than this library, checked after RocksDB's own open has
   // replayed the WAL; or a RocksDB directory that is not an agentlog
-  // store), Corruption, IOError.
+  // store), Corruption, IOError, ResourceExhausted (the system refused a
+  // thread or memory).
   static Result<std::unique_ptr<Store>> Open(const Options& options,
                                              std::string_view path);
 
@@ -134,7 +135,7 @@ class AGENTLOG_EXPORT Store {
   // does. Never writes to the store directory.
   // Errors: InvalidArgument (options, an empty path), NotFound (no store at
   // `path`), FailedPrecondition (format newer than this library, or not an
-  // agentlog store), Corruption, IOError.
+  // agentlog store), Corruption, IOError, ResourceExhausted (as Open).
   static Result<std::unique_ptr<Store>> OpenReadOnly(const Options& options,
                                                      std::string_view path);
 
