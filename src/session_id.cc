@@ -1,8 +1,12 @@
 #include "agentlog/session_id.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <array>
+#include <chrono>
 #include <random>
+#include <thread>
 
 namespace agentlog {
 namespace {
@@ -49,14 +53,33 @@ std::array<uint8_t, SessionId::kBytes> Store(U128 v) {
   return b;
 }
 
+// A generator seeded from the kernel's entropy. getentropy reports a
+// failure where std::random_device would throw (no source of entropy, as in
+// some sandboxes); the seed then comes from what differs between threads and
+// processes: the clocks, the process and thread, and an address.
+std::mt19937_64 SeededGenerator() {
+  std::array<uint64_t, 4> seed{};
+  if (::getentropy(seed.data(), sizeof(seed)) != 0) {
+    seed[0] = static_cast<uint64_t>(
+        std::chrono::steady_clock::now().time_since_epoch().count());
+    seed[1] = static_cast<uint64_t>(
+        std::chrono::system_clock::now().time_since_epoch().count());
+    seed[2] = (static_cast<uint64_t>(::getpid()) << 32) ^
+              std::hash<std::thread::id>()(std::this_thread::get_id());
+    seed[3] = reinterpret_cast<uintptr_t>(&seed);
+  }
+  std::seed_seq seq{
+      static_cast<uint32_t>(seed[0]), static_cast<uint32_t>(seed[0] >> 32),
+      static_cast<uint32_t>(seed[1]), static_cast<uint32_t>(seed[1] >> 32),
+      static_cast<uint32_t>(seed[2]), static_cast<uint32_t>(seed[2] >> 32),
+      static_cast<uint32_t>(seed[3]), static_cast<uint32_t>(seed[3] >> 32)};
+  return std::mt19937_64(seq);
+}
+
 }  // namespace
 
 SessionId SessionId::Generate(int64_t unix_ms) {
-  thread_local std::mt19937_64 rng([] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-    return std::mt19937_64(seq);
-  }());
+  thread_local std::mt19937_64 rng = SeededGenerator();
   const uint64_t ms = static_cast<uint64_t>(unix_ms) & ((1ULL << 48) - 1);
   const uint64_t r1 = rng();
   const uint64_t r2 = rng();
