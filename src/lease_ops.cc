@@ -85,9 +85,12 @@ Result<Lease> StoreImpl::AcquireLease(const SessionId& id,
     // with time, only releases and the deadline end the wait.)
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return busy;
+    // Capped by the wait (at most a day): an expiry centuries away, as a
+    // damaged record may hold, would overflow the time point and wake the
+    // wait at once, again and again until the deadline.
     const auto expiry =
-        now + std::chrono::milliseconds(
-                  std::max<int64_t>(holder->expires_ms - Now(), 1));
+        now + std::chrono::milliseconds(std::clamp<int64_t>(
+                  holder->expires_ms - Now(), 1, wait_timeout.count()));
     std::unique_lock<std::mutex> lock(lease_mu_);
     if (lease_releases_ != releases) continue;  // Released meanwhile.
     lease_cv_.wait_until(lock, std::min(deadline, expiry));
