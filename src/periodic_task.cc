@@ -21,12 +21,7 @@ void PeriodicTask::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!cv_.wait_for(lock, interval_, [this] { return stop_; })) {
     lock.unlock();
-    // On its own thread, an exception (out of memory, say) would end the
-    // process; the run is dropped instead, and the next may succeed.
-    try {
-      task_();
-    } catch (...) {
-    }
+    task_();
     lock.lock();
   }
 }

@@ -10,8 +10,10 @@
 namespace agentlog::internal {
 
 // Runs `task` on its own thread every `interval` (steady time) until
-// destroyed. The destructor waits for a run in progress to end. A run that
-// throws is dropped; the runs after it go on.
+// destroyed. The destructor waits for a run in progress to end. `task` must
+// not throw: on this thread an exception ends the process, which is the
+// right end for the one it could throw (std::bad_alloc) rather than to carry
+// on with the state it left half changed.
 class PeriodicTask {
  public:
   PeriodicTask(std::function<void()> task, std::chrono::milliseconds interval);

@@ -1,8 +1,11 @@
 #include "session_scan.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "keys.h"
 #include "rocksdb_status.h"
@@ -81,6 +84,7 @@ const ScannedSession* SessionScan::Next() {
 
 Status SessionScan::status() const {
   std::lock_guard lock(mu_);
+  if (!failure_.ok()) return failure_;
   return FromRocksDB(status_, "scan sessions");
 }
 
@@ -117,16 +121,19 @@ bool SessionScan::HandOver(std::unique_ptr<Batch> batch) {
 
 void SessionScan::Read() {
   rocksdb::Status s;
-  // The consumer waits for done_ whatever happens here, and an exception
-  // (out of memory for a batch) must not end the process from this thread.
+  Status failure;
+  // Open waits for done_ whatever happens here. Out of memory for a batch
+  // fails the open (nothing is half changed yet) rather than the process.
   try {
     s = ReadAll();
   } catch (const std::exception& e) {
-    s = rocksdb::Status::Aborted("session scan", e.what());
+    failure = Status::ResourceExhausted(
+        fmt::format("scan sessions: {}", e.what()));
   }
   {
     std::lock_guard lock(mu_);
     status_ = s;
+    failure_ = std::move(failure);
     done_ = true;
   }
   filled_.notify_one();

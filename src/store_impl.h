@@ -54,12 +54,15 @@ struct SessionFacts;  // store_verify.cc
 // in one WriteBatch.
 class StoreImpl final : public Store, private BudgetReader {
  public:
-  // Used by Store::Open / OpenReadOnly (store_open.cc). A writable store
-  // reaches its files through `file_system` (tests pass one that can show
-  // what a power loss would leave); nullptr means the operating system's.
-  static Result<std::unique_ptr<StoreImpl>> OpenImpl(
-      const Options& options, std::string_view path, bool read_only,
-      std::shared_ptr<rocksdb::FileSystem> file_system = nullptr);
+  // Used by Store::Open / OpenReadOnly (store_open.cc).
+  static Result<std::unique_ptr<StoreImpl>> OpenImpl(const Options& options,
+                                                     std::string_view path,
+                                                     bool read_only);
+  // Store::Open with the store's files reached through `file_system`: a
+  // test's, which can show what a power loss would leave.
+  static Result<std::unique_ptr<StoreImpl>> TEST_OpenOnFileSystem(
+      const Options& options, std::string_view path,
+      std::shared_ptr<rocksdb::FileSystem> file_system);
   ~StoreImpl() override;
 
   const RecoveryReport& recovery_report() const override { return report_; }
@@ -275,6 +278,10 @@ class StoreImpl final : public Store, private BudgetReader {
 
   StoreImpl() = default;
 
+  // OpenImpl, a writable store's files reached through `file_system`.
+  static Result<std::unique_ptr<StoreImpl>> OpenOn(
+      const Options& options, std::string_view path, bool read_only,
+      std::shared_ptr<rocksdb::FileSystem> file_system);
   Status Initialise(const Options& options, std::string_view path,
                     bool read_only,
                     std::shared_ptr<rocksdb::FileSystem> file_system);
@@ -587,6 +594,11 @@ class StoreImpl final : public Store, private BudgetReader {
   std::shared_ptr<Clock> clock_;
   std::string path_;
   AccessMode mode_ = AccessMode::kReadWrite;
+  // Set once Open has succeeded. Only then does closing write (the totals,
+  // read activity, the clean-close stamp): a store whose open failed may be
+  // of a newer format, or half recovered, and its clean-close stamp would
+  // tell the next open that every session's totals are current.
+  bool open_complete_ = false;
   std::string secondary_dir_;  // Removed on close; empty unless kSecondary.
   RecoveryReport report_;
   bool read_totals_marks_ = false;  // TEST_ReadTotalsMarks.

@@ -136,28 +136,41 @@ Status PrepareDirectory(const Options& options, const std::string& path,
 
 }  // namespace
 
-Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(
+Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(const Options& options,
+                                                       std::string_view path,
+                                                       bool read_only) {
+  return OpenOn(options, path, read_only, rocksdb::FileSystem::Default());
+}
+
+Result<std::unique_ptr<StoreImpl>> StoreImpl::TEST_OpenOnFileSystem(
+    const Options& options, std::string_view path,
+    std::shared_ptr<rocksdb::FileSystem> file_system) {
+  return OpenOn(options, path, false, std::move(file_system));
+}
+
+Result<std::unique_ptr<StoreImpl>> StoreImpl::OpenOn(
     const Options& options, std::string_view path, bool read_only,
     std::shared_ptr<rocksdb::FileSystem> file_system) {
   const auto start = std::chrono::steady_clock::now();
   AGENTLOG_RETURN_IF_ERROR(ValidateOptions(options));
-  std::unique_ptr<StoreImpl> store(new StoreImpl);
   // Open starts threads and sizes its memory from the store: the system
   // refusing either (std::system_error, std::bad_alloc) must not throw
-  // through the API. The half-open store closes on the way out, as after
-  // any error of Initialise.
+  // through the API. A half-open store closes on the way out, as after any
+  // error of Initialise, writing nothing (open_complete_).
   try {
+    std::unique_ptr<StoreImpl> store(new StoreImpl);
     AGENTLOG_RETURN_IF_ERROR(
         store->Initialise(options, path, read_only, std::move(file_system)));
     store->report_.duration =
         std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - start);
     store->StartRetentionTask();
+    store->open_complete_ = true;
+    return store;
   } catch (const std::exception& e) {
     return Status::ResourceExhausted(
         fmt::format("cannot open store '{}': {}", path, e.what()));
   }
-  return store;
 }
 
 Status StoreImpl::Initialise(const Options& options, std::string_view path,
@@ -175,8 +188,7 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
 
   rocksdb::DBOptions dbo = DbOptionsFor(options);
   if (!read_only) {
-    env_ = NewPrivateEnv(file_system ? std::move(file_system)
-                                     : rocksdb::FileSystem::Default());
+    env_ = NewPrivateEnv(std::move(file_system));
     dbo.env = env_.get();
   }
   // The session index is not built yet: the cache starts with the split of
@@ -591,7 +603,7 @@ StoreImpl::~StoreImpl() {
   if (db_ != nullptr) {
     // Its thread writes to db_: stopped before db_ closes.
     if (usage_buffer_ != nullptr) usage_buffer_->StopFlusher();
-    if (mode_ == AccessMode::kReadWrite) {
+    if (mode_ == AccessMode::kReadWrite && open_complete_) {
       // Pending totals would be replayed at the next open anyway; writing
       // them spares it the work.
       const bool totals_flushed =

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <new>
 #include <utility>
 
 #include "keys.h"
@@ -105,11 +104,10 @@ void UsageBuffer::RunFlusher() {
     lock.unlock();
     // A failed flush keeps everything pending; the next due write asks for
     // another (the records are the durable part, and open replays them).
-    // Nothing may leave the thread: it would end the process.
-    try {
-      Flush().IgnoreError();
-    } catch (...) {
-    }
+    // Out of memory here ends the process, as anywhere on a store thread:
+    // the totals on disk stay what their marks say, and the next open
+    // replays the rest, where carrying on could count a delta twice.
+    Flush().IgnoreError();
     lock.lock();
   }
 }
@@ -223,14 +221,7 @@ Status UsageBuffer::Flush() {
     Spread();
     std::swap(pending_, flushing_);  // flushing_ was empty.
   }
-  Status written;
-  // Out of memory for the batch is a failed flush like any other (and on
-  // the flusher's thread must not end the process).
-  try {
-    written = Write(*flushing_);
-  } catch (const std::bad_alloc&) {
-    written = Status::ResourceExhausted("out of memory batching usage totals");
-  }
+  const Status written = Write(*flushing_);
   std::unique_ptr<Generation> done = std::make_unique<Generation>();
   {
     std::lock_guard lock(mu_);

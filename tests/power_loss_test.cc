@@ -130,7 +130,7 @@ class PowerLossTest : public ::testing::Test {
  protected:
   void SetUp() override {
     Result<std::unique_ptr<internal::StoreImpl>> opened =
-        internal::StoreImpl::OpenImpl(Options(), dir_.Sub("db"), false, fs_);
+        internal::StoreImpl::TEST_OpenOnFileSystem(Options(), dir_.Sub("db"), fs_);
     ASSERT_OK(opened.status());
     store_ = std::move(opened).value();
     SessionSpec spec;

@@ -18,7 +18,8 @@ enum class Code : uint8_t {
   kNotFound = 2,            // No such session, turn, or record.
   kAlreadyExists = 3,       // The thing to create exists.
   kFailedPrecondition = 4,  // The call is not valid in the current state.
-  kResourceExhausted = 5,   // A configured capacity is used up.
+  kResourceExhausted = 5,   // A configured capacity, or the system's
+                            // threads or memory, is used up.
   kBudgetExceeded = 6,      // A spending budget refuses the call.
   kConflict = 7,            // A concurrent or stale writer lost.
   kCorruption = 8,          // Bytes on disk do not decode or verify.
