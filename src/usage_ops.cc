@@ -467,10 +467,17 @@ Result<BudgetStatus> StoreImpl::SetBudget(const BudgetSpec& spec,
                                           const WriteOptions& wo) {
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   AGENTLOG_RETURN_IF_ERROR(ValidateBudgetSpec(options_, spec));
-  return budgets_.Set(spec, UsageNow(),
-                      [&](const std::string& key, const StoredBudget* budget) {
-                        return PersistBudget(key, budget, wo);
-                      });
+  bool wrote = false;
+  AGENTLOG_ASSIGN_OR_RETURN(
+      BudgetStatus status,
+      budgets_.Set(spec, UsageNow(),
+                   [&](const std::string& key, const StoredBudget* budget) {
+                     wrote = true;
+                     return PersistBudget(key, budget, wo);
+                   }));
+  // The spec it has already: the budget rests on the write that set it.
+  if (!wrote) AGENTLOG_RETURN_IF_ERROR(MakeReplayDurable(wo));
+  return status;
 }
 
 Status StoreImpl::RemoveBudget(UsageScope scope, std::string_view name,

@@ -280,7 +280,9 @@ struct WriteOptions {
   // Overrides Options::durability for this call. Default: the store's. A
   // call answered from an earlier write without writing (a replayed
   // idempotency key, a duplicate message id, a run-once key on record, a
-  // lease released already) makes that write as durable as this asks.
+  // lease released already, a budget set to the spec it has) makes that
+  // write as durable as this asks (under kSync an fsync, whose failure is
+  // the call's IOError).
   std::optional<Durability> durability;
   // The fencing token of the lease the caller holds (Store::AcquireLease).
   // A write to a session whose current lease token is another, or whose
