@@ -312,9 +312,9 @@ class StoreImpl final : public Store, private BudgetReader {
   // For a call that succeeds without writing because an earlier write
   // answers it (a replayed idempotency key, a duplicate message id, a
   // run-once key on record, a lease released already, a budget set to the
-  // spec it has): that write may have been made with a weaker
-  // durability than `wo` asks of this call, and may still be unsynced in the
-  // WAL, so it is made as durable as `wo` asks before the call returns.
+  // spec it has): that write may have been made with a weaker durability
+  // than `wo` asks of this call, and may still be unsynced in the WAL, so it
+  // is made as durable as `wo` asks before the call returns.
   Status MakeReplayDurable(const WriteOptions& wo);
   // Notes a read of `id` for FlushReads.
   void NoteRead(const SessionId& id) {
