@@ -84,8 +84,7 @@ const ScannedSession* SessionScan::Next() {
 
 Status SessionScan::status() const {
   std::lock_guard lock(mu_);
-  if (!failure_.ok()) return failure_;
-  return FromRocksDB(status_, "scan sessions");
+  return status_;
 }
 
 std::unique_ptr<SessionScan::Batch> SessionScan::TakeEmpty(size_t bytes) {
@@ -120,20 +119,17 @@ bool SessionScan::HandOver(std::unique_ptr<Batch> batch) {
 }
 
 void SessionScan::Read() {
-  rocksdb::Status s;
-  Status failure;
+  Status s;
   // Open waits for done_ whatever happens here. Out of memory for a batch
   // fails the open (nothing is half changed yet) rather than the process.
   try {
-    s = ReadAll();
+    s = FromRocksDB(ReadAll(), "scan sessions");
   } catch (const std::exception& e) {
-    failure = Status::ResourceExhausted(
-        fmt::format("scan sessions: {}", e.what()));
+    s = Status::ResourceExhausted(fmt::format("scan sessions: {}", e.what()));
   }
   {
     std::lock_guard lock(mu_);
-    status_ = s;
-    failure_ = std::move(failure);
+    status_ = std::move(s);
     done_ = true;
   }
   filled_.notify_one();

@@ -83,8 +83,7 @@ class SessionScan {
   size_t batches_ = 0;  // Allocated so far.
   bool done_ = false;   // The reader has handed over its last batch.
   bool stop_ = false;   // The owner is going: the reader returns.
-  rocksdb::Status status_;
-  Status failure_;  // An exception the reader caught (ResourceExhausted).
+  Status status_;  // The reader's outcome, once done_.
 
   std::unique_ptr<Batch> current_;  // Next's; not shared.
   std::thread reader_;              // Last: it uses the members above.
