@@ -571,6 +571,52 @@ TEST_F(UsageTest, ACorruptAlertStopsAWritableOpenButNotAReadOnlyOne) {
   EXPECT_EQ(Store::Open(options_, path()).status().code(), Code::kCorruption);
 }
 
+// An open that fails half way (here on a record LoadUsageState cannot
+// decode) leaves the store as it found it: no totals, no close stamp, no
+// write at all, whatever the close of the half-opened store would have
+// done after a complete one.
+TEST_F(UsageTest, AnOpenThatFailsWritesNothing) {
+  const Session s = MakeSession();
+  ASSERT_OK(store_->RecordUsage(s.id, Spec("a", "m", {10, 1, 0, 0})).status());
+  Close();
+  // The corrupt alert comes after the clean close's stamp, as from a writer
+  // that died: a close after a complete open would stamp the store anew.
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
+      families.emplace_back(
+          std::string(internal::kCfNames[i]),
+          internal::ColumnFamilyOptionsFor(static_cast<internal::Cf>(i),
+                                           options_, nullptr));
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(internal::DbOptionsFor(options_), path(),
+                                  families, &handles, &raw)
+                    .ok());
+    EXPECT_TRUE(raw->Put(rocksdb::WriteOptions(),
+                         handles[static_cast<size_t>(internal::Cf::kAlerts)],
+                         "k", "garbage!")
+                    .ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      EXPECT_TRUE(raw->DestroyColumnFamilyHandle(handle).ok());
+    }
+    EXPECT_TRUE(raw->Close().ok());
+    delete raw;
+  }
+  auto last_sequence = [&]() -> uint64_t {
+    auto read_only = Store::OpenReadOnly(options_, path());
+    EXPECT_TRUE(read_only.ok()) << read_only.status().ToString();
+    if (!read_only.ok()) return 0;
+    auto info = (*read_only)->Info();
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    return info.ok() ? info->last_sequence : 0;
+  };
+  const uint64_t before = last_sequence();
+  EXPECT_EQ(Store::Open(options_, path()).status().code(), Code::kCorruption);
+  EXPECT_EQ(last_sequence(), before);
+}
+
 TEST_F(UsageTest, ConcurrentRecordersOfTheSameIdsCountEachOnce) {
   constexpr int kThreads = 8;
   constexpr int kIds = 200;
