@@ -247,6 +247,10 @@ class StoreImpl final : public Store, private BudgetReader {
   // Whether the last open read the totals marks (it skips them when the
   // store is as a clean close left it).
   bool TEST_ReadTotalsMarks() const { return read_totals_marks_; }
+  // Whether a write awaits the background WAL sync (Durability::kBuffered).
+  bool TEST_WalSyncPending() const {
+    return syncer_ != nullptr && syncer_->dirty();
+  }
 
   // A consistent view for a read that spans several records: a RocksDB
   // snapshot on a writable store. A read-only or secondary instance needs

@@ -26,6 +26,8 @@ class WalSyncer {
   // Records that a write reached the WAL without an fsync.
   void MarkDirty() { dirty_.store(true, std::memory_order_release); }
 
+  // Whether a write awaits the next sync; for tests.
+  bool dirty() const { return dirty_.load(std::memory_order_acquire); }
   // Syncs completed since construction; for tests and metrics.
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
 

@@ -8,7 +8,8 @@
 // replayed idempotency key, a duplicate message id, a run-once key on
 // record, a lease released already). When that write was made with
 // Durability::kNone and the call asks for kSync, the answer must not
-// outlive the power.
+// outlive the power; when it asks for kBuffered, the write must be left to
+// the background sync as the call's own write would be.
 
 #include <rocksdb/file_system.h>
 
@@ -308,6 +309,33 @@ TEST_F(PowerLossTest, ABudgetSetAgainIsAsDurableAsTheCallAsked) {
                        after->ListBudgets());
   ASSERT_EQ(budgets.size(), 1u);
   EXPECT_EQ(budgets[0].spec, spec);
+}
+
+// Under kBuffered a replay does not fsync: it leaves the earlier write to
+// the background sync, as a buffered write of its own would (WalSyncerTest
+// shows that sync follows a mark).
+TEST(ReplayDurabilityTest, AReplayUnderBufferedDurabilityAwaitsTheWalSync) {
+  TempDir dir;
+  Options options;
+  options.sync_interval = std::chrono::minutes(1);  // No sync in between.
+  Result<std::unique_ptr<Store>> opened = Store::Open(options, dir.Sub("db"));
+  ASSERT_OK(opened.status());
+  std::unique_ptr<Store> store = std::move(opened).value();
+  auto* impl = static_cast<internal::StoreImpl*>(store.get());
+  auto operation = []() -> Result<std::string> {
+    return std::string("charged");
+  };
+  ASSERT_OK(store->RunOnce("charge", std::chrono::hours(1), operation,
+                           kUnsynced)
+                .status());
+  EXPECT_FALSE(impl->TEST_WalSyncPending());
+
+  constexpr WriteOptions kBuffered{.durability = Durability::kBuffered};
+  ASSERT_OK_AND_ASSIGN(
+      const RunOnceOutcome again,
+      store->RunOnce("charge", std::chrono::hours(1), operation, kBuffered));
+  ASSERT_FALSE(again.ran);
+  EXPECT_TRUE(impl->TEST_WalSyncPending());
 }
 
 }  // namespace
