@@ -76,7 +76,7 @@ void StoreImpl::PublishFloors(const Session& session, const WriteOptions& wo) {
 void StoreImpl::PublishDecision(const SessionId& id,
                                 const SessionFloors& floors,
                                 const WriteOptions& wo) {
-  if (wo.durability.value_or(options_.durability) == Durability::kSync) {
+  if (DurabilityOf(wo) == Durability::kSync) {
     retention_->Durable(id, floors);
   } else {
     retention_->Pending(id, floors);

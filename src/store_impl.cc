@@ -14,7 +14,7 @@ namespace agentlog::internal {
 
 rocksdb::Status StoreImpl::WriteRaw(rocksdb::WriteBatch* batch,
                                     const WriteOptions& wo) {
-  const Durability durability = wo.durability.value_or(options_.durability);
+  const Durability durability = DurabilityOf(wo);
   rocksdb::WriteOptions rwo;
   rwo.sync = durability == Durability::kSync;
   const PerfCountersOff perf_counters_off;
@@ -24,7 +24,7 @@ rocksdb::Status StoreImpl::WriteRaw(rocksdb::WriteBatch* batch,
 }
 
 Status StoreImpl::MakeReplayDurable(const WriteOptions& wo) {
-  switch (wo.durability.value_or(options_.durability)) {
+  switch (DurabilityOf(wo)) {
     case Durability::kSync:
       return SyncWalAndRetention();
     case Durability::kBuffered:

@@ -313,6 +313,10 @@ class StoreImpl final : public Store, private BudgetReader {
   Status Write(rocksdb::WriteBatch* batch, const WriteOptions& wo,
                const SessionId& id);
   rocksdb::Status WriteRaw(rocksdb::WriteBatch* batch, const WriteOptions& wo);
+  // The durability `wo` asks for: its own, or the store's default.
+  Durability DurabilityOf(const WriteOptions& wo) const {
+    return wo.durability.value_or(options_.durability);
+  }
   // For a call that succeeds without writing because an earlier write
   // answers it (a replayed idempotency key, a duplicate message id, a
   // run-once key on record, a lease released already, a budget set to the
