@@ -18,9 +18,14 @@
 // A budget's generation changes whenever its limit or thresholds do, so a
 // changed budget starts its alerts (and any emergency block) afresh.
 //
-// Concurrency caveat: a write that found no budget at all (empty(), read
-// without the lock) is not counted by a budget set while it is in flight,
-// until the budget's next period or the next open.
+// Concurrency caveat: a budget that comes into being (a new one, or one set
+// again after Remove) reads its period's spend from the totals, which lack
+// the writes admitted but not yet acknowledged, and no admission charged
+// it. It misses those writes (at most one per writing thread; a write that
+// found no budget at all, by empty() without the lock, is one) until the
+// next open reads the totals again. Keeping in-flight spend for scopes
+// without a budget would put a map update on every usage write for this
+// one moment.
 //
 // Thread-safe. Lock order: a session's stripe lock, then the ledger's.
 

@@ -486,7 +486,10 @@ class AGENTLOG_EXPORT Store {
   // spec.period. Setting the spec a budget has changes nothing. A changed
   // spec keeps the period's spending and the alerts already recorded, but
   // raises its thresholds afresh (a new generation) and lifts an emergency
-  // block.
+  // block. A new budget (or one set again after RemoveBudget) reads its
+  // period's spending from the totals, which lack the calls in flight at
+  // that moment (at most one per writing thread): its spending lacks them
+  // until the next open reads the totals again.
   // Errors: InvalidArgument (scope not store, session, agent or tag; name;
   // limit outside 1 to 2^62; thresholds not strictly rising).
   virtual Result<BudgetStatus> SetBudget(const BudgetSpec& spec,
