@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "agentlog/backup.h"
 #include "agentlog/store.h"
@@ -32,6 +35,45 @@ UsageSpec Spec(std::string message_id, std::string model, TokenCounts tokens,
   spec.tokens = tokens;
   return spec;
 }
+
+// The store's directory opened with RocksDB alone, as another writer (an
+// older library, a process that died) leaves it. The store must be closed.
+class RawDb {
+ public:
+  RawDb(const Options& options, const std::string& path) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
+      families.emplace_back(
+          std::string(internal::kCfNames[i]),
+          internal::ColumnFamilyOptionsFor(static_cast<internal::Cf>(i),
+                                           options, nullptr));
+    }
+    rocksdb::DB* db = nullptr;
+    status_ = rocksdb::DB::Open(internal::DbOptionsFor(options), path,
+                                families, &handles_, &db);
+    db_.reset(db);
+  }
+  ~RawDb() {
+    if (db_ == nullptr) return;
+    for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+      db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+    db_->Close().PermitUncheckedError();  // The next open says what failed.
+  }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  const rocksdb::Status& status() const { return status_; }
+  rocksdb::DB* operator->() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* handle(internal::Cf cf) const {
+    return handles_[static_cast<size_t>(cf)];
+  }
+
+ private:
+  rocksdb::Status status_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
 
 class UsageTest : public StoreTest {
  protected:
@@ -480,19 +522,9 @@ TEST_F(UsageTest, AWalWithAnOldRangeDeletionOfUsageReplays) {
   // session, then DeleteSession's batch, opened here with the options of
   // that time (no hints) and closed without a flush.
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
-      families.emplace_back(
-          std::string(internal::kCfNames[i]),
-          internal::ColumnFamilyOptionsFor(static_cast<internal::Cf>(i),
-                                           options_, nullptr));
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(internal::DbOptionsFor(options_), path(),
-                                  families, &handles, &raw)
-                    .ok());
-    auto h = [&](internal::Cf cf) { return handles[static_cast<size_t>(cf)]; };
+    RawDb raw(options_, path());
+    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
+    auto h = [&](internal::Cf cf) { return raw.handle(cf); };
     rocksdb::WriteBatch record;
     ASSERT_TRUE(record
                     .Put(h(internal::Cf::kUsage),
@@ -514,11 +546,6 @@ TEST_F(UsageTest, AWalWithAnOldRangeDeletionOfUsageReplays) {
                             internal::SessionKey(gone.id))
                     .ok());
     ASSERT_TRUE(raw->Write(rocksdb::WriteOptions(), &deletion).ok());
-    for (rocksdb::ColumnFamilyHandle* handle : handles) {
-      ASSERT_TRUE(raw->DestroyColumnFamilyHandle(handle).ok());
-    }
-    ASSERT_TRUE(raw->Close().ok());
-    delete raw;
   }
 
   Reopen();
@@ -582,27 +609,11 @@ TEST_F(UsageTest, AnOpenThatFailsWritesNothing) {
   // The corrupt alert comes after the clean close's stamp, as from a writer
   // that died: a close after a complete open would stamp the store anew.
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (size_t i = 0; i < internal::kCfNames.size(); ++i) {
-      families.emplace_back(
-          std::string(internal::kCfNames[i]),
-          internal::ColumnFamilyOptionsFor(static_cast<internal::Cf>(i),
-                                           options_, nullptr));
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(internal::DbOptionsFor(options_), path(),
-                                  families, &handles, &raw)
+    RawDb raw(options_, path());
+    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(),
+                         raw.handle(internal::Cf::kAlerts), "k", "garbage!")
                     .ok());
-    EXPECT_TRUE(raw->Put(rocksdb::WriteOptions(),
-                         handles[static_cast<size_t>(internal::Cf::kAlerts)],
-                         "k", "garbage!")
-                    .ok());
-    for (rocksdb::ColumnFamilyHandle* handle : handles) {
-      EXPECT_TRUE(raw->DestroyColumnFamilyHandle(handle).ok());
-    }
-    EXPECT_TRUE(raw->Close().ok());
-    delete raw;
   }
   auto last_sequence = [&]() -> uint64_t {
     auto read_only = Store::OpenReadOnly(options_, path());
