@@ -8,9 +8,9 @@
 //     usage     CompleteTurnWithUsage with one UsageSpec (a message id new
 //               to the store, model "sonnet" priced by Store::SetPrice,
 //               operation "chat"): priced, deduplicated and written
-//               in the turn's batch, its scopes' totals and its message id
-//               added in memory (written every 8,192 records:
-//               usage_buffer.h);
+//               in the turn's batch, its scopes' totals, rate windows
+//               and message id queued for the usage buffer's thread
+//               (written every 8,192 records: usage_buffer.h);
 //     budgeted  as usage, the sessions carrying three tags (three more
 //               scopes of totals) and the store under a monthly budget it
 //               never nears, so that budget admission is on the path of

@@ -20,17 +20,18 @@ struct SpendScope {
 };
 
 // The scopes of a session's spending: the store, the session (`id_text`,
-// its id's text form), its agent and each of its tags. The views point into
-// the arguments.
-inline std::vector<SpendScope> SessionScopes(
-    std::string_view id_text, std::string_view agent,
-    const std::vector<std::string>& tags) {
+// its id's text form), its agent and each of its tags (strings or views).
+// The views point into the arguments.
+template <typename Tags>
+std::vector<SpendScope> SessionScopes(std::string_view id_text,
+                                      std::string_view agent,
+                                      const Tags& tags) {
   std::vector<SpendScope> scopes;
   scopes.reserve(3 + tags.size() + 2);  // Room for a model and operation.
   scopes.push_back({UsageScope::kStore, ""});
   scopes.push_back({UsageScope::kSession, id_text});
   scopes.push_back({UsageScope::kAgent, agent});
-  for (const std::string& tag : tags) {
+  for (std::string_view tag : tags) {
     scopes.push_back({UsageScope::kTag, tag});
   }
   return scopes;

@@ -346,8 +346,8 @@ class StoreImpl final : public Store, private BudgetReader {
   // Under the session's lock: load (from the stripe's cache when there),
   // check it is writable (unless `allow_archived`), run `mutation`, admit
   // the usage it added to `usage` (if given: AdmitUsage), stamp
-  // last-active, write, copy the result to `out` if given, and add the
-  // totals of `usage` to usage_buffer_ before the lock goes.
+  // last-active, write, copy the result to `out` if given, and queue the
+  // records of `usage` for usage_buffer_ before the lock goes.
   // `batch_bytes` is a size hint that saves the batch reallocating.
   struct UsageWrite;
   Status MutateSession(const SessionId& id, const WriteOptions& wo,
@@ -498,19 +498,17 @@ class StoreImpl final : public Store, private BudgetReader {
   // --- Usage (usage_ops.cc) ---
 
   // The usage of one write, built under the session's lock by AddUsage:
-  // what each spec became, what the turn's TurnUsage sums to, and the
-  // totals the records add (for usage_buffer_, once the write is
-  // acknowledged); and by AdmitUsage, the spend admitted to the budgets
-  // (taken back unless FinishUsage is called).
+  // what each spec became (queued for usage_buffer_ once the write is
+  // acknowledged) and what the turn's TurnUsage sums to; and by AdmitUsage,
+  // the spend admitted to the budgets (taken back unless FinishUsage is
+  // called).
   struct UsageWrite {
     int64_t now_ms = 0;
     std::vector<RecordUsageResult> results;
     TurnUsage sum;  // Records written (duplicates excluded).
     BudgetLedger::Admission admission;
-    TotalsDeltas deltas;
     uint64_t records = 0;      // Written (duplicates excluded).
     uint64_t through_seq = 0;  // The session's last usage seq after them.
-    std::string session_name;  // The session id's text (its scope name).
     bool enforce_budgets = false;  // New work, not a completion.
   };
   // A TurnUsage given to CompleteTurn or AppendTurn as a usage spec:
@@ -544,9 +542,9 @@ class StoreImpl final : public Store, private BudgetReader {
     return usage_buffer_->FlushSession(id);
   }
   // Under the session's lock (and the id locks), once the write of `w` was
-  // acknowledged: adds its totals and message ids to usage_buffer_
-  // (flushing them when due) and its records to the rate windows, under
-  // the scopes `s` has.
+  // acknowledged: queues its records for usage_buffer_, which adds them to
+  // the totals, the message ids and the rate windows under the scopes `s`
+  // has (draining the queue here should the buffer's thread be behind).
   void AccountUsage(const Session& s, const UsageWrite& w);
   // After the write of `w` was acknowledged: keeps its spend and delivers
   // its alerts. Call with no lock held.
@@ -674,9 +672,10 @@ class StoreImpl final : public Store, private BudgetReader {
   PriceBook prices_;
   std::mutex set_price_mu_;  // Numbers price versions one at a time.
   BudgetLedger budgets_{this};
-  std::unique_ptr<RateWindows> rates_;
+  std::unique_ptr<RateWindows> rates_;  // Set by Recover.
   std::atomic<int64_t> usage_clock_ms_{0};
-  std::unique_ptr<UsageBuffer> usage_buffer_;  // Set by Recover.
+  // Set by Recover; feeds rates_, so declared after it.
+  std::unique_ptr<UsageBuffer> usage_buffer_;
   UsageIdLocks usage_id_locks_;
   // AcquireLease waiters sleep on lease_cv_; every release bumps
   // lease_releases_ (guarded by lease_mu_) and wakes them.

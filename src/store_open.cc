@@ -433,11 +433,12 @@ bool StoreImpl::ColumnFamilyEmpty(Cf cf) {
 
 Status StoreImpl::Recover(rocksdb::WriteBatch* upgrade) {
   report_.last_sequence = db_->GetLatestSequenceNumber();
+  rates_ = std::make_unique<RateWindows>(options_.max_rate_window);
   rocksdb::ColumnFamilyHandle* totals_cf = handle(Cf::kUsageTotals);
   if (totals_cf != nullptr) {
     // The usage families come together (format 6).
     usage_buffer_ = std::make_unique<UsageBuffer>(
-        db_.get(), totals_cf, handle(Cf::kUsageIds),
+        db_.get(), totals_cf, handle(Cf::kUsageIds), rates_.get(),
         mode_ == AccessMode::kReadWrite);
   }
   rocksdb::ColumnFamilyHandle* sessions = handle(Cf::kSessions);

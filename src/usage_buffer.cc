@@ -67,6 +67,7 @@ void UsageBuffer::Generation::TakeIn(Generation& older) {
   }
   // Copied: the nodes of `older` live in its arena.
   for (const auto& [id, ref] : older.ids) ids.try_emplace(id, ref);
+  id_filter.Merge(older.id_filter);
   records += older.records;
   if (older.first_ms >= 0 && (first_ms < 0 || older.first_ms < first_ms)) {
     first_ms = older.first_ms;
@@ -75,11 +76,15 @@ void UsageBuffer::Generation::TakeIn(Generation& older) {
 
 UsageBuffer::UsageBuffer(rocksdb::DB* db,
                          rocksdb::ColumnFamilyHandle* totals_cf,
-                         rocksdb::ColumnFamilyHandle* ids_cf, bool writable)
+                         rocksdb::ColumnFamilyHandle* ids_cf,
+                         RateWindows* rates, bool writable)
     : db_(db),
       totals_cf_(totals_cf),
       ids_cf_(ids_cf),
+      rates_(rates),
       writable_(writable),
+      inbox_(std::make_unique<UsageInbox>()),
+      draining_(std::make_unique<UsageInbox>()),
       pending_(std::make_unique<Generation>()),
       flushing_(std::make_unique<Generation>()) {
   if (writable_) flusher_ = std::thread([this] { RunFlusher(); });
@@ -99,24 +104,114 @@ void UsageBuffer::StopFlusher() {
 void UsageBuffer::RunFlusher() {
   std::unique_lock lock(mu_);
   while (true) {
-    wake_.wait(lock, [&] { return stop_ || flush_wanted_; });
+    wake_.wait(lock, [&] { return stop_ || flush_wanted_ || drain_wanted_; });
     if (stop_) return;
+    const bool drain = std::exchange(drain_wanted_, false);
+    const bool flush = flush_wanted_;
     lock.unlock();
+    if (drain) Drain();
     // A failed flush keeps everything pending; the next due write asks for
     // another (the records are the durable part, and open replays them).
     // Out of memory here ends the process, as anywhere on a store thread:
     // the totals on disk stay what their marks say, and the next open
     // replays the rest, where carrying on could count a delta twice.
-    Flush().IgnoreError();
+    if (flush) FlushPending().IgnoreError();
     lock.lock();
   }
 }
 
-bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
-                      const std::vector<std::string>& tags,
-                      const TotalsDeltas& deltas, std::span<const NewId> ids,
-                      uint64_t through_seq, uint64_t records, int64_t now_ms) {
+bool UsageBuffer::Enqueue(const SessionId& session, std::string_view agent,
+                          std::span<const std::string> tags,
+                          std::span<const RecordUsageResult> results,
+                          uint64_t through_seq, int64_t now_ms) {
+  bool wake = false;
+  uint64_t queued = 0;
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox_->Add(session, agent, tags, results, through_seq, now_ms);
+    if (inbox_->empty()) return false;
+    queued = inbox_->records();
+    if (!drain_asked_ &&
+        (queued >= kDrainRecords ||
+         now_ms - inbox_->writes().front().now_ms >= kFlushIntervalMs)) {
+      drain_asked_ = wake = true;
+    }
+  }
+  if (wake && writable_) {
+    std::lock_guard lock(mu_);
+    drain_wanted_ = true;
+    wake_.notify_one();
+  }
+  return queued >= kMaxQueuedRecords;
+}
+
+void UsageBuffer::Drain() {
+  std::lock_guard drain_lock(drain_mu_);
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (inbox_->empty()) return;
+    std::swap(inbox_, draining_);  // draining_ was empty.
+    drain_asked_ = false;
+  }
+  bool flush = false;
+  for (const UsageInbox::Write& write : draining_->writes()) {
+    flush |= Apply(write);
+  }
+  {
+    // Only now: until the records are in pending_, FindId finds their ids
+    // here.
+    std::lock_guard lock(inbox_mu_);
+    draining_->Clear();
+  }
+  if (flush) FlushPending().IgnoreError();
+}
+
+bool UsageBuffer::Apply(const UsageInbox::Write& write) {
+  apply_deltas_.clear();
+  apply_ids_.clear();
+  for (const UsageInbox::Record& r : write.records) {
+    apply_deltas_.Add(r.model, r.operation, r.recorded_ms, r.delta);
+    if (!r.message_id.empty()) apply_ids_.push_back({r.message_id, r.seq});
+  }
+  bool flush;
+  {
+    std::lock_guard lock(mu_);
+    flush = AddLocked(write.session, write.agent, write.tags, apply_deltas_,
+                      apply_ids_, write.through_seq, write.records.size(),
+                      write.now_ms);
+  }
+  if (rates_ != nullptr) {
+    // The session's scopes, then each record's model and operation.
+    const std::string id_text = write.session.ToString();
+    std::vector<SpendScope> scopes =
+        SessionScopes(id_text, write.agent, write.tags);
+    const size_t session_scopes = scopes.size();
+    for (const UsageInbox::Record& r : write.records) {
+      scopes.resize(session_scopes);
+      scopes.push_back({UsageScope::kModel, r.model});
+      scopes.push_back({UsageScope::kOperation, r.operation});
+      rates_->Record(scopes, write.now_ms, r.tokens);
+    }
+  }
+  return flush;
+}
+
+void UsageBuffer::AddReplayed(const SessionId& session, std::string_view agent,
+                              std::span<const std::string> tags,
+                              const TotalsDeltas& deltas,
+                              std::span<const NewId> ids, uint64_t through_seq,
+                              uint64_t records) {
   std::lock_guard lock(mu_);
+  // Open flushes what it replayed; no need to ask whether it is due.
+  static_cast<void>(
+      AddLocked(session, agent, tags, deltas, ids, through_seq, records, 0));
+}
+
+template <typename Tags>
+bool UsageBuffer::AddLocked(const SessionId& session, std::string_view agent,
+                            const Tags& tags, const TotalsDeltas& deltas,
+                            std::span<const NewId> ids, uint64_t through_seq,
+                            uint64_t records, int64_t now_ms) {
   Generation& g = *pending_;
   if (g.first_ms < 0) g.first_ms = now_ms;
   auto [it, added] = g.sessions.try_emplace(session);
@@ -124,13 +219,14 @@ bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
   if (added) {
     // Fixed until the session's next flush (see the class comment).
     pending.agent = agent;
-    pending.tags = tags;
+    pending.tags.assign(tags.begin(), tags.end());
   }
   pending.deltas.Add(deltas);
   pending.through_seq = through_seq;
   for (const NewId& id : ids) {
     g.ids.try_emplace(std::pmr::string(id.message_id, &g.arena),
                       UsageRef{session, id.seq});
+    g.id_filter.Add(MessageIdHash(id.message_id));
   }
   g.records += records;
   if (!writable_) return false;
@@ -143,9 +239,17 @@ bool UsageBuffer::Add(const SessionId& session, std::string_view agent,
 }
 
 std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id) {
+  const uint64_t hash = MessageIdHash(message_id);
+  {
+    std::lock_guard lock(inbox_mu_);
+    for (const UsageInbox* inbox : {inbox_.get(), draining_.get()}) {
+      if (auto ref = inbox->FindId(message_id, hash)) return ref;
+    }
+  }
   std::lock_guard lock(mu_);
-  for (const IdMap* ids : {&pending_->ids, &flushing_->ids}) {
-    if (const auto it = ids->find(message_id); it != ids->end()) {
+  for (const Generation* g : {pending_.get(), flushing_.get()}) {
+    if (!g->id_filter.MayContain(hash)) continue;
+    if (const auto it = g->ids.find(message_id); it != g->ids.end()) {
       return it->second;
     }
   }
@@ -164,6 +268,7 @@ std::vector<const UsageBuffer::IdMap::value_type*> UsageBuffer::SortedIds(
 }
 
 std::vector<std::pair<std::string, UsageRef>> UsageBuffer::PendingIds() {
+  Drain();
   std::lock_guard lock(mu_);
   std::vector<std::pair<std::string, UsageRef>> ids;
   for (const auto* id : SortedIds({&pending_->ids, &flushing_->ids})) {
@@ -212,6 +317,11 @@ Status UsageBuffer::Write(const Generation& g) {
 }
 
 Status UsageBuffer::Flush() {
+  Drain();
+  return FlushPending();
+}
+
+Status UsageBuffer::FlushPending() {
   if (!writable_) return Status::OK();
   std::lock_guard flush_lock(flush_mu_);
   {
@@ -234,6 +344,7 @@ Status UsageBuffer::Flush() {
 }
 
 Status UsageBuffer::FlushSession(const SessionId& session) {
+  Drain();
   {
     std::lock_guard lock(mu_);
     if (!pending_->sessions.contains(session) &&
@@ -244,10 +355,11 @@ Status UsageBuffer::FlushSession(const SessionId& session) {
   // Nothing of the session comes in between: the caller holds its lock.
   // Flush waits for the flush in flight, which, should it fail, leaves the
   // session pending for this one.
-  return Flush();
+  return FlushPending();
 }
 
 UsageBuffer::View UsageBuffer::Capture(std::string_view key, bool prefix) {
+  Drain();
   View view;
   view.db = db_;
   std::lock_guard lock(mu_);

@@ -16,7 +16,21 @@
 // inserts cheaply), in one batch with a mark per session touched naming the
 // last usage seq of that session both families on disk include.
 //
-// Flushes run on the buffer's own thread. A flush of 8,192 ids is some
+// Writers do not add to it themselves: Enqueue queues an acknowledged
+// write in an inbox (usage_inbox.h), and the buffer's thread applies the
+// inbox a batch at a time, kDrainRecords records or kFlushIntervalMs after
+// the first, whichever comes first, to the totals and ids here and to the
+// rate windows given to the constructor. Anything that must see every
+// acknowledged write drains first: a read of totals, a flush, FlushSession,
+// PendingIds, and Store::CheckRate (Drain). FindId does not drain: it
+// looks in the inbox, then the one being drained, then the generations,
+// the order in which a message id moves (each stage drops an id only once
+// the next has it), so that no drain or flush can hide one from it. A
+// session's writes are queued under its lock, so they are applied in seq
+// order. Should the thread fall kMaxQueuedRecords behind, the writer that
+// finds it so drains itself.
+//
+// Flushes run on the buffer's own thread too. A flush of 8,192 ids is some
 // 20 ms of memtable inserts; on the writer that made it due, it held that
 // writer, its session, and through the mutex every other usage writer for
 // as long. A flush moves what is pending to a second generation, the one
@@ -49,8 +63,9 @@
 // generations before on disk, and a generation is dropped only after its
 // write, so that no flush can hide an id.
 //
-// Thread-safe. Lock order: a session's stripe lock, then flush_mu_, then
-// mu_.
+// Thread-safe. Lock order: a session's stripe lock, then drain_mu_, then
+// flush_mu_, then mu_; inbox_mu_ is taken with no other of the buffer's
+// locks held but drain_mu_.
 
 #include <rocksdb/db.h>
 
@@ -74,6 +89,9 @@
 #include "agentlog/result.h"
 #include "agentlog/session_id.h"
 #include "agentlog/usage.h"
+#include "message_id_filter.h"
+#include "rate_window.h"
+#include "usage_inbox.h"
 #include "usage_keys.h"
 #include "usage_totals.h"
 
@@ -92,6 +110,12 @@ class UsageBuffer {
   // Records pending past which the writer adding them flushes itself: the
   // background flush is that far behind.
   static constexpr uint64_t kMaxPendingRecords = 4 * kFlushRecords;
+  // Queued records after which the thread drains the inbox. Small, so that
+  // the inbox stays in the caches of the writers filling it.
+  static constexpr uint64_t kDrainRecords = 128;
+  // Queued records past which the writer queuing them drains the inbox
+  // itself: the thread is that far behind.
+  static constexpr uint64_t kMaxQueuedRecords = 32 * kDrainRecords;
 
   // A message id of an acknowledged record, and the record's seq.
   struct NewId {
@@ -99,37 +123,51 @@ class UsageBuffer {
     uint64_t seq = 0;
   };
 
-  // `totals_cf` and `ids_cf` are `usage_totals` and `usage_ids` of `db`. A
-  // writable buffer starts its flusher thread. A read-only one never
-  // writes: what a reader replayed stays in memory.
+  // `totals_cf` and `ids_cf` are `usage_totals` and `usage_ids` of `db`;
+  // `rates`, if not null, gets every queued record too, and must outlive
+  // the buffer. A writable buffer starts its flusher thread. A read-only
+  // one never writes: what a reader replayed stays in memory.
   UsageBuffer(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* totals_cf,
-              rocksdb::ColumnFamilyHandle* ids_cf, bool writable);
+              rocksdb::ColumnFamilyHandle* ids_cf, RateWindows* rates,
+              bool writable);
   // Stops the flusher (StopFlusher); writes nothing.
   ~UsageBuffer();
   UsageBuffer(const UsageBuffer&) = delete;
   UsageBuffer& operator=(const UsageBuffer&) = delete;
 
-  // Adds `records` acknowledged usage records of `session` (whose agent and
-  // tags are `agent` and `tags`), the last of them `through_seq`, at
-  // `now_ms`: their totals and the message ids among them. Wakes the
-  // flusher when a flush is due. Returns whether the caller must flush
-  // itself (kMaxPendingRecords).
-  bool Add(const SessionId& session, std::string_view agent,
-           const std::vector<std::string>& tags, const TotalsDeltas& deltas,
-           std::span<const NewId> ids, uint64_t through_seq, uint64_t records,
-           int64_t now_ms);
+  // Queues the records of an acknowledged write of `session` (whose agent
+  // and tags are `agent` and `tags`), those among `results` that are not
+  // duplicates, the last of them `through_seq`, recorded at `now_ms`.
+  // Wakes the thread when a drain is due. Returns whether the caller must
+  // Drain itself (kMaxQueuedRecords). REQUIRES: the session's lock held.
+  bool Enqueue(const SessionId& session, std::string_view agent,
+               std::span<const std::string> tags,
+               std::span<const RecordUsageResult> results,
+               uint64_t through_seq, int64_t now_ms);
+  // Applies every write queued before the call, flushing as well should
+  // that leave kMaxPendingRecords pending.
+  void Drain();
 
-  // The record that carries `message_id`, if it is pending here (or in the
-  // flush in flight). Callers look on disk only when it is not.
+  // Adds `records` usage records of `session` replayed by open from disk
+  // (whose agent and tags are `agent` and `tags`), the last of them
+  // `through_seq`: their totals and the message ids among them.
+  void AddReplayed(const SessionId& session, std::string_view agent,
+                   std::span<const std::string> tags,
+                   const TotalsDeltas& deltas, std::span<const NewId> ids,
+                   uint64_t through_seq, uint64_t records);
+
+  // The record that carries `message_id`, if it is queued or pending here
+  // (or in the drain or flush in flight). Callers look on disk only when
+  // it is not.
   std::optional<UsageRef> FindId(std::string_view message_id);
 
   // Every message id pending here, in key order; an id of the flush in
   // flight may be on disk too.
   std::vector<std::pair<std::string, UsageRef>> PendingIds();
 
-  // Writes everything pending to `usage_totals` and `usage_ids` (unsynced:
-  // the records are the durable part), after the flush in flight. On
-  // failure nothing pending is dropped.
+  // Writes everything queued or pending to `usage_totals` and `usage_ids`
+  // (unsynced: the records are the durable part), after the flush in
+  // flight. On failure nothing pending is dropped.
   Status Flush();
   // Flush, if anything of `session` is pending or in flight.
   Status FlushSession(const SessionId& session);
@@ -183,6 +221,7 @@ class UsageBuffer {
     // about a tenth of recording usage (docs/benchmarks.md).
     std::pmr::monotonic_buffer_resource arena;
     IdMap ids{&arena};
+    MessageIdFilter id_filter;  // Of `ids`.
     uint64_t records = 0;
     int64_t first_ms = -1;  // -1: nothing pending.
 
@@ -193,6 +232,17 @@ class UsageBuffer {
     // Takes in `older`, a generation whose flush failed.
     void TakeIn(Generation& older);
   };
+  // Adds to pending_ what `records` records of `session` add. Returns
+  // whether a flush is past due (kMaxPendingRecords). REQUIRES: mu_ held.
+  template <typename Tags>
+  bool AddLocked(const SessionId& session, std::string_view agent,
+                 const Tags& tags, const TotalsDeltas& deltas,
+                 std::span<const NewId> ids, uint64_t through_seq,
+                 uint64_t records, int64_t now_ms);
+  // Applies one queued write. REQUIRES: drain_mu_ held.
+  bool Apply(const UsageInbox::Write& write);
+  // Flush without a drain first.
+  Status FlushPending();
   // Adds every session's unspread deltas in pending_ to its rows.
   // REQUIRES: mu_ held.
   void Spread();
@@ -207,7 +257,22 @@ class UsageBuffer {
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const totals_cf_;
   rocksdb::ColumnFamilyHandle* const ids_cf_;
+  RateWindows* const rates_;
   const bool writable_;
+
+  // Held for the whole of a drain: one at a time, in order.
+  std::mutex drain_mu_;
+  // What Apply reuses from write to write. Guarded by drain_mu_.
+  TotalsDeltas apply_deltas_;
+  std::vector<NewId> apply_ids_;
+  // Writers queue into inbox_; a drain swaps it with the empty draining_,
+  // applies that, and empties it. Both never null; the pointers and their
+  // contents are guarded by inbox_mu_, but for the drain reading draining_
+  // (which no one changes meanwhile) holding drain_mu_ alone.
+  std::mutex inbox_mu_;
+  std::unique_ptr<UsageInbox> inbox_;
+  std::unique_ptr<UsageInbox> draining_;
+  bool drain_asked_ = false;  // Of inbox_. Guarded by inbox_mu_.
 
   // Held for the whole of a flush: one at a time, in order.
   std::mutex flush_mu_;
@@ -218,6 +283,7 @@ class UsageBuffer {
   // flush_mu_ and mu_; the flush reads it holding flush_mu_ alone.
   std::unique_ptr<Generation> flushing_;
   bool flush_wanted_ = false;  // Guarded by mu_.
+  bool drain_wanted_ = false;  // Guarded by mu_.
   bool stop_ = false;          // Guarded by mu_.
   std::condition_variable wake_;
   std::thread flusher_;

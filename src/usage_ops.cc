@@ -23,14 +23,6 @@ namespace {
 constexpr std::string_view kDefaultOperation = "call";
 constexpr std::string_view kTurnOperation = "turn";
 
-// What one record adds to each row of its scopes.
-UsageTotals RecordDelta(const UsageRecord& u) {
-  return {.records = 1,
-          .tokens = u.tokens,
-          .cost_micros = u.cost_micros,
-          .saved_micros = u.saved_micros};
-}
-
 Status ValidateTotalsQuery(UsageScope scope, UsagePeriod period) {
   if (static_cast<uint8_t>(scope) > static_cast<uint8_t>(UsageScope::kOperation)) {
     return Status::InvalidArgument(fmt::format(
@@ -175,7 +167,6 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
                            bool enforce_budgets, const WriteOptions& wo,
                            rocksdb::WriteBatch& batch, UsageWrite& w) {
   w.now_ms = UsageNow();
-  w.session_name = s.id.ToString();
   int64_t cost = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     const UsageSpec& spec = specs[i];
@@ -233,8 +224,8 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
         batch.Put(handle(Cf::kUsage), NumberedKey(s.id, u.seq),
                   rocksdb::Slice(record.bytes())),
         "batch usage record"));
-    // Its message id goes to usage_ids with the totals (AccountUsage).
-    w.deltas.Add(u.model, u.operation, u.recorded_ms, RecordDelta(u));
+    // Its totals and message id go to the buffer once the write is
+    // acknowledged (AccountUsage).
     ++w.records;
     w.through_seq = u.seq;
   }
@@ -244,9 +235,12 @@ Status StoreImpl::AddUsage(Session& s, uint64_t turn,
 
 Status StoreImpl::AdmitUsage(const Session& s, const WriteOptions& wo,
                              rocksdb::WriteBatch& batch, UsageWrite& w) {
-  if (w.records == 0) return Status::OK();
+  // BudgetLedger::Admit admits anything when there are no budgets; the
+  // scopes' names would cost an allocation for nothing.
+  if (w.records == 0 || budgets_.empty()) return Status::OK();
+  const std::string id_text = s.id.ToString();
   const std::vector<SpendScope> scopes =
-      SessionScopes(w.session_name, s.agent, s.tags);
+      SessionScopes(id_text, s.agent, s.tags);
   AGENTLOG_ASSIGN_OR_RETURN(
       w.admission,
       budgets_.Admit(scopes, w.sum.cost_micros, w.now_ms, w.enforce_budgets,
@@ -266,30 +260,13 @@ Status StoreImpl::AdmitUsage(const Session& s, const WriteOptions& wo,
 
 void StoreImpl::AccountUsage(const Session& s, const UsageWrite& w) {
   if (w.records == 0) return;
-  std::vector<UsageBuffer::NewId> ids;
-  for (const RecordUsageResult& r : w.results) {
-    if (!r.duplicate && !r.record.message_id.empty()) {
-      ids.push_back({r.record.message_id, r.record.seq});
-    }
-  }
-  if (usage_buffer_->Add(s.id, s.agent, s.tags, w.deltas, ids, w.through_seq,
-                         w.records, w.now_ms)) {
-    // The flusher thread is far behind. The records are acknowledged and
+  if (usage_buffer_->Enqueue(s.id, s.agent, s.tags, w.results, w.through_seq,
+                             w.now_ms)) {
+    // The buffer's thread is far behind. The records are acknowledged and
     // durable as asked; a flush that fails keeps the totals and ids pending
     // for the next one (and open replays them from the records should none
     // succeed).
-    usage_buffer_->Flush().IgnoreError();
-  }
-  // The session's scopes, then each record's model and operation.
-  std::vector<SpendScope> scopes =
-      SessionScopes(w.session_name, s.agent, s.tags);
-  const size_t session_scopes = scopes.size();
-  for (const RecordUsageResult& r : w.results) {
-    if (r.duplicate) continue;
-    scopes.resize(session_scopes);
-    scopes.push_back({UsageScope::kModel, r.record.model});
-    scopes.push_back({UsageScope::kOperation, r.record.operation});
-    rates_->Record(scopes, w.now_ms, r.record.tokens.total());
+    usage_buffer_->Drain();
   }
 }
 
@@ -623,6 +600,8 @@ Result<RateDecision> StoreImpl::CheckRate(UsageScope scope,
     return Status::InvalidArgument(
         "max_tokens and max_requests are both 0; set at least one limit");
   }
+  // Every acknowledged record in the windows first.
+  if (usage_buffer_ != nullptr) usage_buffer_->Drain();
   return rates_->Check(scope, name, window, max_tokens, max_requests, Now());
 }
 
@@ -663,7 +642,7 @@ Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
       report_.corrupt_records.push_back(u.status().message());
       continue;
     }
-    deltas.Add(u->model, u->operation, u->recorded_ms, RecordDelta(*u));
+    deltas.Add(u->model, u->operation, u->recorded_ms, RecordTotals(*u));
     if (!u->message_id.empty()) {
       message_ids.emplace_back(std::move(u->message_id), key->number);
     }
@@ -677,14 +656,12 @@ Status StoreImpl::ReplayUsage(const Session& s, uint64_t mark,
   for (const auto& [message_id, seq] : message_ids) {
     ids.push_back({message_id, seq});
   }
-  // Open flushes what it replayed; no need to ask whether it is due.
-  static_cast<void>(usage_buffer_->Add(s.id, s.agent, s.tags, deltas, ids,
-                                       s.usage_records, records, 0));
+  usage_buffer_->AddReplayed(s.id, s.agent, s.tags, deltas, ids,
+                             s.usage_records, records);
   return Status::OK();
 }
 
 Status StoreImpl::LoadUsageState() {
-  rates_ = std::make_unique<RateWindows>(options_.max_rate_window);
   // A record that does not decode stops a writable open: a budget or price
   // it cannot read, it cannot apply. A read-only open goes on without it
   // (listed in the recovery report) so that an operator can look.

@@ -115,6 +115,13 @@ Result<UsageTotals> DecodeTotals(std::string_view value,
   return totals;
 }
 
+UsageTotals RecordTotals(const UsageRecord& u) {
+  return {.records = 1,
+          .tokens = u.tokens,
+          .cost_micros = u.cost_micros,
+          .saved_micros = u.saved_micros};
+}
+
 void AddTotals(UsageTotals& sum, const UsageTotals& add) {
   sum.records = SaturatingAdd(sum.records, add.records);
   sum.tokens.input = SaturatingAdd(sum.tokens.input, add.tokens.input);

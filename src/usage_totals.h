@@ -34,6 +34,9 @@ Result<UsageTotals> DecodeTotals(std::string_view value, std::string_view what);
 // (the merge operator does the same).
 void AddTotals(UsageTotals& sum, const UsageTotals& add);
 
+// What one usage record adds to each row of its scopes.
+UsageTotals RecordTotals(const UsageRecord& u);
+
 // The associative merge operator of `usage_totals` ("agentlog.totals.v1").
 // A value or operand of the wrong size fails the merge, which RocksDB
 // reports as Corruption on reads and compaction.

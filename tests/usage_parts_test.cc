@@ -1,7 +1,8 @@
 // The building blocks of usage accounting: keys, periods, the totals codec
-// and merge operator, the totals buffer, the record codecs, the price book,
+// and merge operator, the totals buffer and its inbox, the record codecs, the price book,
 // the budget ledger and the rate windows on their own.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
@@ -16,11 +17,13 @@
 
 #include "budget_ledger.h"
 #include "keys.h"
+#include "message_id_filter.h"
 #include "price_book.h"
 #include "rate_window.h"
 #include "record_codec.h"
 #include "test_util.h"
 #include "usage_buffer.h"
+#include "usage_inbox.h"
 #include "usage_keys.h"
 #include "usage_period.h"
 #include "usage_totals.h"
@@ -238,48 +241,163 @@ TEST(UsageTotalsTest, GroupedDeltasSpreadLikeRecordByRecord) {
   EXPECT_TRUE(first.empty());
 }
 
+// A RocksDB database with the two families a UsageBuffer writes.
+struct TotalsDb {
+  TempDir dir;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+  rocksdb::ColumnFamilyHandle* totals() const { return handles[1]; }
+  rocksdb::ColumnFamilyHandle* ids() const { return handles[2]; }
+
+  ::testing::AssertionResult Open() {
+    rocksdb::DBOptions dbo;
+    dbo.create_if_missing = true;
+    dbo.create_missing_column_families = true;
+    rocksdb::ColumnFamilyOptions totals_options;
+    totals_options.merge_operator = NewTotalsMergeOperator();
+    const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}},
+        {"usage_totals", totals_options},
+        {"usage_ids", {}}};
+    rocksdb::DB* raw = nullptr;
+    const rocksdb::Status s =
+        rocksdb::DB::Open(dbo, dir.Sub("db"), families, &handles, &raw);
+    if (!s.ok()) return ::testing::AssertionFailure() << s.ToString();
+    db.reset(raw);
+    return ::testing::AssertionSuccess();
+  }
+  // Released before the DB closes, however the test ends.
+  ~TotalsDb() {
+    if (db == nullptr) return;
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+  }
+};
+
+// A usage record of `session` numbered `seq`, with 10 input tokens.
+RecordUsageResult TenTokens(const SessionId& session, uint64_t seq,
+                            std::string_view message_id) {
+  RecordUsageResult r;
+  r.record.session = session;
+  r.record.seq = seq;
+  r.record.message_id = message_id;
+  r.record.model = "m";
+  r.record.operation = "op";
+  r.record.tokens = {10, 0, 0, 0};
+  r.record.cost_micros = 1;
+  return r;
+}
+
+TEST(UsageInboxTest, FindsEveryQueuedIdUntilCleared) {
+  UsageInbox inbox;
+  const SessionId session = SessionId::Generate(1);
+  const std::vector<std::string> tags = {"team-search", "env-prod"};
+  // Past the first size of the id table and the arena's first block.
+  constexpr uint64_t kRecords = 3000;
+  auto id = [](int round, uint64_t seq) {
+    return fmt::format("msg_round_{}_{:020}", round, seq);
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (uint64_t seq = 1; seq <= kRecords; ++seq) {
+      RecordUsageResult results[2] = {TenTokens(session, seq, id(round, seq)),
+                                       TenTokens(session, 0, "duplicate")};
+      results[0].record.model = "a-model-name-longer-than-a-short-string";
+      results[1].duplicate = true;
+      inbox.Add(session, "agent-name-longer-than-a-short-string", tags,
+                results, seq, static_cast<int64_t>(seq));
+    }
+    EXPECT_EQ(inbox.records(), kRecords);
+    ASSERT_EQ(inbox.writes().size(), kRecords);
+    for (uint64_t seq = 1; seq <= kRecords; ++seq) {
+      const std::string message_id = id(round, seq);
+      const std::optional<UsageRef> ref =
+          inbox.FindId(message_id, MessageIdHash(message_id));
+      ASSERT_TRUE(ref) << message_id;
+      EXPECT_EQ(ref->session, session);
+      EXPECT_EQ(ref->seq, seq);
+    }
+    // Duplicates are not queued, and Clear forgot the round before.
+    EXPECT_FALSE(inbox.FindId("duplicate", MessageIdHash("duplicate")));
+    if (round == 1) {
+      const std::string cleared = id(0, 1);
+      EXPECT_FALSE(inbox.FindId(cleared, MessageIdHash(cleared)));
+    }
+    // What was copied into the arena reads back whole.
+    const UsageInbox::Write& last = inbox.writes().back();
+    EXPECT_EQ(last.session, session);
+    EXPECT_EQ(last.agent, "agent-name-longer-than-a-short-string");
+    ASSERT_EQ(last.tags.size(), tags.size());
+    EXPECT_EQ(last.tags[1], "env-prod");
+    EXPECT_EQ(last.through_seq, kRecords);
+    ASSERT_EQ(last.records.size(), 1u);
+    EXPECT_EQ(last.records[0].model, "a-model-name-longer-than-a-short-string");
+    EXPECT_EQ(last.records[0].message_id, id(round, kRecords));
+    EXPECT_EQ(last.records[0].tokens, 10u);
+    EXPECT_EQ(last.records[0].delta.records, 1u);
+    inbox.Clear();
+    EXPECT_TRUE(inbox.empty());
+    EXPECT_EQ(inbox.records(), 0u);
+  }
+}
+
+// Queued writes count before any drain: their ids are found in the inbox,
+// and a read or a flush drains first. The rate windows get them with the
+// drain. (A read-only buffer has no thread to drain behind the test's back.)
+TEST(UsageBufferTest, QueuedWritesCountBeforeTheyAreDrained) {
+  TotalsDb db;
+  ASSERT_TRUE(db.Open());
+  RateWindows rates(std::chrono::hours(1));
+  UsageBuffer buffer(db.db.get(), db.totals(), db.ids(), &rates, false);
+  const SessionId session = SessionId::Generate(1);
+  const std::vector<std::string> tags = {"t"};
+  const RecordUsageResult first = TenTokens(session, 1, "first");
+  EXPECT_FALSE(buffer.Enqueue(session, "agent", tags, {&first, 1}, 1, 5000));
+
+  ASSERT_TRUE(buffer.FindId("first"));
+  EXPECT_EQ(buffer.FindId("first")->seq, 1u);
+  auto requests = [&] {
+    return rates
+        .Check(UsageScope::kTag, "t", std::chrono::seconds(10), 0, 100, 5000)
+        .window_requests;
+  };
+  EXPECT_EQ(requests(), 0u);
+  buffer.Drain();
+  EXPECT_EQ(requests(), 1u);
+  ASSERT_TRUE(buffer.FindId("first"));
+
+  const RecordUsageResult second = TenTokens(session, 2, "second");
+  buffer.Enqueue(session, "agent", tags, {&second, 1}, 2, 5000);
+  const Result<UsageTotals> totals = buffer.Read(EncodeTotalsKey(
+      {UsageScope::kTag, UsagePeriod::kLifetime, 0, "t"}));
+  ASSERT_TRUE(totals.ok()) << totals.status().ToString();
+  EXPECT_EQ(totals->records, 2u);
+  EXPECT_EQ(totals->tokens.input, 20u);
+  EXPECT_EQ(requests(), 2u);
+  std::vector<std::string> pending;
+  for (const auto& [message_id, ref] : buffer.PendingIds()) {
+    pending.push_back(message_id);
+  }
+  EXPECT_EQ(pending, (std::vector<std::string>{"first", "second"}));
+}
+
 // A flush that fails leaves every message id and total it held pending
 // (findable, listed, counted), however many flushes fail in a row.
 TEST(UsageBufferTest, FailedFlushesKeepEveryIdAndTotalPending) {
-  TempDir dir;
-  rocksdb::DBOptions dbo;
-  dbo.create_if_missing = true;
-  dbo.create_missing_column_families = true;
-  rocksdb::ColumnFamilyOptions totals_options;
-  totals_options.merge_operator = NewTotalsMergeOperator();
-  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, {}},
-      {"usage_totals", totals_options},
-      {"usage_ids", {}}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(
-      rocksdb::DB::Open(dbo, dir.Sub("db"), families, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  // Released before the DB closes, however the test ends.
-  struct HandlesGuard {
-    rocksdb::DB* db;
-    std::vector<rocksdb::ColumnFamilyHandle*>& handles;
-    ~HandlesGuard() {
-      for (rocksdb::ColumnFamilyHandle* h : handles) {
-        db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-      }
-    }
-  } handles_guard{db.get(), handles};
+  TotalsDb db;
+  ASSERT_TRUE(db.Open());
   const SessionId session = SessionId::Generate(1);
   const std::vector<std::string> tags;
   const std::string store_key =
       EncodeTotalsKey({UsageScope::kStore, UsagePeriod::kLifetime, 0, ""});
   {
-    UsageBuffer buffer(db.get(), handles[1], handles[2], true);
+    UsageBuffer buffer(db.db.get(), db.totals(), db.ids(), nullptr, true);
     uint64_t seq = 0;
     // One record with message id `id`, 10 input tokens.
     auto add = [&](std::string_view id) {
-      TotalsDeltas deltas;
-      deltas.Add("m", "op", 0,
-                 {.records = 1, .tokens = {10, 0, 0, 0}, .cost_micros = 1});
-      const UsageBuffer::NewId ids[] = {{id, ++seq}};
-      buffer.Add(session, "agent", tags, deltas, ids, seq, 1, 0);
+      const RecordUsageResult r = TenTokens(session, ++seq, id);
+      buffer.Enqueue(session, "agent", tags, {&r, 1}, seq, 0);
     };
     add("id-1");
     ASSERT_TRUE(buffer.Flush().ok());
@@ -290,7 +408,7 @@ TEST(UsageBufferTest, FailedFlushesKeepEveryIdAndTotalPending) {
     // at its first memtable insert, which comes before any other (the
     // totals rows lead the batch); RocksDB takes that for a fatal error,
     // and refuses every write after it. Reads of the family work on.
-    ASSERT_TRUE(db->DropColumnFamily(handles[1]).ok());
+    ASSERT_TRUE(db.db->DropColumnFamily(db.totals()).ok());
     EXPECT_FALSE(buffer.Flush().ok());
     add("id-2");
     EXPECT_FALSE(buffer.Flush().ok());
