@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "message_id_filter.h"
 #include "usage_totals.h"
@@ -46,6 +47,8 @@ void UsageInbox::Add(const SessionId& session, std::string_view agent,
                      std::span<const std::string> tags,
                      std::span<const RecordUsageResult> results,
                      uint64_t through_seq, int64_t now_ms) {
+  // Clear releases the arena without destroying what is in it.
+  static_assert(std::is_trivially_destructible_v<Record>);
   const size_t count = static_cast<size_t>(std::count_if(
       results.begin(), results.end(),
       [](const RecordUsageResult& r) { return !r.duplicate; }));
@@ -73,10 +76,13 @@ void UsageInbox::Add(const SessionId& session, std::string_view agent,
     ids_.push_back({hash, out->message_id, UsageRef{session, u.seq}});
     slot = static_cast<uint32_t>(ids_.size());
   }
-  auto* tag_views = static_cast<std::string_view*>(arena_.allocate(
-      tags.size() * sizeof(std::string_view), alignof(std::string_view)));
-  for (size_t i = 0; i < tags.size(); ++i) {
-    new (&tag_views[i]) std::string_view(Copy(tags[i]));
+  std::string_view* tag_views = nullptr;
+  if (!tags.empty()) {
+    tag_views = static_cast<std::string_view*>(arena_.allocate(
+        tags.size() * sizeof(std::string_view), alignof(std::string_view)));
+    for (size_t i = 0; i < tags.size(); ++i) {
+      new (&tag_views[i]) std::string_view(Copy(tags[i]));
+    }
   }
   writes_.push_back({.session = session,
                      .agent = Copy(agent),
