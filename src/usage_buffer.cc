@@ -166,7 +166,7 @@ void UsageBuffer::Drain() {
   if (flush) FlushPending().IgnoreError();
 }
 
-bool UsageBuffer::Apply(const UsageInbox::Write& write) {
+bool UsageBuffer::Apply(const UsageInbox::Write& write) noexcept {
   apply_deltas_.clear();
   apply_ids_.clear();
   for (const UsageInbox::Record& r : write.records) {

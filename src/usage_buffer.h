@@ -18,9 +18,9 @@
 //
 // Writers do not add to it themselves: Enqueue queues an acknowledged
 // write in an inbox (usage_inbox.h), and the buffer's thread applies the
-// inbox a batch at a time, kDrainRecords records or kFlushIntervalMs after
-// the first, whichever comes first, to the totals and ids here and to the
-// rate windows given to the constructor. Anything that must see every
+// inbox a batch at a time, once kDrainRecords records are queued or (checked
+// as writes are queued) the first is kFlushIntervalMs old, to the totals
+// and ids here and to the rate windows given to the constructor. Anything that must see every
 // acknowledged write drains first: a read of totals, a flush, FlushSession,
 // PendingIds, and Store::CheckRate (Drain). FindId does not drain: it
 // looks in the inbox, then the one being drained, then the generations,
@@ -239,8 +239,12 @@ class UsageBuffer {
                  const Tags& tags, const TotalsDeltas& deltas,
                  std::span<const NewId> ids, uint64_t through_seq,
                  uint64_t records, int64_t now_ms);
-  // Applies one queued write. REQUIRES: drain_mu_ held.
-  bool Apply(const UsageInbox::Write& write);
+  // Applies one queued write; returns whether a flush is past due.
+  // noexcept: a drain stopped half way by an exception would leave its
+  // batch to be applied again, counting the part already applied twice,
+  // so running out of memory here ends the process, as it does anywhere on
+  // the buffer's thread. REQUIRES: drain_mu_ held.
+  bool Apply(const UsageInbox::Write& write) noexcept;
   // Flush without a drain first.
   Status FlushPending();
   // Adds every session's unspread deltas in pending_ to its rows.

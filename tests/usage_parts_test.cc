@@ -1,11 +1,12 @@
 // The building blocks of usage accounting: keys, periods, the totals codec
-// and merge operator, the totals buffer and its inbox, the record codecs, the price book,
-// the budget ledger and the rate windows on their own.
+// and merge operator, the totals buffer and its inbox, the record codecs,
+// the price book, the budget ledger and the rate windows on their own.
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <map>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "budget_ledger.h"
@@ -324,18 +326,26 @@ TEST(UsageInboxTest, FindsEveryQueuedIdUntilCleared) {
       const std::string cleared = id(0, 1);
       EXPECT_FALSE(inbox.FindId(cleared, MessageIdHash(cleared)));
     }
-    // What was copied into the arena reads back whole.
-    const UsageInbox::Write& last = inbox.writes().back();
-    EXPECT_EQ(last.session, session);
-    EXPECT_EQ(last.agent, "agent-name-longer-than-a-short-string");
-    ASSERT_EQ(last.tags.size(), tags.size());
-    EXPECT_EQ(last.tags[1], "env-prod");
-    EXPECT_EQ(last.through_seq, kRecords);
-    ASSERT_EQ(last.records.size(), 1u);
-    EXPECT_EQ(last.records[0].model, "a-model-name-longer-than-a-short-string");
-    EXPECT_EQ(last.records[0].message_id, id(round, kRecords));
-    EXPECT_EQ(last.records[0].tokens, 10u);
-    EXPECT_EQ(last.records[0].delta.records, 1u);
+    // What was copied into the arena reads back whole, in the first block
+    // and past it.
+    for (uint64_t seq = 1; seq <= kRecords; ++seq) {
+      const UsageInbox::Write& w = inbox.writes()[seq - 1];
+      ASSERT_EQ(w.session, session);
+      ASSERT_EQ(w.agent, "agent-name-longer-than-a-short-string");
+      ASSERT_EQ(w.tags.size(), tags.size());
+      ASSERT_EQ(w.tags[0], "team-search");
+      ASSERT_EQ(w.tags[1], "env-prod");
+      ASSERT_EQ(w.through_seq, seq);
+      ASSERT_EQ(w.now_ms, static_cast<int64_t>(seq));
+      ASSERT_EQ(w.records.size(), 1u);
+      ASSERT_EQ(w.records[0].model, "a-model-name-longer-than-a-short-string");
+      ASSERT_EQ(w.records[0].operation, "op");
+      ASSERT_EQ(w.records[0].message_id, id(round, seq));
+      ASSERT_EQ(w.records[0].seq, seq);
+      ASSERT_EQ(w.records[0].tokens, 10u);
+      ASSERT_EQ(w.records[0].delta.records, 1u);
+      ASSERT_EQ(w.records[0].delta.tokens.input, 10u);
+    }
     inbox.Clear();
     EXPECT_TRUE(inbox.empty());
     EXPECT_EQ(inbox.records(), 0u);
@@ -343,8 +353,8 @@ TEST(UsageInboxTest, FindsEveryQueuedIdUntilCleared) {
 }
 
 // Queued writes count before any drain: their ids are found in the inbox,
-// and a read or a flush drains first. The rate windows get them with the
-// drain. (A read-only buffer has no thread to drain behind the test's back.)
+// and a read drains first. The rate windows get them with the drain. (A
+// read-only buffer has no thread to drain behind the test's back.)
 TEST(UsageBufferTest, QueuedWritesCountBeforeTheyAreDrained) {
   TotalsDb db;
   ASSERT_TRUE(db.Open());
@@ -380,6 +390,61 @@ TEST(UsageBufferTest, QueuedWritesCountBeforeTheyAreDrained) {
     pending.push_back(message_id);
   }
   EXPECT_EQ(pending, (std::vector<std::string>{"first", "second"}));
+}
+
+// With no thread draining, the writer that queues the kMaxQueuedRecords-th
+// record is told to drain itself, and not before.
+TEST(UsageBufferTest, AWriterFindingTheQueueFullIsToldToDrain) {
+  TotalsDb db;
+  ASSERT_TRUE(db.Open());
+  UsageBuffer buffer(db.db.get(), db.totals(), db.ids(), nullptr, false);
+  const SessionId session = SessionId::Generate(1);
+  const std::vector<std::string> tags;
+  for (uint64_t seq = 1; seq <= UsageBuffer::kMaxQueuedRecords; ++seq) {
+    const RecordUsageResult r = TenTokens(session, seq, "");
+    const bool drain = buffer.Enqueue(session, "agent", tags, {&r, 1}, seq, 0);
+    ASSERT_EQ(drain, seq == UsageBuffer::kMaxQueuedRecords) << seq;
+  }
+  buffer.Drain();
+  const RecordUsageResult next =
+      TenTokens(session, UsageBuffer::kMaxQueuedRecords + 1, "");
+  EXPECT_FALSE(buffer.Enqueue(session, "agent", tags, {&next, 1},
+                              UsageBuffer::kMaxQueuedRecords + 1, 0));
+}
+
+// An id moves from the inbox to the inbox being drained to a generation;
+// FindId must find it at every moment of the way. One thread drains
+// without pause while the other queues ids and looks up ids it queued
+// before: a drain that dropped an id before its generation had it, or a
+// lookup that skipped the inbox being drained, misses some (each drain
+// spends most of its time with its batch half applied).
+TEST(UsageBufferTest, IdsAreFoundThroughoutADrain) {
+  TotalsDb db;
+  ASSERT_TRUE(db.Open());
+  UsageBuffer buffer(db.db.get(), db.totals(), db.ids(), nullptr, false);
+  const SessionId session = SessionId::Generate(1);
+  const std::vector<std::string> tags;
+  constexpr uint64_t kIds = 20'000;
+  std::atomic<bool> done{false};
+  std::thread drainer([&] {
+    while (!done.load()) buffer.Drain();
+  });
+  std::mt19937_64 rng(11);
+  uint64_t missed = 0;
+  for (uint64_t seq = 1; seq <= kIds; ++seq) {
+    const RecordUsageResult r =
+        TenTokens(session, seq, "id-" + std::to_string(seq));
+    buffer.Enqueue(session, "agent", tags, {&r, 1}, seq, 0);
+    // The one just queued, and one queued earlier.
+    for (const uint64_t probe : {seq, 1 + rng() % seq}) {
+      const std::optional<UsageRef> ref =
+          buffer.FindId("id-" + std::to_string(probe));
+      if (!ref || ref->seq != probe) ++missed;
+    }
+  }
+  done.store(true);
+  drainer.join();
+  EXPECT_EQ(missed, 0u);
 }
 
 // A flush that fails leaves every message id and total it held pending
