@@ -18,17 +18,17 @@
 //
 // Writers do not add to it themselves: Enqueue queues an acknowledged
 // write in an inbox (usage_inbox.h), and the buffer's thread applies the
-// inbox a batch at a time, once kDrainRecords records are queued or (checked
-// as writes are queued) the first is kFlushIntervalMs old, to the totals
-// and ids here and to the rate windows given to the constructor. Anything that must see every
-// acknowledged write drains first: a read of totals, a flush, FlushSession,
-// PendingIds, and Store::CheckRate (Drain). FindId does not drain: it
-// looks in the inbox, then the one being drained, then the generations,
-// the order in which a message id moves (each stage drops an id only once
-// the next has it), so that no drain or flush can hide one from it. A
-// session's writes are queued under its lock, so they are applied in seq
-// order. Should the thread fall kMaxQueuedRecords behind, the writer that
-// finds it so drains itself.
+// inbox a batch at a time, once kDrainRecords records are queued or
+// (checked as writes are queued) the first is kFlushIntervalMs old, to the
+// totals and ids here and to the rate windows given to the constructor.
+// Anything that must see every acknowledged write drains first: a read of
+// totals, a flush, FlushSession, PendingIds, and Store::CheckRate (Drain).
+// FindId does not drain: it looks in the inbox, then the one being drained,
+// then the generations, the order in which a message id moves (each stage
+// drops an id only once the next has it), so that no drain or flush can
+// hide one from it. A session's writes are queued under its lock, so they
+// are applied in seq order. Should the thread fall kMaxQueuedRecords
+// behind, the writer that finds it so drains itself.
 //
 // Flushes run on the buffer's own thread too. A flush of 8,192 ids is some
 // 20 ms of memtable inserts; on the writer that made it due, it held that
