@@ -23,11 +23,17 @@ inline uint64_t MessageIdHash(std::string_view message_id) {
   return XXH3_64bits(message_id.data(), message_id.size());
 }
 
+// The two bits of its word an id of `hash` sets, from the top of the hash:
+// the filters take the word from the low bits.
+inline uint64_t MessageIdBits(uint64_t hash) {
+  return (uint64_t{1} << (hash >> 58)) | (uint64_t{1} << ((hash >> 52) & 63));
+}
+
 class MessageIdFilter {
  public:
-  void Add(uint64_t hash) { words_[Word(hash)] |= Bits(hash); }
+  void Add(uint64_t hash) { words_[Word(hash)] |= MessageIdBits(hash); }
   bool MayContain(uint64_t hash) const {
-    const uint64_t bits = Bits(hash);
+    const uint64_t bits = MessageIdBits(hash);
     return (words_[Word(hash)] & bits) == bits;
   }
   // Everything `other` holds.
@@ -37,11 +43,7 @@ class MessageIdFilter {
 
  private:
   static constexpr size_t kWords = 8192;  // A power of two.
-  // The word from the low bits of the hash, the two bits from the top.
   static size_t Word(uint64_t hash) { return hash & (kWords - 1); }
-  static uint64_t Bits(uint64_t hash) {
-    return (uint64_t{1} << (hash >> 58)) | (uint64_t{1} << ((hash >> 52) & 63));
-  }
 
   std::vector<uint64_t> words_ = std::vector<uint64_t>(kWords, 0);
 };

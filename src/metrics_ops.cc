@@ -26,7 +26,8 @@ Result<MemoryReport> StoreImpl::MemoryUsage() {
     m.table_readers = v;
   }
   m.session_index = index_.MemoryBytes();
-  m.other = stripes_.MemoryBytes() + (rates_ ? rates_->MemoryBytes() : 0);
+  m.other = stripes_.MemoryBytes() + (rates_ ? rates_->MemoryBytes() : 0) +
+            (recorded_ids_ ? recorded_ids_->MemoryBytes() : 0);
   if (memory_->Check(m) && mode_ == AccessMode::kReadWrite) {
     // Memtables are the part the store can free at once without losing
     // anything; the cache already gives way to them. Not waiting: this may

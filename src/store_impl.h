@@ -35,6 +35,7 @@
 #include "price_book.h"
 #include "rate_window.h"
 #include "read_log.h"
+#include "recorded_id_filter.h"
 #include "retention.h"
 #include "session_index.h"
 #include "session_stripes.h"
@@ -237,6 +238,9 @@ class StoreImpl final : public Store, private BudgetReader {
   // Waits until automatic compactions, held back while open scans, are on
   // again (Initialise turns them on from a thread of their own).
   void TEST_WaitForCompactionsEnabled();
+  // Waits until the filter of recorded message ids has read `usage_ids`
+  // (recorded_id_filter.h); returns whether it answers.
+  bool TEST_WaitForRecordedIds();
   // Table and blob bytes from which open holds compactions back while it
   // scans (Initialise). Holding them back costs writers a stall after the
   // open; letting them run cost the open of 10^6 sessions (between 32 and
@@ -557,6 +561,12 @@ class StoreImpl final : public Store, private BudgetReader {
   // The record `message_id` names, if recorded; of a deleted session only
   // its session, seq and message id.
   Result<std::optional<UsageRecord>> FindUsageById(std::string_view message_id);
+  // At the end of a writable open: creates recorded_ids_ and starts its
+  // loader.
+  void StartRecordedIds();
+  // Takes the stripe locks of the message ids of `specs`, having started
+  // to read their words of recorded_ids_ for FindUsageById.
+  UsageIdLocks::Held LockUsageIds(std::span<const UsageSpec> specs);
   // Refuses (BudgetExceeded) beginning work in `s`'s scopes, per the
   // budgets and `wo`.
   Status CheckBudgets(const Session& s, const WriteOptions& wo);
@@ -677,6 +687,11 @@ class StoreImpl final : public Store, private BudgetReader {
   // Set by Recover; feeds rates_, so declared after it.
   std::unique_ptr<UsageBuffer> usage_buffer_;
   UsageIdLocks usage_id_locks_;
+  // Every message id counted, once its loader has read `usage_ids`
+  // through; null for a store opened read-only. The loader starts at the
+  // end of open and is stopped by the destructor before db_ closes.
+  std::unique_ptr<RecordedIdFilter> recorded_ids_;
+  std::jthread recorded_ids_loader_;
   // AcquireLease waiters sleep on lease_cv_; every release bumps
   // lease_releases_ (guarded by lease_mu_) and wakes them.
   std::mutex lease_mu_;

@@ -313,6 +313,7 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
   if (mode_ == AccessMode::kReadWrite) {
     // Totals replayed from records are written now, not at the next flush.
     AGENTLOG_RETURN_IF_ERROR(usage_buffer_->Flush());
+    StartRecordedIds();
   }
   AGENTLOG_RETURN_IF_ERROR(LoadUsageState());
   if (mode_ == AccessMode::kReadWrite) {
@@ -336,8 +337,9 @@ Status StoreImpl::Initialise(const Options& options, std::string_view path,
     uint64_t table_readers = 0;
     db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem",
                                   &table_readers);
-    const MemoryPlan final_plan =
-        PlanMemory(options, index_.MemoryBytes() + table_readers);
+    const MemoryPlan final_plan = PlanMemory(
+        options, index_.MemoryBytes() + table_readers +
+                     (recorded_ids_ ? recorded_ids_->MemoryBytes() : 0));
     block_cache_->SetCapacity(final_plan.block_cache_capacity);
     write_buffers_->SetBufferSize(final_plan.memtable_limit);
     memory_->SetPlan(final_plan);
@@ -594,9 +596,33 @@ void StoreImpl::TEST_WaitForCompactionsEnabled() {
   if (compactions_on_.joinable()) compactions_on_.join();
 }
 
+void StoreImpl::StartRecordedIds() {
+  // The ids open replayed are in `usage_ids` now (Flush), and every id
+  // queued from here on is added as it is (AccountUsage).
+  rocksdb::ColumnFamilyHandle* ids = handle(Cf::kUsageIds);
+  uint64_t on_disk = 0;
+  db_->GetIntProperty(ids, rocksdb::DB::Properties::kEstimateNumKeys,
+                      &on_disk);
+  recorded_ids_ = std::make_unique<RecordedIdFilter>(on_disk);
+  // In the background: at 10^6 ids the scan takes a fraction of a second
+  // the open need not wait for; until it ends, writers look ids up as
+  // before. A scan that fails leaves them doing so until the next open.
+  recorded_ids_loader_ = std::jthread([this, ids](std::stop_token stop) {
+    recorded_ids_->Load(db_.get(), ids, stop).IgnoreError();
+  });
+}
+
+bool StoreImpl::TEST_WaitForRecordedIds() {
+  return recorded_ids_ != nullptr && recorded_ids_->WaitUntilLoaded();
+}
+
 StoreImpl::~StoreImpl() {
-  // Before anything it uses goes (db_, owned_handles_).
+  // Before anything they use goes (db_, owned_handles_).
   if (compactions_on_.joinable()) compactions_on_.join();
+  if (recorded_ids_loader_.joinable()) {
+    recorded_ids_loader_.request_stop();
+    recorded_ids_loader_.join();
+  }
   stop_retention_.store(true, std::memory_order_relaxed);
   retention_task_.reset();  // Before anything it uses goes.
   memory_task_.reset();

@@ -270,7 +270,7 @@ Result<Turn> StoreImpl::CompleteValidated(
     const AlsoWrite* also, Session* session_out, size_t batch_bytes,
     std::vector<RecordUsageResult>* results) {
   const std::optional<EchoFingerprint> echo = FingerprintForEcho(output);
-  UsageIdLocks::Held id_locks = usage_id_locks_.Lock(usage);
+  UsageIdLocks::Held id_locks = LockUsageIds(usage);
   UsageWrite usage_write;
   AGENTLOG_ASSIGN_OR_RETURN(
       Turn turn,

@@ -238,8 +238,8 @@ bool UsageBuffer::AddLocked(const SessionId& session, std::string_view agent,
   return g.records >= kMaxPendingRecords;
 }
 
-std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id) {
-  const uint64_t hash = MessageIdHash(message_id);
+std::optional<UsageRef> UsageBuffer::FindId(std::string_view message_id,
+                                            uint64_t hash) {
   {
     std::lock_guard lock(inbox_mu_);
     for (const UsageInbox* inbox : {inbox_.get(), draining_.get()}) {

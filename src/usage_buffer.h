@@ -159,7 +159,11 @@ class UsageBuffer {
   // The record that carries `message_id`, if it is queued or pending here
   // (or in the drain or flush in flight). Callers look on disk only when
   // it is not.
-  std::optional<UsageRef> FindId(std::string_view message_id);
+  std::optional<UsageRef> FindId(std::string_view message_id) {
+    return FindId(message_id, MessageIdHash(message_id));
+  }
+  // The same, given the id's MessageIdHash.
+  std::optional<UsageRef> FindId(std::string_view message_id, uint64_t hash);
 
   // Every message id pending here, in key order; an id of the flush in
   // flight may be on disk too.

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "keys.h"
+#include "message_id_filter.h"
 #include "pricing.h"
 #include "record_codec.h"
 #include "rocksdb_status.h"
@@ -106,11 +107,28 @@ Result<std::vector<PriceVersion>> StoreImpl::ListPrices() {
 
 // --- Recording ---
 
+UsageIdLocks::Held StoreImpl::LockUsageIds(std::span<const UsageSpec> specs) {
+  if (recorded_ids_ != nullptr) {
+    for (const UsageSpec& spec : specs) {
+      if (!spec.message_id.empty()) {
+        recorded_ids_->Prefetch(MessageIdHash(spec.message_id));
+      }
+    }
+  }
+  return usage_id_locks_.Lock(specs);
+}
+
 Result<std::optional<UsageRecord>> StoreImpl::FindUsageById(
     std::string_view message_id) {
+  const uint64_t hash = MessageIdHash(message_id);
+  // Nearly every id a write asks about is new, and the filter says so
+  // without the buffer's locks or a read (recorded_id_filter.h).
+  if (recorded_ids_ != nullptr && !recorded_ids_->MayContain(hash)) {
+    return std::optional<UsageRecord>();
+  }
   // Pending first: a flush in between writes the id before it leaves the
   // buffer (usage_buffer.h).
-  std::optional<UsageRef> ref = usage_buffer_->FindId(message_id);
+  std::optional<UsageRef> ref = usage_buffer_->FindId(message_id, hash);
   if (!ref) {
     rocksdb::PinnableSlice ref_bytes;
     const rocksdb::Status s = db_->Get(
@@ -260,6 +278,14 @@ Status StoreImpl::AdmitUsage(const Session& s, const WriteOptions& wo,
 
 void StoreImpl::AccountUsage(const Session& s, const UsageWrite& w) {
   if (w.records == 0) return;
+  if (recorded_ids_ != nullptr) {
+    // Under the ids' stripe locks still: the next writer of one finds it.
+    for (const RecordUsageResult& r : w.results) {
+      if (!r.duplicate && !r.record.message_id.empty()) {
+        recorded_ids_->Add(MessageIdHash(r.record.message_id));
+      }
+    }
+  }
   if (usage_buffer_->Enqueue(s.id, s.agent, s.tags, w.results, w.through_seq,
                              w.now_ms)) {
     // The buffer's thread is far behind. The records are acknowledged and
@@ -298,7 +324,7 @@ Result<RecordUsageResult> StoreImpl::RecordUsage(const SessionId& id,
   AGENTLOG_RETURN_IF_ERROR(CheckWritable());
   AGENTLOG_RETURN_IF_ERROR(ValidateUsageSpec(options_, spec));
   const std::span<const UsageSpec> specs(&spec, 1);
-  UsageIdLocks::Held id_locks = usage_id_locks_.Lock(specs);
+  UsageIdLocks::Held id_locks = LockUsageIds(specs);
   UsageWrite w;
   AGENTLOG_RETURN_IF_ERROR(MutateSession(
       id, wo, false,

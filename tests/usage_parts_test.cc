@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "price_book.h"
 #include "rate_window.h"
 #include "record_codec.h"
+#include "recorded_id_filter.h"
 #include "test_util.h"
 #include "usage_buffer.h"
 #include "usage_inbox.h"
@@ -494,6 +496,98 @@ TEST(UsageBufferTest, FailedFlushesKeepEveryIdAndTotalPending) {
     EXPECT_EQ(totals->records, 4u);
     EXPECT_EQ(totals->tokens.input, 40u);
   }
+}
+
+// The share of `probes` random hashes, none added, that `filter` may hold.
+double FalsePositives(const RecordedIdFilter& filter, int probes,
+                      uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  int yes = 0;
+  for (int i = 0; i < probes; ++i) yes += filter.MayContain(rng()) ? 1 : 0;
+  return static_cast<double>(yes) / probes;
+}
+
+TEST(RecordedIdFilterTest, AnswersOnlyOnceLoadedAndHoldsEveryIdOnDisk) {
+  TotalsDb db;
+  ASSERT_TRUE(db.Open());
+  constexpr int kIds = 5000;
+  auto id = [](int i) { return fmt::format("msg_{:06}", i); };
+  for (int i = 0; i < kIds; ++i) {
+    // The first half in a table file, the rest in the memtable.
+    if (i == kIds / 2) {
+      ASSERT_TRUE(db.db->Flush({}, db.ids()).ok());
+    }
+    ASSERT_TRUE(db.db->Put({}, db.ids(), id(i), "ref").ok());
+  }
+  RecordedIdFilter filter(kIds);
+  EXPECT_EQ(FalsePositives(filter, 1000, 1), 1.0);  // Not loaded: yes to all.
+  ASSERT_OK(filter.Load(db.db.get(), db.ids(), std::stop_token()));
+  EXPECT_TRUE(filter.WaitUntilLoaded());
+  int missing = 0;
+  for (int i = 0; i < kIds; ++i) {
+    missing += filter.MayContain(MessageIdHash(id(i))) ? 0 : 1;
+  }
+  EXPECT_EQ(missing, 0);
+  // Far from full: well under the 0.5% of a half full segment.
+  EXPECT_LT(FalsePositives(filter, 100'000, 2), 0.005);
+}
+
+TEST(RecordedIdFilterTest, AStoppedLoadLeavesItAnsweringNothing) {
+  TotalsDb db;
+  ASSERT_TRUE(db.Open());
+  for (int i = 0; i < 10'000; ++i) {
+    ASSERT_TRUE(db.db->Put({}, db.ids(), std::to_string(i), "ref").ok());
+  }
+  RecordedIdFilter filter(0);
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_TRUE(filter.Load(db.db.get(), db.ids(), stop.get_token())
+                  .IsShuttingDown());
+  EXPECT_FALSE(filter.WaitUntilLoaded());
+  EXPECT_EQ(FalsePositives(filter, 1000, 3), 1.0);
+}
+
+// Four threads add ids past the first segment's capacity many times over
+// while each also probes its own earlier ids: no id is lost to a segment
+// added meanwhile, and the memory and false positives stay within what
+// recorded_id_filter.h promises.
+TEST(RecordedIdFilterTest, GrowsWithoutLosingAnId) {
+  TotalsDb db;
+  ASSERT_TRUE(db.Open());
+  RecordedIdFilter filter(0);
+  ASSERT_OK(filter.Load(db.db.get(), db.ids(), std::stop_token()));
+  const size_t first_bytes = filter.MemoryBytes();
+  constexpr int kThreads = 4;
+  constexpr uint64_t kPerThread = 2 * RecordedIdFilter::kMinIds;
+  std::atomic<uint64_t> missed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(100 + t);
+      std::vector<uint64_t> added;
+      for (uint64_t i = 0; i < kPerThread; ++i) {
+        added.push_back(rng());
+        filter.Add(added.back());
+        if (!filter.MayContain(added[rng() % added.size()])) ++missed;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(missed.load(), 0u);
+  for (int t = 0; t < kThreads; ++t) {
+    std::mt19937_64 rng(100 + t);
+    for (uint64_t i = 0; i < kPerThread; ++i) {
+      const uint64_t hash = rng();
+      static_cast<void>(rng());  // The probe the thread drew.
+      if (!filter.MayContain(hash)) ++missed;
+    }
+  }
+  EXPECT_EQ(missed.load(), 0u);
+  const uint64_t ids = kThreads * kPerThread;
+  EXPECT_GT(filter.MemoryBytes(), first_bytes);
+  EXPECT_LE(filter.MemoryBytes(), 6 * ids);
+  // Three full segments and a half full one: about 5%.
+  EXPECT_LT(FalsePositives(filter, 100'000, 4), 0.06);
 }
 
 TEST(UsageCodecTest, RecordsPricesBudgetsAndAlertsRoundTrip) {

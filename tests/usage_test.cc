@@ -367,6 +367,9 @@ TEST_F(UsageTest, TotalsPendingAtACrashAreReplayedFromTheRecords) {
   };
   auto counted_once = [&](Store& store, const Session& s, const std::string& id) {
     SCOPED_TRACE(id);
+    // Asked of the filter of recorded ids, not only of the buffer and disk.
+    ASSERT_TRUE(
+        static_cast<internal::StoreImpl&>(store).TEST_WaitForRecordedIds());
     auto again = store.RecordUsage(s.id, Spec(id, "m", {10, 1, 0, 0}));
     ASSERT_TRUE(again.ok()) << again.status().ToString();
     EXPECT_TRUE(again->duplicate);
@@ -638,6 +641,37 @@ TEST_F(UsageTest, AnOpenThatFailsWritesNothing) {
   const uint64_t before = last_sequence();
   EXPECT_EQ(Store::Open(options_, path()).status().code(), Code::kCorruption);
   EXPECT_EQ(last_sequence(), before);
+}
+
+// Once the filter of recorded ids has read `usage_ids` (recorded_id_filter.h)
+// a write asks it first: it must hold the ids on disk when the store opened
+// and every id recorded since.
+TEST_F(UsageTest, EveryRecordedIdIsFoundOnceTheIdFilterIsLoaded) {
+  const Session s = MakeSession();
+  auto impl = [&] { return static_cast<internal::StoreImpl*>(store_.get()); };
+  constexpr int kIds = 2000;
+  auto record = [&](const std::string& id) {
+    auto r = store_->RecordUsage(s.id, Spec(id, "m", {1, 0, 0, 0}));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() && !r->duplicate;
+  };
+  auto count_new = [&](const std::string& prefix) {
+    int fresh = 0;
+    for (int i = 0; i < kIds; ++i) fresh += record(prefix + std::to_string(i));
+    return fresh;
+  };
+  ASSERT_TRUE(impl()->TEST_WaitForRecordedIds());
+  EXPECT_EQ(count_new("before-"), kIds);
+  EXPECT_EQ(count_new("before-"), 0);
+  Reopen();
+  ASSERT_TRUE(impl()->TEST_WaitForRecordedIds());
+  EXPECT_EQ(count_new("before-"), 0);
+  EXPECT_EQ(count_new("after-"), kIds);
+  EXPECT_EQ(count_new("after-"), 0);
+  EXPECT_EQ(Totals(UsageScope::kStore, "").records, 2u * kIds);
+  ASSERT_OK_AND_ASSIGN(MemoryReport memory, store_->MemoryUsage());
+  // The filter's first segment at least.
+  EXPECT_GE(memory.other, internal::RecordedIdFilter::kMinIds * 2);
 }
 
 TEST_F(UsageTest, ConcurrentRecordersOfTheSameIdsCountEachOnce) {

@@ -41,7 +41,8 @@ struct MemoryReport {
   // The in-memory session index (Store::Search).
   uint64_t session_index = 0;
   // The write path's cache of decoded sessions and their echo windows
-  // (Options::detect_echoes), and the rate windows of Store::CheckRate.
+  // (Options::detect_echoes), the rate windows of Store::CheckRate, and
+  // the filter of every message id recorded (2 to 6 bytes an id).
   // Measured without waiting for a writer: a stripe busy with a write
   // counts as when it was last measured.
   uint64_t other = 0;
