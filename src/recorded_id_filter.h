@@ -72,6 +72,7 @@ class RecordedIdFilter {
   // The memory its segments take.
   size_t MemoryBytes() const;
 
+  // The fewest ids the first segment is sized for (128 KiB).
   static constexpr uint64_t kMinIds = uint64_t{1} << 16;
 
  private:
@@ -85,7 +86,7 @@ class RecordedIdFilter {
     const std::unique_ptr<std::atomic<uint64_t>[]> bits;
   };
 
-  // Adds a segment unless one was added since `added` passed the capacity.
+  // Adds a segment, unless one added since covers `added` ids already.
   void Grow(uint64_t added);
   void FinishLoad(bool loaded);
 
