@@ -28,7 +28,7 @@ void RecordedIdFilter::Add(uint64_t hash) {
   const Segment& s = *segments_[count_.load(std::memory_order_acquire) - 1];
   std::atomic<uint64_t>& word = s.bits[hash & s.mask];
   const uint64_t bits = MessageIdBits(hash);
-  // Most words hold the bits of an id added twice (a retry): no write.
+  // An id already there (one Load reads after a writer added it): no write.
   if ((word.load(std::memory_order_relaxed) & bits) != bits) {
     word.fetch_or(bits, std::memory_order_relaxed);
   }

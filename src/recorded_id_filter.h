@@ -5,7 +5,7 @@
 // an id is new, a usage write skips looking for it in the usage buffer and
 // in `usage_ids`. Nearly every id a write looks up is new, and that lookup
 // (the buffer's two mutexes, then a RocksDB Get through the memtable's
-// Bloom filter and each file's) cost about 1.3 us of a 40 us turn, where a
+// Bloom filter and each file's) cost about 1.4 us of a 45 us turn, where a
 // probe here, its cache line fetched while the write takes its locks
 // (Prefetch), costs next to nothing (docs/benchmarks.md).
 //
@@ -13,9 +13,10 @@
 // given since. StoreImpl adds each id it queues for the usage buffer
 // (AccountUsage), before it releases the id's UsageIdLocks stripe, so that
 // the next writer of that id finds it; and open has written the ids it
-// replayed to `usage_ids` before Load begins. Ids reach `usage_ids` only
-// through the buffer, so none is missed. Until Load has read the family
-// through, the filter answers nothing: MayContain says yes to every id.
+// replayed to `usage_ids` before Load begins. Since format 10 ids reach
+// `usage_ids` only through the buffer (older stores' were there before the
+// open), so none is missed. Until Load has read the family through, the
+// filter answers nothing: MayContain says yes to every id.
 //
 // It grows without reading the family again: once the ids added pass its
 // capacity it adds a segment twice as large as the last, and a probe reads

@@ -586,7 +586,7 @@ TEST(RecordedIdFilterTest, GrowsWithoutLosingAnId) {
   const uint64_t ids = kThreads * kPerThread;
   EXPECT_GT(filter.MemoryBytes(), first_bytes);
   EXPECT_LE(filter.MemoryBytes(), 6 * ids);
-  // Three full segments and a half full one: about 5%.
+  // Three full segments and an eighth of a fourth: about 5%.
   EXPECT_LT(FalsePositives(filter, 100'000, 4), 0.06);
 }
 

@@ -675,6 +675,9 @@ TEST_F(UsageTest, EveryRecordedIdIsFoundOnceTheIdFilterIsLoaded) {
 }
 
 TEST_F(UsageTest, ConcurrentRecordersOfTheSameIdsCountEachOnce) {
+  // Every writer asks the filter of recorded ids first.
+  auto* impl = static_cast<internal::StoreImpl*>(store_.get());
+  ASSERT_TRUE(impl->TEST_WaitForRecordedIds());
   constexpr int kThreads = 8;
   constexpr int kIds = 200;
   std::vector<Session> sessions;
